@@ -1,0 +1,125 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "tributary",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tributary", targets: ["Tributary"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // Shared
+        .target(name: "Contracts", path: "Shared/Contracts", swiftSettings: swiftSettings),
+        .systemLibrary(
+            name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Kafka", swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "Contracts",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Shared/Storage", swiftSettings: swiftSettings
+        ),
+        // Services
+        .target(
+            name: "Collector",
+            dependencies: [
+                "Contracts", "Kafka", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Services/Collector", swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Sessionizer",
+            dependencies: [
+                "Contracts", "Kafka", "Storage",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Sessionizer", swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Aggregator",
+            dependencies: [
+                "Contracts", "Kafka", "Storage",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Aggregator", swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QueryAPI",
+            dependencies: [
+                "Contracts", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Services/QueryAPI", swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Tributary",
+            dependencies: [
+                "Contracts", "Kafka", "Storage", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Services/Tributary", swiftSettings: swiftSettings
+        ),
+        // Tests
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests"),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
+        .testTarget(
+            name: "CollectorTests",
+            dependencies: ["Collector", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            path: "Tests/CollectorTests"
+        ),
+        .testTarget(name: "SessionizerTests", dependencies: ["Sessionizer"], path: "Tests/SessionizerTests"),
+        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator"], path: "Tests/AggregatorTests"),
+        .testTarget(
+            name: "QueryAPITests",
+            dependencies: ["QueryAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            path: "Tests/QueryAPITests"
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Contracts", "Kafka", "Storage", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/IntegrationTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

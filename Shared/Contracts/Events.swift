@@ -1,0 +1,236 @@
+import Foundation
+
+/// What kind of event this is.
+public enum EventType: String, Sendable, Codable, CaseIterable {
+    case pageview
+    case event
+    case identify
+}
+
+/// Where an event came from: a browser (public site id, origin-checked) or a shop's server
+/// (secret key). Server values win when both report the same order.
+public enum Origin: String, Sendable, Codable {
+    case browser
+    case server
+}
+
+/// The standard e-commerce actions, recognised from the event name and its common aliases.
+public enum Action: String, Sendable, Codable, CaseIterable {
+    case viewItem = "view_item"
+    case addToCart = "add_to_cart"
+    case removeFromCart = "remove_from_cart"
+    case beginCheckout = "begin_checkout"
+    case addPaymentInfo = "add_payment_info"
+    case purchase
+    case refund
+
+    /// The action an event name stands for, in any case and with `-`, ` ` or `_` separators.
+    public init?(eventName: String) {
+        let normalized = String(eventName.lowercased().map { $0 == "-" || $0 == " " ? "_" : $0 })
+        guard let action = Action.aliases[normalized] else { return nil }
+        self = action
+    }
+
+    static let aliases: [String: Action] = [
+        "view_item": .viewItem, "viewed_product": .viewItem, "view_product": .viewItem, "product_viewed": .viewItem,
+        "add_to_cart": .addToCart, "added_to_cart": .addToCart, "product_added": .addToCart,
+        "remove_from_cart": .removeFromCart, "removed_from_cart": .removeFromCart, "product_removed": .removeFromCart,
+        "begin_checkout": .beginCheckout, "started_checkout": .beginCheckout, "checkout_started": .beginCheckout,
+        "add_payment_info": .addPaymentInfo, "payment_info_entered": .addPaymentInfo,
+        "purchase": .purchase, "completed_checkout": .purchase, "order_completed": .purchase,
+        "refund": .refund, "refunded": .refund, "order_refunded": .refund,
+    ]
+}
+
+/// Order-level figures of a purchase, in the event's currency.
+public struct OrderInfo: Sendable, Hashable, Codable {
+    public var subtotalMinor: Int64?
+    public var totalMinor: Int64?
+    public var shippingMinor: Int64?
+    public var taxMinor: Int64?
+    public var discountMinor: Int64?
+    public var discountCode: String?
+    public var paymentMethod: String?
+    public var isFirstPurchase: Bool?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case subtotalMinor = "subtotal_minor", totalMinor = "total_minor", shippingMinor = "shipping_minor"
+        case taxMinor = "tax_minor", discountMinor = "discount_minor", discountCode = "discount_code"
+        case paymentMethod = "payment_method", isFirstPurchase = "is_first_purchase"
+    }
+}
+
+/// One line of an order or cart.
+public struct LineItem: Sendable, Hashable, Codable {
+    public var productId: String?
+    public var sku: String?
+    public var name: String?
+    public var category: String?
+    public var brand: String?
+    public var variant: String?
+    /// Unit price in the event's currency's minor units.
+    public var priceMinor: Int64?
+    public var quantity: Int64
+    public var discountMinor: Int64?
+
+    public init(productId: String? = nil, sku: String? = nil, name: String? = nil, priceMinor: Int64? = nil, quantity: Int64 = 1) {
+        self.productId = productId
+        self.sku = sku
+        self.name = name
+        self.priceMinor = priceMinor
+        self.quantity = quantity
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case productId = "product_id", sku, name, category, brand, variant
+        case priceMinor = "price_minor", quantity, discountMinor = "discount_minor"
+    }
+}
+
+/// An accepted event as the Collector publishes it to `tributary.events.raw`: every input
+/// shape (native or compatible) is normalised into this one form.
+public struct RawEvent: Sendable, Hashable, Codable {
+    /// Assigned by the Collector (UUIDv7); the identity of this event everywhere downstream.
+    public var eventUUID: UUID
+    public var site: String
+    public var type: EventType
+    /// The event name as sent (`pageview` for pageviews).
+    public var name: String
+    public var action: Action?
+    /// The caller's id for dedupe; for purchases and refunds the order id.
+    public var eventId: String?
+    public var anonymousId: String?
+    public var userId: String?
+    /// When it happened, skew-corrected, in Unix milliseconds.
+    public var occurredAt: Int64
+    /// When the Collector received it, in Unix milliseconds.
+    public var receivedAt: Int64
+    public var url: String?
+    public var referrer: String?
+    public var revenue: Money?
+    public var order: OrderInfo?
+    public var items: [LineItem]
+    /// Free properties as compact JSON object text (kept as text so numbers stay exact).
+    public var properties: String?
+    public var origin: Origin
+
+    public init(
+        eventUUID: UUID, site: String, type: EventType, name: String, action: Action? = nil,
+        eventId: String? = nil, anonymousId: String? = nil, userId: String? = nil,
+        occurredAt: Int64, receivedAt: Int64, url: String? = nil, referrer: String? = nil,
+        revenue: Money? = nil, order: OrderInfo? = nil, items: [LineItem] = [], properties: String? = nil,
+        origin: Origin
+    ) {
+        self.eventUUID = eventUUID
+        self.site = site
+        self.type = type
+        self.name = name
+        self.action = action
+        self.eventId = eventId
+        self.anonymousId = anonymousId
+        self.userId = userId
+        self.occurredAt = occurredAt
+        self.receivedAt = receivedAt
+        self.url = url
+        self.referrer = referrer
+        self.revenue = revenue
+        self.order = order
+        self.items = items
+        self.properties = properties
+        self.origin = origin
+    }
+
+    /// The visitor this event belongs to before identity stitching: its device id, else its user id.
+    public var visitorId: String? { anonymousId ?? userId }
+
+    /// The Kafka key of the raw topic: all events of one visitor land in one partition, in order.
+    public var partitionKey: String { site + "\u{1F}" + (visitorId ?? eventUUID.uuidString) }
+
+    enum CodingKeys: String, CodingKey {
+        case eventUUID = "event_uuid", site, type, name, action, eventId = "event_id"
+        case anonymousId = "anonymous_id", userId = "user_id", occurredAt = "occurred_at"
+        case receivedAt = "received_at", url, referrer, revenue, order, items, properties, origin
+    }
+}
+
+/// Marketing acquisition context of a session, captured from its first event.
+public struct SourceContext: Sendable, Hashable, Codable {
+    public var source: String
+    public var medium: String
+    public var campaign: String
+    public var term: String?
+    public var content: String?
+    public var clickId: String?
+    public var referrer: String?
+    public var referrerDomain: String?
+    public var landingPage: String?
+    public var channel: String
+
+    public init(
+        source: String, medium: String, campaign: String, term: String? = nil, content: String? = nil,
+        clickId: String? = nil, referrer: String? = nil, referrerDomain: String? = nil,
+        landingPage: String? = nil, channel: String
+    ) {
+        self.source = source
+        self.medium = medium
+        self.campaign = campaign
+        self.term = term
+        self.content = content
+        self.clickId = clickId
+        self.referrer = referrer
+        self.referrerDomain = referrerDomain
+        self.landingPage = landingPage
+        self.channel = channel
+    }
+
+    /// A visit with no referrer and no campaign.
+    public static let direct = SourceContext(source: "(direct)", medium: "(none)", campaign: "(none)", channel: "Direct")
+    /// A server event with no session to inherit from: kept, but credited to no channel.
+    public static let unattributed = SourceContext(source: "(unattributed)", medium: "(none)", campaign: "(none)", channel: "Unassigned")
+
+    enum CodingKeys: String, CodingKey {
+        case source, medium, campaign, term, content, clickId = "click_id", referrer
+        case referrerDomain = "referrer_domain", landingPage = "landing_page", channel
+    }
+}
+
+/// An event after sessionization, as published to `tributary.events.enriched`.
+public struct EnrichedEvent: Sendable, Hashable, Codable {
+    public var event: RawEvent
+    /// Deterministic: the `event_uuid` of the session's first event.
+    public var sessionId: UUID
+    /// The stitched person this event belongs to.
+    public var personId: String
+    public var sessionStartedAt: Int64
+    public var context: SourceContext
+
+    public init(event: RawEvent, sessionId: UUID, personId: String, sessionStartedAt: Int64, context: SourceContext) {
+        self.event = event
+        self.sessionId = sessionId
+        self.personId = personId
+        self.sessionStartedAt = sessionStartedAt
+        self.context = context
+    }
+
+    /// The Kafka key of the enriched topic.
+    public var partitionKey: String { event.site + "\u{1F}" + personId }
+
+    enum CodingKeys: String, CodingKey {
+        case event, sessionId = "session_id", personId = "person_id"
+        case sessionStartedAt = "session_started_at", context
+    }
+}
+
+/// JSON coding of the messages on the topics. Encoders are created per call: they are cheap
+/// and not safe to share across threads.
+public enum MessageCoding {
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
+        Array(try JSONEncoder().encode(value))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(bytes))
+    }
+}

@@ -1,0 +1,197 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// An idempotent producer (`acks=all`) whose `send` returns only after the broker has
+/// acknowledged every message it was given, or throws if any was not.
+///
+/// A dedicated thread serves librdkafka's delivery reports, so no call ever blocks the
+/// cooperative thread pool.
+public final class KafkaProducer: Sendable {
+    private let client: RdKafkaClient
+    private let context: CallbackContext
+    private let topics: Mutex<[String: OpaquePointer]> = Mutex([:])
+    private let running = RunningFlag()
+    private let logger: Logger
+
+    public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
+        var properties = RdKafkaClient.baseProperties(configuration)
+        properties["enable.idempotence"] = "true"
+        properties["acks"] = "all"
+        properties["linger.ms"] = String(configuration.linger.milliseconds)
+        properties["message.timeout.ms"] = String(configuration.messageTimeout.milliseconds)
+        properties["queue.buffering.max.messages"] = "1000000"
+        properties["compression.type"] = "lz4"
+        properties.merge(configuration.properties) { _, new in new }
+        let context = CallbackContext(logger: logger)
+        self.context = context
+        self.logger = logger
+        self.client = try RdKafkaClient(kind: .producer, properties: properties) { conf in
+            context.install(on: conf)
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+                guard let message, let batchPointer = message.pointee._private else { return }
+                // Each enqueued message holds one retain on its batch, released here.
+                let batch = Unmanaged<DeliveryBatch>.fromOpaque(batchPointer).takeRetainedValue()
+                batch.delivered(error: message.pointee.err)
+            }
+        }
+        // The thread keeps the client alive until it stops, so the handle is destroyed after
+        // the last poll.
+        let poller = Thread { [client, running] in
+            while running.isRunning {
+                rd_kafka_poll(client.handle, 100)
+            }
+        }
+        poller.name = "kafka-producer-poll"
+        poller.start()
+    }
+
+    deinit {
+        running.stop()
+        for (_, topic) in topics.withLock({ $0 }) { rd_kafka_topic_destroy(topic) }
+    }
+
+    /// Produces the messages and waits until the broker acknowledged all of them.
+    /// Throws `.timedOut` when the broker could not be reached within the message timeout.
+    public func send(_ messages: [KafkaOutgoingMessage]) async throws(KafkaError) {
+        guard !messages.isEmpty else { return }
+        guard running.isRunning else { throw KafkaError(code: .closed, message: "producer is shut down") }
+        let batch = DeliveryBatch(count: messages.count)
+        await enqueue(messages, batch: batch)
+        try await batch.wait()
+    }
+
+    public func send(_ message: KafkaOutgoingMessage) async throws(KafkaError) {
+        try await send([message])
+    }
+
+    private func enqueue(_ messages: [KafkaOutgoingMessage], batch: DeliveryBatch) async {
+        for (index, message) in messages.enumerated() {
+            let topic = topicHandle(message.topic)
+            let opaque = Unmanaged.passRetained(batch).toOpaque()
+            while true {
+                let status = message.value.withUnsafeBytes { value in
+                    withKey(message.key) { keyPointer, keyLength in
+                        rd_kafka_produce(
+                            topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                            UnsafeMutableRawPointer(mutating: value.baseAddress), value.count,
+                            keyPointer, keyLength, opaque
+                        )
+                    }
+                }
+                if status == 0 { break }
+                let error = rd_kafka_last_error()
+                if error == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                    // Local queue full: wait for deliveries to drain it, then retry.
+                    try? await Task.sleep(for: .milliseconds(5))
+                    continue
+                }
+                Unmanaged<DeliveryBatch>.fromOpaque(opaque).release()
+                // The messages not enqueued will never get a delivery report: count them as failed.
+                batch.failEnqueue(remaining: messages.count - index, error: KafkaError(code: .delivery, "produce to \(message.topic)", error: error))
+                return
+            }
+        }
+    }
+
+    private func topicHandle(_ name: String) -> OpaquePointer {
+        topics.withLock { handles in
+            if let handle = handles[name] { return handle }
+            let handle = rd_kafka_topic_new(client.handle, name, nil)!
+            handles[name] = handle
+            return handle
+        }
+    }
+
+    /// Waits until every enqueued message was delivered or failed.
+    public func flush(timeout: Duration = .seconds(10)) {
+        let error = rd_kafka_flush(client.handle, Int32(timeout.milliseconds))
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("producer flush did not complete: \(String(cString: rd_kafka_err2str(error)))")
+        }
+    }
+
+    /// Flushes and stops the delivery thread. Further sends throw `.closed`.
+    public func shutdown(timeout: Duration = .seconds(10)) {
+        flush(timeout: timeout)
+        running.stop()
+    }
+
+    /// True when the broker answers a metadata request within the timeout.
+    public func isConnected(timeout: Duration = .seconds(2)) -> Bool {
+        (try? client.partitionCounts(topics: [], timeout: timeout)) != nil
+    }
+}
+
+private func withKey<R>(_ key: [UInt8]?, _ body: (UnsafeRawPointer?, Int) -> R) -> R {
+    guard let key else { return body(nil, 0) }
+    return key.withUnsafeBytes { body($0.baseAddress, $0.count) }
+}
+
+/// Counts the delivery reports of one `send` call and resumes its caller after the last.
+final class DeliveryBatch: Sendable {
+    private struct State {
+        var remaining: Int
+        var firstError: KafkaError?
+        var continuation: CheckedContinuation<Void, any Error>?
+    }
+
+    private let state: Mutex<State>
+
+    init(count: Int) {
+        state = Mutex(State(remaining: count))
+    }
+
+    /// Returns when every message was reported; throws the first failure.
+    func wait() async throws(KafkaError) {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome: Result<Void, KafkaError>? = state.withLock { state in
+                    guard state.remaining <= 0 else {
+                        state.continuation = continuation
+                        return nil
+                    }
+                    return state.firstError.map { .failure($0) } ?? .success(())
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } catch let error as KafkaError {
+            throw error
+        } catch {
+            throw KafkaError(code: .delivery, message: "\(error)")
+        }
+    }
+
+    func delivered(error: rd_kafka_resp_err_t) {
+        let failure: KafkaError? = switch error {
+        case RD_KAFKA_RESP_ERR_NO_ERROR: nil
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT:
+            KafkaError(code: .timedOut, "delivery", error: error)
+        default: KafkaError(code: .delivery, "delivery", error: error)
+        }
+        finish(count: 1, error: failure)
+    }
+
+    func failEnqueue(remaining: Int, error: KafkaError) {
+        finish(count: remaining, error: error)
+    }
+
+    private func finish(count: Int, error: KafkaError?) {
+        let resume: (CheckedContinuation<Void, any Error>, Result<Void, KafkaError>)? = state.withLock { state in
+            state.remaining -= count
+            if state.firstError == nil, let error { state.firstError = error }
+            guard state.remaining <= 0, let continuation = state.continuation else { return nil }
+            state.continuation = nil
+            return (continuation, state.firstError.map { .failure($0) } ?? .success(()))
+        }
+        if let (continuation, result) = resume { continuation.resume(with: result) }
+    }
+}
+
+/// A stop flag shared between an owner and its background thread.
+final class RunningFlag: Sendable {
+    private let flag = Atomic<Bool>(true)
+    var isRunning: Bool { flag.load(ordering: .acquiring) }
+    func stop() { flag.store(false, ordering: .releasing) }
+}

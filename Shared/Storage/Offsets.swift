@@ -1,0 +1,47 @@
+import Logging
+import PostgresNIO
+
+/// Consumer offsets kept in Postgres next to the results they describe, so that a result and
+/// the position it was computed up to are committed in one transaction.
+public struct OffsetStore: Sendable {
+    /// The table, schema-qualified: `sessionizer.offsets` or `analytics.consumer_offsets`.
+    let table: String
+
+    public static let sessionizer = OffsetStore(table: "sessionizer.offsets")
+    public static let aggregator = OffsetStore(table: "analytics.consumer_offsets")
+
+    /// The next offset to read of each partition of `topic` that has one stored.
+    public func load(topic: String, on connection: PostgresConnection, logger: Logger) async throws -> [Int32: Int64] {
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT partition, next_offset FROM \(table) WHERE topic = $1", binds: binds(topic)),
+            logger: logger
+        )
+        var offsets: [Int32: Int64] = [:]
+        for try await (partition, offset) in rows.decode((Int32, Int64).self) { offsets[partition] = offset }
+        return offsets
+    }
+
+    /// Stores next offsets; meant to run inside the transaction that stores the results.
+    public func save(topic: String, offsets: [Int32: Int64], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !offsets.isEmpty else { return }
+        let partitions = offsets.keys.sorted()
+        var bindings = PostgresBindings()
+        bindings.append(topic)
+        bindings.append(partitions)
+        bindings.append(partitions.map { offsets[$0]! })
+        try await connection.query(
+            PostgresQuery(unsafeSQL: """
+                INSERT INTO \(table) (topic, partition, next_offset)
+                SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS t(p, o)
+                ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()
+                """, binds: bindings),
+            logger: logger
+        )
+    }
+
+    private func binds(_ topic: String) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(topic)
+        return bindings
+    }
+}

@@ -1,0 +1,146 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A site: one shop whose events are collected and reported separately.
+public struct Site: Sendable, Hashable, Codable {
+    public var id: String
+    public var name: String
+    /// IANA time zone that decides report days. Default `UTC`.
+    public var timezone: String
+    /// Origins browsers may send events from, e.g. `https://shop.example`.
+    public var allowedOrigins: [String]
+    /// Inactivity after which a new session starts. Default 30.
+    public var sessionTimeoutMinutes: Int
+
+    public init(id: String, name: String, timezone: String = "UTC", allowedOrigins: [String] = [], sessionTimeoutMinutes: Int = 30) {
+        self.id = id
+        self.name = name
+        self.timezone = timezone
+        self.allowedOrigins = allowedOrigins
+        self.sessionTimeoutMinutes = sessionTimeoutMinutes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, timezone, allowedOrigins = "allowed_origins", sessionTimeoutMinutes = "session_timeout_minutes"
+    }
+}
+
+/// What a key may do.
+public enum KeyKind: String, Sendable, Codable {
+    /// Sends server events for its site.
+    case server
+    /// Reads its site's reports.
+    case read
+}
+
+/// The keys of a site, in clear text: returned once, at creation or rotation.
+public struct SiteKeys: Sendable, Codable {
+    public var serverKey: String
+    public var readKey: String
+
+    enum CodingKeys: String, CodingKey {
+        case serverKey = "server_key", readKey = "read_key"
+    }
+}
+
+/// Sites and their hashed keys in schema `control`.
+public struct SiteStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// SHA-256 of a key, hex. Keys are random 192-bit secrets, so a plain hash suffices.
+    public static func hash(key: String) -> String {
+        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func generateKey(kind: KeyKind) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        let body = String((0..<32).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+        return (kind == .server ? "sk_" : "rk_") + body
+    }
+
+    /// Creates a site with a fresh server key and read key. Throws `.conflict` if the id exists.
+    public func create(_ site: Site) async throws -> SiteKeys {
+        guard TimeZone(identifier: site.timezone) != nil else {
+            throw StorageError(code: .invalid, message: "timezone '\(site.timezone)' is not an IANA time zone")
+        }
+        let keys = SiteKeys(serverKey: Self.generateKey(kind: .server), readKey: Self.generateKey(kind: .read))
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("""
+                    INSERT INTO control.sites (id, name, timezone, allowed_origins, session_timeout_minutes)
+                    VALUES (\(site.id), \(site.name), \(site.timezone), \(site.allowedOrigins), \(site.sessionTimeoutMinutes))
+                    """, logger: logger)
+                try await insertKeys(keys, site: site.id, on: connection)
+            }
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError as? PSQLError, closureError.sqlState == "23505" {
+                throw StorageError(code: .conflict, message: "site '\(site.id)' already exists")
+            }
+            if let closureError = error.closureError as? PSQLError, closureError.sqlState == "23514" {
+                throw StorageError(code: .invalid, message: "site id or settings are invalid")
+            }
+            throw error
+        }
+        return keys
+    }
+
+    /// Revokes the site's current keys and returns new ones.
+    public func rotateKeys(site: String) async throws -> SiteKeys {
+        let keys = SiteKeys(serverKey: Self.generateKey(kind: .server), readKey: Self.generateKey(kind: .read))
+        let found = try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("SELECT 1 FROM control.sites WHERE id = \(site) FOR UPDATE", logger: logger)
+            var exists = false
+            for try await _ in rows { exists = true }
+            guard exists else { return false }
+            try await connection.query("UPDATE control.keys SET revoked_at = now() WHERE site_id = \(site) AND revoked_at IS NULL", logger: logger)
+            try await insertKeys(keys, site: site, on: connection)
+            return true
+        }
+        guard found else { throw StorageError(code: .notFound, message: "site '\(site)' does not exist") }
+        return keys
+    }
+
+    private func insertKeys(_ keys: SiteKeys, site: String, on connection: PostgresConnection) async throws {
+        for (key, kind) in [(keys.serverKey, KeyKind.server), (keys.readKey, KeyKind.read)] {
+            let hash = Self.hash(key: key)
+            let prefix = String(key.prefix(8))
+            try await connection.query("""
+                INSERT INTO control.keys (key_hash, site_id, kind, prefix) VALUES (\(hash), \(site), \(kind.rawValue), \(prefix))
+                """, logger: logger)
+        }
+    }
+
+    public func list() async throws -> [Site] {
+        let rows = try await client.query(
+            "SELECT id, name, timezone, allowed_origins, session_timeout_minutes FROM control.sites ORDER BY id", logger: logger)
+        var sites: [Site] = []
+        for try await (id, name, timezone, origins, timeout) in rows.decode((String, String, String, [String], Int).self) {
+            sites.append(Site(id: id, name: name, timezone: timezone, allowedOrigins: origins, sessionTimeoutMinutes: timeout))
+        }
+        return sites
+    }
+
+    public func site(id: String) async throws -> Site? {
+        try await list().first { $0.id == id }
+    }
+
+    /// The site and kind of a valid (not revoked) key.
+    public func resolve(key: String) async throws -> (site: String, kind: KeyKind)? {
+        let hash = Self.hash(key: key)
+        let rows = try await client.query(
+            "SELECT site_id, kind FROM control.keys WHERE key_hash = \(hash) AND revoked_at IS NULL", logger: logger)
+        for try await (site, kind) in rows.decode((String, String).self) {
+            if let kind = KeyKind(rawValue: kind) { return (site, kind) }
+        }
+        return nil
+    }
+}
