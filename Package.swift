@@ -39,6 +39,15 @@ let package = Package(
             path: "Shared/Kafka", swiftSettings: swiftSettings
         ),
         .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "Contracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Shared/HTTPAPI", swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Storage",
             dependencies: [
                 "Contracts",
@@ -52,7 +61,7 @@ let package = Package(
         .target(
             name: "Collector",
             dependencies: [
-                "Contracts", "Kafka", "Storage",
+                "Contracts", "HTTPAPI", "Kafka", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -79,7 +88,7 @@ let package = Package(
         .target(
             name: "QueryAPI",
             dependencies: [
-                "Contracts", "Storage",
+                "Contracts", "HTTPAPI", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Services/QueryAPI", swiftSettings: swiftSettings
@@ -87,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "Tributary",
             dependencies: [
-                "Contracts", "Kafka", "Storage", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
+                "Contracts", "HTTPAPI", "Kafka", "Storage", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -234,3 +234,25 @@ public enum MessageCoding {
         try JSONDecoder().decode(T.self, from: Data(bytes))
     }
 }
+
+/// A message that could not be processed, published to `tributary.deadletter` with its reason
+/// so that nothing is dropped silently.
+public struct DeadLetter: Sendable, Hashable, Codable {
+    /// Which service gave up on it, e.g. `sessionizer`.
+    public var service: String
+    public var reason: String
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    /// The original payload, as UTF-8 text (invalid bytes replaced).
+    public var payload: String
+
+    public init(service: String, reason: String, topic: String, partition: Int32, offset: Int64, payload: [UInt8]) {
+        self.service = service
+        self.reason = reason
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.payload = String(decoding: payload, as: UTF8.self)
+    }
+}

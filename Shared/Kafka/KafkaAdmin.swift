@@ -52,6 +52,11 @@ public final class KafkaAdmin: Sendable {
         return try result.get()
     }
 
+    /// True when the broker answers a metadata request within the timeout (for `/readyz`).
+    public func isReachable(timeout: Duration = .seconds(2)) async -> Bool {
+        await runBlocking { [client] in (try? client.partitionCounts(topics: [], timeout: timeout)) != nil }
+    }
+
     /// Low and high watermarks of a partition.
     public func watermarks(_ partition: TopicPartition, timeout: Duration = .seconds(10)) async throws(KafkaError) -> (low: Int64, high: Int64) {
         let result: Result<(low: Int64, high: Int64), KafkaError> = await runBlocking { [client] in

@@ -38,7 +38,7 @@ public final class KafkaConsumer: Sendable {
         properties["enable.auto.offset.store"] = "false"
         properties["auto.offset.reset"] = "earliest"
         properties["enable.partition.eof"] = "false"
-        properties["session.timeout.ms"] = "10000"
+        properties["session.timeout.ms"] = "6000"
         properties["heartbeat.interval.ms"] = "1000"
         properties["fetch.wait.max.ms"] = "50"
         properties.merge(configuration.properties) { _, new in new }

@@ -117,11 +117,6 @@ public final class KafkaProducer: Sendable {
         flush(timeout: timeout)
         running.stop()
     }
-
-    /// True when the broker answers a metadata request within the timeout.
-    public func isConnected(timeout: Duration = .seconds(2)) -> Bool {
-        (try? client.partitionCounts(topics: [], timeout: timeout)) != nil
-    }
 }
 
 private func withKey<R>(_ key: [UInt8]?, _ body: (UnsafeRawPointer?, Int) -> R) -> R {

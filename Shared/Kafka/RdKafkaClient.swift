@@ -41,6 +41,9 @@ final class RdKafkaClient: @unchecked Sendable {
             "bootstrap.servers": configuration.brokers,
             "client.id": configuration.clientId,
             "log.connection.close": "false",
+            // Topics are created on purpose by `tributary migrate`; an auto-created one would
+            // silently get the broker's default partition count.
+            "allow.auto.create.topics": "false",
         ]
     }
 

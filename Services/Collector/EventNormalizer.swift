@@ -1,0 +1,236 @@
+import Contracts
+import HTTPAPI
+import Foundation
+
+/// Turns one native event object (API.md field names and aliases) into a `RawEvent`.
+/// Pure: the clock, the authenticated site and the batch's `sent_at` are inputs.
+public struct EventNormalizer: Sendable {
+    /// When the request arrived, Unix ms.
+    public var receivedAt: Int64
+    /// The site a server key authenticated, if any; events may then omit `site`.
+    public var authenticatedSite: String?
+    public var origin: Origin
+    /// The batch's `sent_at` (client clock), Unix ms: timestamps are shifted by the client's skew.
+    public var sentAt: Int64?
+
+    public static let maximumProperties = 64
+    public static let maximumPropertiesBytes = 8 * 1024
+
+    public init(receivedAt: Int64, authenticatedSite: String?, origin: Origin, sentAt: Int64? = nil) {
+        self.receivedAt = receivedAt
+        self.authenticatedSite = authenticatedSite
+        self.origin = origin
+        self.sentAt = sentAt
+    }
+
+    public func normalize(_ value: JSONValue) throws(APIError) -> RawEvent {
+        guard let object = value.objectValue else { throw .invalid(.invalidEvent, "an event must be a JSON object") }
+        var fields = Fields(object)
+
+        let site: String
+        switch (try fields.string("site"), authenticatedSite) {
+        case (let given?, let authenticated?) where given != authenticated:
+            throw APIError(.forbidden, .forbidden, "this key may not send events for site '\(given)'", field: "site")
+        case (let given?, _): site = given
+        case (nil, let authenticated?): site = authenticated
+        case (nil, nil): throw .invalid(.missingField, "site is required", field: "site")
+        }
+
+        let typeText = try fields.string("type")
+        let type: EventType
+        if let typeText {
+            guard let parsed = EventType(rawValue: typeText.lowercased()) else {
+                throw .invalid(.invalidEvent, "type must be pageview, event or identify", field: "type")
+            }
+            type = parsed
+        } else {
+            type = .event
+        }
+        let sentName = try fields.string("name", "event", "event_name")
+        let name: String
+        switch type {
+        case .pageview: name = sentName ?? "pageview"
+        case .identify: name = sentName ?? "identify"
+        case .event:
+            guard let sentName, !sentName.isEmpty else { throw .invalid(.missingField, "name is required for events", field: "name") }
+            name = sentName
+        }
+
+        var occurredAt = receivedAt
+        if let timestamp = fields.take("timestamp") {
+            occurredAt = try Self.parseTimestamp(timestamp)
+            if let sentAt { occurredAt = receivedAt - (sentAt - occurredAt) }
+        }
+        // A clock ahead of ours cannot report the future.
+        occurredAt = min(occurredAt, receivedAt)
+
+        let currencyText = try fields.string("currency")
+        let currency: Currency? = try currencyText.map { text throws(APIError) in
+            guard let currency = Currency(code: text) else {
+                throw .invalid(.invalidCurrency, "currency '\(text)' is not an ISO 4217 code", field: "currency")
+            }
+            return currency
+        }
+        var revenue: Money?
+        if let (field, amount) = fields.takeFirst("value", "revenue") {
+            revenue = try Self.money(amount, currency: currency, field: field)
+        } else if let (field, amount) = fields.takeFirst("amount_cents", "price_cents", "revenue_cents", "value_cents") {
+            revenue = try Self.minorMoney(amount, currency: currency, field: field)
+        }
+
+        var order: OrderInfo?
+        if let orderValue = fields.take("order") {
+            order = try Self.order(orderValue, currency: currency)
+        }
+        var items: [LineItem] = []
+        if let itemsValue = fields.take("items") {
+            guard let array = itemsValue.arrayValue else { throw .invalid(.invalidEvent, "items must be an array", field: "items") }
+            items = try array.enumerated().map { index, item throws(APIError) in try Self.item(item, index: index, currency: currency) }
+        }
+
+        var properties: String?
+        if let (field, props) = fields.takeFirst("properties", "props") {
+            properties = try Self.properties(props, field: field)
+        }
+
+        return RawEvent(
+            eventUUID: EventID.uuidV7(millis: receivedAt), site: site, type: type, name: name,
+            action: Action(eventName: name), eventId: try fields.string("event_id", "order_id"),
+            anonymousId: try fields.string("anonymous_id", "vid", "guest_uid", "anonymousId"),
+            userId: try fields.string("user_id", "visitor_uid", "userId", "identity"),
+            occurredAt: occurredAt, receivedAt: receivedAt,
+            url: try fields.string("url"), referrer: try fields.string("referrer"),
+            revenue: revenue, order: order, items: items, properties: properties, origin: origin)
+    }
+
+    static func parseTimestamp(_ value: JSONValue) throws(APIError) -> Int64 {
+        switch value {
+        case .string(let text):
+            if let millis = Timestamp.parseRFC3339(text) { return millis }
+            if let millis = Int64(text) { return millis }
+        case .number(let text):
+            if let millis = Int64(text) { return millis }
+        default: break
+        }
+        throw .invalid(.invalidTimestamp, "timestamp must be RFC 3339 or epoch milliseconds", field: "timestamp")
+    }
+
+    /// A decimal amount in major units, from a JSON number's text or a decimal string.
+    static func money(_ value: JSONValue, currency: Currency?, field: String) throws(APIError) -> Money? {
+        if value == .null { return nil }
+        guard let currency else { throw .invalid(.invalidCurrency, "\(field) needs a currency", field: "currency") }
+        let text: String
+        switch value {
+        case .number(let number): text = number
+        case .string(let string): text = string
+        default: throw .invalid(.invalidAmount, "\(field) must be a decimal number or string", field: field)
+        }
+        do {
+            let money = try Money(decimal: text, currency: currency)
+            guard money.amountMinor >= 0 else { throw APIError.invalid(.invalidAmount, "\(field) must not be negative", field: field) }
+            return money
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw .invalid(.invalidAmount, "\(field): \(error)", field: field)
+        }
+    }
+
+    /// An integer amount already in minor units (`amount_cents`).
+    static func minorMoney(_ value: JSONValue, currency: Currency?, field: String) throws(APIError) -> Money? {
+        if value == .null { return nil }
+        guard let currency else { throw .invalid(.invalidCurrency, "\(field) needs a currency", field: "currency") }
+        guard let text = value.scalarText, let minor = Int64(text), minor >= 0, minor <= Money.maximumMinor else {
+            throw .invalid(.invalidAmount, "\(field) must be a non-negative integer of minor units", field: field)
+        }
+        return Money(currency: currency, amountMinor: minor)
+    }
+
+    static func order(_ value: JSONValue, currency: Currency?) throws(APIError) -> OrderInfo {
+        guard let object = value.objectValue else { throw .invalid(.invalidEvent, "order must be an object", field: "order") }
+        var fields = Fields(object)
+        var order = OrderInfo()
+        func amount(_ name: String) throws(APIError) -> Int64? {
+            guard let value = fields.take(name) else { return nil }
+            return try money(value, currency: currency, field: "order.\(name)")?.amountMinor
+        }
+        order.subtotalMinor = try amount("subtotal")
+        order.totalMinor = try amount("total")
+        order.shippingMinor = try amount("shipping")
+        order.taxMinor = try amount("tax")
+        order.discountMinor = try amount("discount")
+        order.discountCode = try fields.string("discount_code")
+        order.paymentMethod = try fields.string("payment_method")
+        if let first = fields.take("is_first_purchase") {
+            guard case .bool(let flag) = first else { throw .invalid(.invalidEvent, "order.is_first_purchase must be a boolean", field: "order.is_first_purchase") }
+            order.isFirstPurchase = flag
+        }
+        return order
+    }
+
+    static func item(_ value: JSONValue, index: Int, currency: Currency?) throws(APIError) -> LineItem {
+        guard let object = value.objectValue else { throw .invalid(.invalidEvent, "items[\(index)] must be an object", field: "items") }
+        var fields = Fields(object)
+        var item = LineItem()
+        item.productId = try fields.string("product_id", "id")
+        item.sku = try fields.string("sku")
+        item.name = try fields.string("name")
+        item.category = try fields.string("category")
+        item.brand = try fields.string("brand")
+        item.variant = try fields.string("variant")
+        if let price = fields.take("price") { item.priceMinor = try money(price, currency: currency, field: "items[\(index)].price")?.amountMinor }
+        if let discount = fields.take("discount") { item.discountMinor = try money(discount, currency: currency, field: "items[\(index)].discount")?.amountMinor }
+        if let (_, quantity) = fields.takeFirst("quantity", "qnt") {
+            guard let text = quantity.scalarText, let count = Int64(text), count > 0 else {
+                throw .invalid(.invalidEvent, "items[\(index)].quantity must be a positive integer", field: "items[\(index)].quantity")
+            }
+            item.quantity = count
+        }
+        return item
+    }
+
+    static func properties(_ value: JSONValue, field: String) throws(APIError) -> String? {
+        if value == .null { return nil }
+        guard let object = value.objectValue else { throw .invalid(.invalidEvent, "\(field) must be an object", field: field) }
+        guard object.count <= maximumProperties else {
+            throw .invalid(.tooLarge, "\(field) has \(object.count) keys; at most \(maximumProperties) are allowed", field: field)
+        }
+        let text = value.serialized
+        guard text.utf8.count <= maximumPropertiesBytes else {
+            throw .invalid(.tooLarge, "\(field) is \(text.utf8.count) bytes; at most \(maximumPropertiesBytes) are allowed", field: field)
+        }
+        return text
+    }
+}
+
+/// An event object's members, read by name with aliases.
+struct Fields {
+    private var members: [String: JSONValue]
+
+    init(_ members: [String: JSONValue]) { self.members = members }
+
+    mutating func take(_ name: String) -> JSONValue? {
+        members.removeValue(forKey: name)
+    }
+
+    /// The first present (non-null) member among the aliases, with the name it was found under.
+    mutating func takeFirst(_ names: String...) -> (String, JSONValue)? {
+        for name in names {
+            if let value = members.removeValue(forKey: name), value != .null { return (name, value) }
+        }
+        return nil
+    }
+
+    /// A string member; numbers are accepted as their text (ids are often numeric).
+    mutating func string(_ names: String...) throws(APIError) -> String? {
+        for name in names {
+            guard let value = members.removeValue(forKey: name), value != .null else { continue }
+            switch value {
+            case .string(let text): if !text.isEmpty { return text }
+            case .number(let text): return text
+            default: throw .invalid(.invalidEvent, "\(name) must be a string", field: name)
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,148 @@
+import Contracts
+import Foundation
+import HTTPAPI
+import Hummingbird
+import Logging
+import PostgresNIO
+import Storage
+
+public struct QueryAPIConfiguration: Sendable {
+    /// Bearer token of the admin endpoints (`TRIBUTARY_ADMIN_TOKEN`). Empty disables them.
+    public var adminToken = ""
+
+    public init() {}
+}
+
+/// The read side: reports over the rollups, and site administration.
+public struct QueryAPI: Sendable {
+    let configuration: QueryAPIConfiguration
+    let postgres: PostgresClient
+    let directory: SiteDirectory
+    let logger: Logger
+
+    public init(configuration: QueryAPIConfiguration, postgres: PostgresClient, directory: SiteDirectory, logger: Logger) {
+        self.configuration = configuration
+        self.postgres = postgres
+        self.directory = directory
+        self.logger = logger
+    }
+
+    public func addRoutes(to router: Router<some RequestContext>) {
+        router.post("/v1/admin/sites") { request, context in
+            try await handle { try await self.createSite(request, context: context) }
+        }
+        router.get("/v1/admin/sites") { request, _ in
+            try await handle {
+                try self.requireAdmin(request)
+                let sites = try await SiteStore(client: self.postgres, logger: self.logger).list()
+                return JSONResponse.ok(.object(["sites": .array(sites.map(Self.siteJSON))]))
+            }
+        }
+        router.post("/v1/admin/sites/:site/keys") { request, context in
+            try await handle {
+                try self.requireAdmin(request)
+                let site = try context.parameters.require("site")
+                do {
+                    let keys = try await SiteStore(client: self.postgres, logger: self.logger).rotateKeys(site: site)
+                    return JSONResponse.make(.created, Self.keysJSON(site: site, keys: keys))
+                } catch let error as StorageError where error.code == .notFound {
+                    throw APIError(.notFound, .notFound, error.message)
+                }
+            }
+        }
+        router.get("/v1/sites/:site/revenue") { request, context in
+            try await handle {
+                let site = try await self.authorizeRead(request, site: try context.parameters.require("site"))
+                let query = try ReportQuery.parse(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, today: Self.today(in: site.timezone))
+                return JSONResponse.ok(try await RevenueReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
+            }
+        }
+    }
+
+    /// Runs a handler, turning unexpected errors into a JSON 500 without leaking internals.
+    func handle(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as APIError {
+            throw error
+        } catch {
+            logger.error("query-api request failed: \(String(reflecting: error))")
+            throw APIError(.internalServerError, .internalError, "internal error; see the server log")
+        }
+    }
+
+    func createSite(_ request: Request, context: some RequestContext) async throws -> Response {
+        try requireAdmin(request)
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        let document: JSONValue
+        do { document = try JSONValue.parse(body.readableBytesView) } catch { throw APIError.invalid(.invalidJSON, "invalid JSON: \(error)") }
+        guard let id = document["id"]?.stringValue, !id.isEmpty else { throw APIError.invalid(.missingField, "id is required", field: "id") }
+        var site = Site(id: id, name: document["name"]?.stringValue ?? id)
+        if let timezone = document["timezone"]?.stringValue { site.timezone = timezone }
+        if let origins = document["allowed_origins"]?.arrayValue { site.allowedOrigins = origins.compactMap(\.stringValue) }
+        if let timeout = document["session_timeout_minutes"]?.scalarText {
+            guard let minutes = Int(timeout), minutes > 0, minutes <= 24 * 60 else {
+                throw APIError.invalid(.invalidParameter, "session_timeout_minutes must be 1 to 1440", field: "session_timeout_minutes")
+            }
+            site.sessionTimeoutMinutes = minutes
+        }
+        do {
+            let keys = try await SiteStore(client: postgres, logger: logger).create(site)
+            logger.info("created site \(site.id)")
+            return JSONResponse.make(.created, Self.keysJSON(site: site.id, keys: keys))
+        } catch let error as StorageError where error.code == .conflict {
+            throw APIError(.conflict, .conflict, error.message, field: "id")
+        } catch let error as StorageError where error.code == .invalid {
+            throw APIError.invalid(.invalidParameter, error.message)
+        }
+    }
+
+    func requireAdmin(_ request: Request) throws(APIError) {
+        guard !configuration.adminToken.isEmpty else {
+            throw APIError(.forbidden, .forbidden, "admin endpoints are disabled: set TRIBUTARY_ADMIN_TOKEN")
+        }
+        guard let token = bearer(request) else { throw APIError(.unauthorized, .unauthorized, "admin token required") }
+        // Constant-time comparison: no timing hint about the token.
+        let given = Array(token.utf8), expected = Array(configuration.adminToken.utf8)
+        var difference = given.count ^ expected.count
+        for index in 0..<min(given.count, expected.count) { difference |= Int(given[index] ^ expected[index]) }
+        guard difference == 0 else { throw APIError(.unauthorized, .unauthorized, "invalid admin token") }
+    }
+
+    /// A read key of this site (or the admin token) may read its reports.
+    func authorizeRead(_ request: Request, site: String) async throws -> Site {
+        guard let token = bearer(request) else { throw APIError(.unauthorized, .unauthorized, "read key required") }
+        if !configuration.adminToken.isEmpty, token == configuration.adminToken {
+            // Admins may read every site.
+        } else {
+            guard let resolved = try await directory.resolve(key: token) else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }
+            guard resolved.site == site else { throw APIError(.forbidden, .forbidden, "this key may not read site '\(site)'") }
+        }
+        guard let found = try await directory.site(site) else { throw APIError(.notFound, .notFound, "site '\(site)' does not exist") }
+        return found
+    }
+
+    func bearer(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+    }
+
+    static func today(in timezone: String) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timezone) ?? .gmt
+        let parts = calendar.dateComponents([.year, .month, .day], from: Date())
+        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+    }
+
+    static func siteJSON(_ site: Site) -> JSONValue {
+        .object([
+            "id": .string(site.id), "name": .string(site.name), "timezone": .string(site.timezone),
+            "allowed_origins": .array(site.allowedOrigins.map { .string($0) }),
+            "session_timeout_minutes": .number(String(site.sessionTimeoutMinutes)),
+        ])
+    }
+
+    static func keysJSON(site: String, keys: SiteKeys) -> JSONValue {
+        .object(["site": .string(site), "server_key": .string(keys.serverKey), "read_key": .string(keys.readKey)])
+    }
+}

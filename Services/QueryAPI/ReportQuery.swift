@@ -1,0 +1,113 @@
+import Contracts
+import Foundation
+import HTTPAPI
+
+/// The common report parameters of API.md: date range in the site's time zone, breakdown
+/// dimensions and equality filters. Parsing is pure and validated against a whitelist, so
+/// dimension names can be placed in SQL safely.
+struct ReportQuery: Sendable, Equatable {
+    /// Inclusive site-local dates, `YYYY-MM-DD`.
+    var from: String
+    var to: String
+    var breakdown: [Dimension]
+    var filters: [(Dimension, String)]
+
+    static func == (lhs: ReportQuery, rhs: ReportQuery) -> Bool {
+        lhs.from == rhs.from && lhs.to == rhs.to && lhs.breakdown == rhs.breakdown
+            && lhs.filters.map(\.0) == rhs.filters.map(\.0) && lhs.filters.map(\.1) == rhs.filters.map(\.1)
+    }
+
+    enum Dimension: String, CaseIterable, Sendable {
+        case source, medium, campaign, channel
+        case landingPage = "landing_page"
+        case referrerDomain = "referrer_domain"
+        case day, week, month
+
+        /// The SQL expression over a rollup row with a `day` column.
+        var sql: String {
+            switch self {
+            case .day: return "to_char(day, 'YYYY-MM-DD')"
+            case .week: return "to_char(date_trunc('week', day), 'YYYY-MM-DD')"
+            case .month: return "to_char(day, 'YYYY-MM')"
+            default: return rawValue
+            }
+        }
+    }
+
+    /// Parses `from`, `to`, `breakdown` and `filter[<dimension>]`; `today` (site-local) fills
+    /// missing dates with the last 30 days.
+    static func parse(_ parameters: [(String, String)], today: String) throws(APIError) -> ReportQuery {
+        var from: String?
+        var to: String?
+        var breakdown: [Dimension] = []
+        var filters: [(Dimension, String)] = []
+        for (name, value) in parameters {
+            switch name {
+            case "from": from = value
+            case "to": to = value
+            case "breakdown":
+                for part in value.split(separator: ",") where !part.isEmpty {
+                    guard let dimension = Dimension(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                        throw .invalid(.invalidParameter, "unknown breakdown '\(part)'; use \(Dimension.allCases.map(\.rawValue).joined(separator: ", "))", field: "breakdown")
+                    }
+                    if !breakdown.contains(dimension) { breakdown.append(dimension) }
+                }
+            case _ where name.hasPrefix("filter[") && name.hasSuffix("]"):
+                let key = String(name.dropFirst(7).dropLast())
+                guard let dimension = Dimension(rawValue: key) else {
+                    throw .invalid(.invalidParameter, "unknown filter dimension '\(key)'", field: name)
+                }
+                filters.append((dimension, value))
+            default: continue
+            }
+        }
+        let toDate = to ?? today
+        guard let toDay = Timestamp.parseDate(toDate) else { throw .invalid(.invalidParameter, "to must be a date YYYY-MM-DD", field: "to") }
+        let fromDate = from ?? Timestamp.utcDate(Int64(toDay - 29) * 86_400_000)
+        guard let fromDay = Timestamp.parseDate(fromDate) else { throw .invalid(.invalidParameter, "from must be a date YYYY-MM-DD", field: "from") }
+        guard fromDay <= toDay else { throw .invalid(.invalidParameter, "from is after to", field: "from") }
+        guard toDay - fromDay <= 3660 else { throw .invalid(.invalidParameter, "the range may span at most 10 years", field: "from") }
+        return ReportQuery(from: fromDate, to: toDate, breakdown: breakdown, filters: filters)
+    }
+}
+
+extension Money {
+    /// API.md's money shape: `{"currency": "EUR", "amount": "238.00", "amount_minor": 23800}`.
+    var json: JSONValue {
+        .object(["currency": .string(currency.code), "amount": .string(decimalText), "amount_minor": .number(String(amountMinor))])
+    }
+}
+
+/// Sums per currency, kept apart; rendered sorted by currency code.
+struct CurrencyAmounts: Sendable, Equatable {
+    private(set) var minor: [String: Int64] = [:]
+
+    mutating func add(_ currency: String, _ amount: Int64) {
+        guard !currency.isEmpty else { return }
+        minor[currency, default: 0] += amount
+    }
+
+    var json: JSONValue {
+        .array(minor.keys.sorted().compactMap { code in
+            Currency(code: code).map { Money(currency: $0, amountMinor: minor[code]!).json }
+        })
+    }
+
+    func subtracting(_ other: CurrencyAmounts) -> CurrencyAmounts {
+        var result = self
+        for (code, amount) in other.minor { result.minor[code, default: 0] -= amount }
+        return result
+    }
+
+    /// Average per order in each currency, rounded half away from zero to the minor unit.
+    func average(dividingBy counts: [String: Int64]) -> CurrencyAmounts {
+        var result = CurrencyAmounts()
+        for (code, amount) in minor {
+            guard let count = counts[code], count > 0 else { continue }
+            let quotient = amount / count
+            let remainder = amount % count
+            result.minor[code] = quotient + (2 * abs(remainder) >= count ? (amount < 0 ? -1 : 1) : 0)
+        }
+        return result
+    }
+}

@@ -1,0 +1,157 @@
+import Aggregator
+import Collector
+import Contracts
+import HTTPAPI
+import Hummingbird
+import Kafka
+import Logging
+import Metrics
+import PostgresNIO
+import Prometheus
+import QueryAPI
+import ServiceLifecycle
+import Sessionizer
+import Storage
+
+/// The services a process can run; `tributary all` runs every one.
+enum Role: String, CaseIterable, Sendable {
+    case collector, sessionizer, aggregator
+    case queryAPI = "query-api"
+}
+
+/// Builds and runs the services of one process: Postgres client first, then migrations and
+/// topics, then the stream processors and HTTP servers in one ServiceGroup that drains them
+/// on SIGTERM/SIGINT — the Collector stops accepting first, the Aggregator stops last.
+enum Runtime {
+    static func run(roles: Set<Role>, common: CommonOptions, server: ServerOptions) async throws {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = common.makeLogger("tributary")
+        let postgres = try PostgresSettings(url: common.postgresURL).makeClient(logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await postgres.run() }
+            try await Setup.prepare(postgres: postgres, common: common, logger: logger)
+            let admin = try KafkaAdmin(configuration: common.kafka, logger: logger)
+            let operations = Operations(registry: registry) {
+                var failing: [String] = []
+                if !(await isReachable(postgres, logger: logger)) { failing.append("postgres") }
+                if !(await admin.isReachable()) { failing.append("kafka") }
+                return failing
+            }
+            let directory = SiteDirectory(client: postgres, logger: logger)
+
+            // Shutdown runs from the end of this list to its start.
+            var services: [any Service] = []
+            if roles.contains(.aggregator) {
+                var configuration = AggregatorConfiguration()
+                configuration.kafka = common.kafka
+                services.append(AggregatorService(configuration: configuration, postgres: postgres, logger: logger))
+            }
+            if roles.contains(.sessionizer) {
+                var configuration = SessionizerConfiguration()
+                configuration.kafka = common.kafka
+                services.append(SessionizerService(configuration: configuration, postgres: postgres, logger: logger))
+            }
+            if !roles.contains(.collector) && !roles.contains(.queryAPI) {
+                let router = Router()
+                operations.addRoutes(to: router)
+                services.append(application(router, host: server.host, port: server.metricsPort, name: "operations", logger: logger))
+            }
+            if roles.contains(.queryAPI) {
+                var configuration = QueryAPIConfiguration()
+                configuration.adminToken = server.adminToken
+                let router = Router()
+                QueryAPI(configuration: configuration, postgres: postgres, directory: directory, logger: logger).addRoutes(to: router)
+                operations.addRoutes(to: router)
+                services.append(application(router, host: server.host, port: server.queryPort, name: "query-api", logger: logger))
+            }
+            var producer: KafkaProducer?
+            if roles.contains(.collector) {
+                var kafka = common.kafka
+                kafka.clientId = "tributary-collector"
+                let collectorProducer = try KafkaProducer(configuration: kafka, logger: logger)
+                producer = collectorProducer
+                let router = Router()
+                Collector(configuration: CollectorConfiguration(), producer: collectorProducer, directory: directory, logger: logger)
+                    .addRoutes(to: router)
+                operations.addRoutes(to: router)
+                services.append(application(router, host: server.host, port: server.collectorPort, name: "collector", logger: logger))
+            }
+            let serviceGroup = ServiceGroup(configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            logger.info("running \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
+            try await serviceGroup.run()
+            // Events the Collector already acknowledged are on the broker; this only drains stragglers.
+            producer?.shutdown()
+            logger.info("stopped")
+            group.cancelAll()
+        }
+    }
+
+    static func application(_ router: Router<BasicRequestContext>, host: String, port: Int, name: String, logger: Logger) -> some Service {
+        var logger = logger
+        logger[metadataKey: "server"] = "\(name)"
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "tributary-\(name)"),
+            logger: logger)
+    }
+
+    static func isReachable(_ postgres: PostgresClient, logger: Logger) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await postgres.query("SELECT 1", logger: logger)) != nil }
+            group.addTask { try? await Task.sleep(for: .seconds(2)); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+}
+
+/// Schema migrations and topic creation, waiting for Postgres and Kafka to come up.
+enum Setup {
+    static func prepare(postgres: PostgresClient, common: CommonOptions, logger: Logger) async throws {
+        try await retrying("Postgres at \(redacted(common.postgresURL))", logger: logger) {
+            let applied = try await Migrator.migrate(postgres, logger: logger)
+            if !applied.isEmpty { logger.info("applied migrations \(applied)") }
+        }
+        let admin = try KafkaAdmin(configuration: common.kafka, logger: logger)
+        let specs = [
+            KafkaAdmin.TopicSpec(name: Topics.raw, partitions: common.partitions),
+            KafkaAdmin.TopicSpec(name: Topics.enriched, partitions: common.partitions),
+            KafkaAdmin.TopicSpec(name: Topics.deadLetter, partitions: 1),
+            KafkaAdmin.TopicSpec(name: Topics.definitions, partitions: 1, configs: ["cleanup.policy": "compact"]),
+        ]
+        try await retrying("Kafka at \(common.kafkaBrokers)", logger: logger) {
+            let created = try await admin.ensureTopics(specs)
+            if !created.isEmpty { logger.info("created topics \(created.sorted())") }
+            let counts = try await admin.partitionCounts(Topics.all)
+            for topic in Topics.all where counts[topic] == nil {
+                throw KafkaError(code: .operation, message: "topic \(topic) is missing after creation")
+            }
+        }
+    }
+
+    /// Retries `body` every second for up to `attempts` seconds, logging every fifth failure.
+    static func retrying(_ what: String, attempts: Int = 60, logger: Logger, _ body: () async throws -> Void) async throws {
+        for attempt in 1...attempts {
+            do {
+                try await body()
+                return
+            } catch {
+                if attempt == attempts { throw error }
+                if attempt == 1 || attempt % 5 == 0 { logger.warning("waiting for \(what): \(String(describing: error))") }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// A URL without its password, for logs.
+    static func redacted(_ url: String) -> String {
+        guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://"),
+              let colon = url[scheme.upperBound..<at].firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a simulated shop's traffic to the Collector and write the exact expected report figures.",
+        discussion: """
+            Creates (or re-keys) the site through the QueryAPI's admin endpoint, posts every
+            visitor's events in order — browser batches without a key, server purchases with the
+            server key — retrying while the Collector is unavailable, and writes the ground truth
+            (orders and revenue per source, medium, campaign and currency) as JSON.
+            """)
+
+    @Option(help: "Collector base URL.") var collector = "http://127.0.0.1:" + env("TRIBUTARY_COLLECTOR_PORT", "8080")
+    @Option(help: "QueryAPI base URL (to create the site).") var queryAPI = "http://127.0.0.1:" + env("TRIBUTARY_QUERY_PORT", "8081")
+    @Option(help: "Admin token (env TRIBUTARY_ADMIN_TOKEN).") var adminToken = env("TRIBUTARY_ADMIN_TOKEN", "")
+    @Option(help: "Site id to create or reuse.") var site = "sim-shop"
+    @Option(help: "Number of visitors.") var visitors = 300
+    @Option(help: "Days of history the traffic spans, ending an hour ago.") var days = 7
+    @Option(help: "Random seed: the same seed sends the same traffic.") var seed: UInt64 = 42
+    @Option(help: "Concurrent visitors in flight.") var concurrency = 16
+    @Option(help: "Where to write the expected figures.") var expected = "simulation-expected.json"
+    @Option(help: "Give up on a request after retrying this many seconds.") var retrySeconds = 180
+
+    func run() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await simulate(client)
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    func simulate(_ client: HTTPClient) async throws {
+        let serverKey = try await createSite(client)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let traffic = ShopTraffic(site: site, visitorCount: visitors, days: days, seed: seed, now: now)
+        let totalEvents = traffic.visitors.flatMap(\.posts).map(\.eventCount).reduce(0, +)
+        log("simulate: \(traffic.visitors.count) visitors, \(totalEvents) events to \(collector)")
+        let started = Date()
+        let progress = Progress(total: traffic.visitors.count)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func startNext() {
+                guard next < traffic.visitors.count else { return }
+                let visitor = traffic.visitors[next]
+                next += 1
+                group.addTask {
+                    // One visitor's posts go strictly in order: that is how a browser sends them.
+                    for post in visitor.posts { try await self.send(post, serverKey: serverKey, client: client) }
+                }
+            }
+            for _ in 0..<max(1, concurrency) { startNext() }
+            while try await group.next() != nil {
+                if let line = await progress.advance() { log(line) }
+                startNext()
+            }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        log(String(format: "simulate: sent %d events in %.1f s (%.0f events/s)", totalEvents, seconds, Double(totalEvents) / max(seconds, 0.001)))
+        try Data(traffic.expectedJSON(site: site).serialized.utf8).write(to: URL(fileURLWithPath: expected))
+        log("simulate: expected figures written to \(expected)")
+    }
+
+    /// Posts one request, retrying on 429/503 and connection failures; any other refusal is a bug.
+    func send(_ post: ShopTraffic.Post, serverKey: String, client: HTTPClient) async throws {
+        var request = HTTPClientRequest(url: collector + "/v1/events")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if post.isServer {
+            request.headers.add(name: "Authorization", value: "Bearer \(serverKey)")
+        } else {
+            request.headers.add(name: "Origin", value: "https://shop.example")
+        }
+        let body = post.body.serialized
+        let deadline = Date().addingTimeInterval(TimeInterval(retrySeconds))
+        while true {
+            request.body = .bytes(ByteBuffer(string: body))
+            do {
+                let response = try await client.execute(request, timeout: .seconds(30))
+                let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+                if response.status == .accepted { return }
+                guard response.status == .serviceUnavailable || response.status == .tooManyRequests else {
+                    throw ValidationError("the Collector refused a simulated request with \(response.status.code): \(text)")
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                // Connection refused or reset: the Collector is restarting. Retry.
+            }
+            guard Date() < deadline else { throw ValidationError("the Collector stayed unavailable for \(retrySeconds) s") }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// Creates the site, or rotates its keys if it exists; returns the server key.
+    func createSite(_ client: HTTPClient) async throws -> String {
+        let definition: JSONValue = .object([
+            "id": .string(site), "name": .string("Simulated shop"), "timezone": .string("UTC"),
+            "allowed_origins": .array([.string("https://shop.example")]),
+        ])
+        var (status, body) = try await call(client, "POST", "/v1/admin/sites", body: definition)
+        if status == 409 { (status, body) = try await call(client, "POST", "/v1/admin/sites/\(site)/keys", body: nil) }
+        guard status == 201, let key = body["server_key"]?.stringValue else {
+            throw ValidationError("could not create site '\(site)' at \(queryAPI): \(status) \(body.serialized)")
+        }
+        return key
+    }
+
+    func call(_ client: HTTPClient, _ method: String, _ path: String, body: JSONValue?) async throws -> (Int, JSONValue) {
+        try await adminCall(client, base: queryAPI, token: adminToken, method: method, path: path, body: body)
+    }
+
+    func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+/// Counts finished visitors and reports every tenth of the way.
+actor Progress {
+    let total: Int
+    var done = 0
+    init(total: Int) { self.total = total }
+
+    func advance() -> String? {
+        done += 1
+        let step = max(1, total / 10)
+        return done % step == 0 || done == total ? "simulate: \(done)/\(total) visitors sent" : nil
+    }
+}
+
+/// An authenticated JSON call to the QueryAPI; returns status and parsed body.
+func adminCall(_ client: HTTPClient, base: String, token: String, method: String, path: String, body: JSONValue?) async throws -> (Int, JSONValue) {
+    var request = HTTPClientRequest(url: base + path)
+    request.method = HTTPMethod(rawValue: method)
+    request.headers.add(name: "Authorization", value: "Bearer \(token)")
+    if let body {
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body.serialized))
+    }
+    let response = try await client.execute(request, timeout: .seconds(30))
+    let bytes = try await response.body.collect(upTo: 16 << 20)
+    let parsed = (try? JSONValue.parse(bytes.readableBytesView)) ?? .null
+    return (Int(response.status.code), parsed)
+}

@@ -1,0 +1,186 @@
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A deterministic random number generator (SplitMix64), so a seed reproduces a run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A simulated shop's traffic with its exact expected report figures.
+struct ShopTraffic {
+    /// How a visit arrives, and the source/medium/campaign the pipeline must credit it to.
+    struct Arrival {
+        var weight: Int
+        var query: String
+        var referrer: String?
+        var expected: (source: String, medium: String, campaign: String)
+    }
+
+    static let arrivals: [Arrival] = [
+        Arrival(weight: 14, query: "?utm_source=google&utm_medium=cpc&utm_campaign=winter_sale", referrer: "https://www.google.com/",
+                expected: ("google", "cpc", "winter_sale")),
+        Arrival(weight: 8, query: "?utm_source=newsletter&utm_medium=email&utm_campaign=weekly_42", referrer: nil,
+                expected: ("newsletter", "email", "weekly_42")),
+        Arrival(weight: 8, query: "?utm_source=facebook&utm_medium=paid_social&utm_campaign=retargeting", referrer: "https://m.facebook.com/",
+                expected: ("facebook", "paid_social", "retargeting")),
+        Arrival(weight: 5, query: "?gclid=Cj0KCQiA", referrer: "https://www.google.com/", expected: ("google", "cpc", "(not set)")),
+        Arrival(weight: 18, query: "", referrer: "https://www.google.de/", expected: ("google", "organic", "(none)")),
+        Arrival(weight: 9, query: "", referrer: "https://www.instagram.com/", expected: ("instagram", "social", "(none)")),
+        Arrival(weight: 8, query: "", referrer: "https://blog.example.org/best-gifts", expected: ("blog.example.org", "referral", "(none)")),
+        Arrival(weight: 20, query: "", referrer: nil, expected: ("(direct)", "(none)", "(none)")),
+    ]
+
+    static let currencies: [(code: String, weight: Int, minPrice: Int64, maxPrice: Int64)] = [
+        ("EUR", 55, 500, 25_000), ("USD", 25, 500, 25_000), ("JPY", 12, 500, 30_000), ("KWD", 8, 1_000, 80_000),
+    ]
+
+    struct Post {
+        /// Browser posts carry no key; server posts carry the server key.
+        var isServer: Bool
+        var body: JSONValue
+        var eventCount: Int
+    }
+
+    struct Visitor {
+        var posts: [Post] = []
+    }
+
+    struct Expected {
+        var orders: [String: Int] = [:]
+        /// Key: source, medium, campaign, currency joined by U+001F.
+        var revenue: [String: Int64] = [:]
+        var ordersByKey: [String: Int] = [:]
+        var events = 0
+        var firstMillis = Int64.max
+        var lastMillis = Int64.min
+    }
+
+    var visitors: [Visitor] = []
+    var expected = Expected()
+
+    init(site: String, visitorCount: Int, days: Int, seed: UInt64, now: Int64) {
+        var random = SeededGenerator(seed: seed)
+        let end = now - 3_600_000
+        let start = end - Int64(days) * 86_400_000
+        let totalWeight = Self.arrivals.map(\.weight).reduce(0, +)
+        let currencyWeight = Self.currencies.map(\.weight).reduce(0, +)
+        for index in 0..<visitorCount {
+            var visitor = Visitor()
+            let anonymousId = "v-\(seed)-\(index)"
+            var pick = Int.random(in: 0..<currencyWeight, using: &random)
+            let currency = Self.currencies.first { pick -= $0.weight; return pick < 0 }!
+            var clock = Int64.random(in: start...(end - 6 * 3_600_000), using: &random)
+            let visits = Int.random(in: 1...3, using: &random)
+            for visitIndex in 0..<visits {
+                var roll = Int.random(in: 0..<totalWeight, using: &random)
+                let arrival = Self.arrivals.first { roll -= $0.weight; return roll < 0 }!
+                var browser: [JSONValue] = []
+                func event(_ fields: [String: JSONValue]) -> JSONValue {
+                    var object = fields
+                    object["site"] = .string(site)
+                    object["anonymous_id"] = .string(anonymousId)
+                    object["timestamp"] = .string(Timestamp.formatRFC3339(clock))
+                    return .object(object)
+                }
+                var landing: [String: JSONValue] = ["type": .string("pageview"), "url": .string("https://shop.example/" + Self.landingPath(&random) + arrival.query)]
+                if let referrer = arrival.referrer { landing["referrer"] = .string(referrer) }
+                browser.append(event(landing))
+                for _ in 0..<Int.random(in: 0...4, using: &random) {
+                    clock += Int64.random(in: 5_000...120_000, using: &random)
+                    browser.append(event(["type": .string("pageview"), "url": .string("https://shop.example/products/p\(Int.random(in: 1...40, using: &random))"),
+                                          "referrer": .string("https://shop.example/")]))
+                }
+                if Int.random(in: 0..<100, using: &random) < 22 {
+                    // A purchase: cart, checkout, and the order reported by browser, server or both.
+                    clock += Int64.random(in: 5_000...60_000, using: &random)
+                    browser.append(event(["name": .string("add_to_cart")]))
+                    clock += Int64.random(in: 5_000...60_000, using: &random)
+                    browser.append(event(["name": .string("begin_checkout")]))
+                    clock += Int64.random(in: 5_000...120_000, using: &random)
+                    let money = Currency(code: currency.code)!
+                    var total: Int64 = 0
+                    var items: [JSONValue] = []
+                    for item in 0..<Int.random(in: 1...3, using: &random) {
+                        let priceMinor = Int64.random(in: currency.minPrice...currency.maxPrice, using: &random)
+                        let quantity = Int64.random(in: 1...2, using: &random)
+                        total += priceMinor * quantity
+                        items.append(.object(["product_id": .string("p\(item + 1)"), "price": .number(Money(currency: money, amountMinor: priceMinor).decimalText),
+                                              "quantity": .number(String(quantity))]))
+                    }
+                    let orderId = "o-\(seed)-\(index)-\(visitIndex)"
+                    // Values as JSON numbers or decimal strings: both must be exact.
+                    let value: JSONValue = Bool.random(using: &random)
+                        ? .number(Money(currency: money, amountMinor: total).decimalText)
+                        : .string(Money(currency: money, amountMinor: total).decimalText)
+                    let purchase: [String: JSONValue] = [
+                        "name": .string("purchase"), "event_id": .string(orderId), "value": value,
+                        "currency": .string(Bool.random(using: &random) ? currency.code : currency.code.lowercased()), "items": .array(items),
+                    ]
+                    let delivery = Int.random(in: 0..<10, using: &random)
+                    if delivery < 7 { browser.append(event(purchase)) }
+                    visitor.posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
+                    if delivery >= 3 {
+                        var server = purchase
+                        server["vid"] = .string(anonymousId)
+                        server["timestamp"] = .string(Timestamp.formatRFC3339(clock))
+                        visitor.posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
+                    }
+                    let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
+                    expected.revenue[key, default: 0] += total
+                    expected.ordersByKey[key, default: 0] += 1
+                    expected.orders[currency.code, default: 0] += 1
+                } else {
+                    visitor.posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
+                }
+                expected.events += browser.count
+                expected.firstMillis = min(expected.firstMillis, clock - 600_000)
+                expected.lastMillis = max(expected.lastMillis, clock)
+                // The next visit starts well after the session timeout.
+                clock += Int64.random(in: 40 * 60_000...(2 * 86_400_000), using: &random)
+                if clock > end { break }
+            }
+            visitors.append(visitor)
+        }
+    }
+
+    static func landingPath(_ random: inout SeededGenerator) -> String {
+        ["", "products/p\(Int.random(in: 1...40, using: &random))", "collections/winter", "blog/gift-guide"][Int.random(in: 0..<4, using: &random)]
+    }
+
+    /// The ground truth file the end-to-end check compares the reports with.
+    func expectedJSON(site: String) -> JSONValue {
+        var rows: [JSONValue] = []
+        for key in expected.revenue.keys.sorted() {
+            let parts = key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+            rows.append(.object([
+                "source": .string(parts[0]), "medium": .string(parts[1]), "campaign": .string(parts[2]), "currency": .string(parts[3]),
+                "orders": .number(String(expected.ordersByKey[key]!)), "revenue_minor": .number(String(expected.revenue[key]!)),
+            ]))
+        }
+        var totals: [String: Int64] = [:]
+        for (key, amount) in expected.revenue { totals[String(key.split(separator: "\u{1F}", omittingEmptySubsequences: false)[3]), default: 0] += amount }
+        return .object([
+            "site": .string(site),
+            "from": .string(Timestamp.utcDate(expected.firstMillis - 86_400_000)),
+            "to": .string(Timestamp.utcDate(expected.lastMillis + 86_400_000)),
+            "visitors": .number(String(visitors.count)),
+            "browser_events": .number(String(expected.events)),
+            "orders": .number(String(expected.orders.values.reduce(0, +))),
+            "revenue_by_source": .array(rows),
+            "totals": .array(totals.keys.sorted().map { code in
+                .object(["currency": .string(code), "orders": .number(String(expected.orders[code]!)), "revenue_minor": .number(String(totals[code]!))])
+            }),
+        ])
+    }
+}

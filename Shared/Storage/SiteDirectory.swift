@@ -1,0 +1,34 @@
+import Logging
+import PostgresNIO
+
+/// Keys and sites as the HTTP services need them on every request: cached for `maximumAge`
+/// (so a revoked key stops working within that time) and loaded from `control` on a miss.
+public actor SiteDirectory {
+    private let store: SiteStore
+    private let maximumAge: Duration
+    private var keys: [String: (value: (site: String, kind: KeyKind)?, at: ContinuousClock.Instant)] = [:]
+    private var sites: [String: (value: Site?, at: ContinuousClock.Instant)] = [:]
+
+    public init(client: PostgresClient, logger: Logger, maximumAge: Duration = .seconds(10)) {
+        store = SiteStore(client: client, logger: logger)
+        self.maximumAge = maximumAge
+    }
+
+    /// The site and kind of a valid key; nil for an unknown or revoked key.
+    public func resolve(key: String) async throws -> (site: String, kind: KeyKind)? {
+        let hash = SiteStore.hash(key: key)
+        if let cached = keys[hash], ContinuousClock.now - cached.at < maximumAge { return cached.value }
+        let value = try await store.resolve(key: key)
+        if keys.count > 10_000 { keys.removeAll() }
+        keys[hash] = (value, .now)
+        return value
+    }
+
+    public func site(_ id: String) async throws -> Site? {
+        if let cached = sites[id], ContinuousClock.now - cached.at < maximumAge { return cached.value }
+        let value = try await store.site(id: id)
+        if sites.count > 10_000 { sites.removeAll() }
+        sites[id] = (value, .now)
+        return value
+    }
+}
