@@ -111,21 +111,22 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
         .testTarget(
             name: "CollectorTests",
-            dependencies: ["Collector", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["Collector", "HTTPAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/CollectorTests"
         ),
         .testTarget(name: "SessionizerTests", dependencies: ["Sessionizer"], path: "Tests/SessionizerTests"),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator"], path: "Tests/AggregatorTests"),
         .testTarget(
             name: "QueryAPITests",
-            dependencies: ["QueryAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["QueryAPI", "HTTPAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/QueryAPITests"
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "Contracts", "Kafka", "Storage", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/IntegrationTests"
         ),

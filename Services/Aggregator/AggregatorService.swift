@@ -100,8 +100,8 @@ public final class AggregatorService: Service {
         // Dead letters are acknowledged before the offsets that skip them are stored.
         try await producer.send(deadLetters)
         deadLettered.increment(by: deadLetters.count)
-        var offsets: [Int32: Int64] = [:]
-        for (partition, offset) in nextOffsets(after: messages) { offsets[partition.partition] = offset }
+        var offsets: [String: [Int32: Int64]] = [:]
+        for (partition, offset) in nextOffsets(after: messages) { offsets[partition.topic, default: [:]][partition.partition] = offset }
         let inserted = try await postgres.withTransaction(logger: logger) { connection in
             var inserted = 0
             if count > 0 {
@@ -113,7 +113,9 @@ public final class AggregatorService: Service {
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: AggregatorSQL.insertFactsAndRollups), logger: self.logger)
                 for try await newEvents in rows.decode(Int.self) { inserted = newEvents }
             }
-            try await OffsetStore.aggregator.save(topic: Topics.enriched, offsets: offsets, on: connection, logger: self.logger)
+            for (topic, partitions) in offsets {
+                try await OffsetStore.aggregator.save(topic: topic, offsets: partitions, on: connection, logger: self.logger)
+            }
             return inserted
         }
         stored.increment(by: inserted)

@@ -130,9 +130,11 @@ public final class SessionizerService: Service {
         let changed = working.filter { keys.contains($0.key) }
         try await postgres.withTransaction(logger: logger) { connection in
             try await self.saveStates(changed, on: connection)
-            var byPartition: [Int32: Int64] = [:]
-            for (partition, offset) in offsets where partition.topic == Topics.raw { byPartition[partition.partition] = offset }
-            try await OffsetStore.sessionizer.save(topic: Topics.raw, offsets: byPartition, on: connection, logger: self.logger)
+            var byTopic: [String: [Int32: Int64]] = [:]
+            for (partition, offset) in offsets { byTopic[partition.topic, default: [:]][partition.partition] = offset }
+            for (topic, partitions) in byTopic {
+                try await OffsetStore.sessionizer.save(topic: topic, offsets: partitions, on: connection, logger: self.logger)
+            }
         }
         processed.increment(by: events.count)
         return changed

@@ -1,0 +1,39 @@
+# Tributary — two commands on a fresh machine:
+#   make up     set up if needed, start Postgres + broker + every service (Ctrl-C stops)
+#   make test   set up if needed, start throw-away dependencies, run every test, stop them
+SHELL := /bin/bash
+ENV := source scripts/env.sh
+SWIFT_BUILD = $(ENV) && swift build $$SWIFT_LINK_FLAGS
+
+.PHONY: setup build up down test test-unit e2e compose-check clean help
+
+help:
+	@echo "make up      run the whole pipeline locally (Collector :8080, QueryAPI :8081)"
+	@echo "make test    run unit, integration and end-to-end tests against a throw-away stack"
+	@echo "make down    stop the local dev stack"
+	@echo "make build   build the tributary binary (.build/debug/tributary)"
+
+setup:
+	@bash scripts/setup
+
+build: setup
+	@$(SWIFT_BUILD) --product tributary
+
+up: build
+	@bash scripts/up
+
+down:
+	@bash scripts/stack down dev
+
+# Unit tests need no servers; the others run against the `test` stack, purged afterwards.
+test: setup
+	@$(SWIFT_BUILD) --build-tests
+	@bash scripts/check-compose
+	@trap 'bash scripts/stack down test --purge >/dev/null 2>&1' EXIT; \
+	  bash scripts/stack down test --purge >/dev/null 2>&1; \
+	  eval "$$(bash scripts/stack up test)" && \
+	  $(ENV) && swift test --skip-build $$SWIFT_LINK_FLAGS && \
+	  bash scripts/e2e
+
+clean:
+	rm -rf .build

@@ -1,0 +1,46 @@
+import Foundation
+import Kafka
+import Logging
+import PostgresNIO
+import Storage
+
+/// The test stack of `make test`: its settings come from the environment that
+/// `scripts/stack up test` prints.
+enum TestStack {
+    static let logger = Logger(label: "integration-tests")
+
+    static var kafka: KafkaConfiguration {
+        get throws {
+            guard let brokers = ProcessInfo.processInfo.environment["TRIBUTARY_KAFKA_BROKERS"] else {
+                throw StorageError(code: .configuration, message: "TRIBUTARY_KAFKA_BROKERS is not set: run `make test`")
+            }
+            return KafkaConfiguration(brokers: brokers)
+        }
+    }
+
+    /// Runs `body` with a running, migrated Postgres client.
+    static func withPostgres<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        guard let url = ProcessInfo.processInfo.environment["TRIBUTARY_POSTGRES_URL"] else {
+            throw StorageError(code: .configuration, message: "TRIBUTARY_POSTGRES_URL is not set: run `make test`")
+        }
+        let client = try PostgresSettings(url: url).makeClient(logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { await client.run(); return nil }
+            defer { group.cancelAll() }
+            try await Migrator.migrate(client, logger: logger)
+            return try await body(client)
+        }
+    }
+
+    static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
+
+extension PostgresClient {
+    /// The single row of a query, decoded.
+    func single<each T: PostgresDecodable>(_ query: PostgresQuery, as types: (repeat each T).Type) async throws -> (repeat each T)? {
+        for try await row in try await self.query(query, logger: TestStack.logger).decode(types) { return row }
+        return nil
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import Storage
+
+/// Runs `body` with a client of the test stack's Postgres (TRIBUTARY_POSTGRES_URL).
+func withPostgres<T: Sendable>(_ body: @escaping @Sendable (PostgresClient, Logger) async throws -> T) async throws -> T {
+    guard let url = ProcessInfo.processInfo.environment["TRIBUTARY_POSTGRES_URL"] else {
+        throw StorageError(code: .configuration, message: "TRIBUTARY_POSTGRES_URL is not set: run `make test`")
+    }
+    let logger = Logger(label: "storage-tests")
+    let client = try PostgresSettings(url: url).makeClient(logger: logger)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { await client.run(); return nil }
+        defer { group.cancelAll() }
+        try await Migrator.migrate(client, logger: logger)
+        return try await body(client, logger)
+    }
+}
+
+@Suite("Storage against the real Postgres", .serialized)
+struct StorageIntegrationTests {
+    @Test func migrationsApplyOnceEvenWhenStartedConcurrently() async throws {
+        try await withPostgres { client, logger in
+            // Already migrated by withPostgres: every further run, even concurrent ones, applies nothing.
+            async let first = Migrator.migrate(client, logger: logger)
+            async let second = Migrator.migrate(client, logger: logger)
+            let (a, b) = try await (first, second)
+            #expect(a.isEmpty && b.isEmpty)
+            let rows = try await client.query("SELECT count(*)::int8 FROM control.schema_migrations", logger: logger)
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            #expect(count == Migrations.all.count)
+        }
+    }
+
+    @Test func sitesAreCreatedWithHashedKeysThatCanBeRotated() async throws {
+        try await withPostgres { client, logger in
+            let store = SiteStore(client: client, logger: logger)
+            let id = "s-\(UUID().uuidString.prefix(8).lowercased())"
+            let keys = try await store.create(Site(id: id, name: "Shop", timezone: "Europe/Berlin", allowedOrigins: ["https://shop.example"]))
+            #expect(keys.serverKey.hasPrefix("sk_") && keys.readKey.hasPrefix("rk_"))
+            #expect(try await store.resolve(key: keys.serverKey)?.site == id)
+            #expect(try await store.resolve(key: keys.serverKey)?.kind == .server)
+            #expect(try await store.resolve(key: keys.readKey)?.kind == .read)
+            #expect(try await store.resolve(key: "sk_not-a-key") == nil)
+
+            // Keys are stored hashed, never in clear.
+            let stored = try await client.query("SELECT key_hash FROM control.keys WHERE site_id = \(id)", logger: logger)
+            var hashes: [String] = []
+            for try await hash in stored.decode(String.self) { hashes.append(hash) }
+            #expect(Set(hashes) == [SiteStore.hash(key: keys.serverKey), SiteStore.hash(key: keys.readKey)])
+
+            await #expect(throws: StorageError.self) { _ = try await store.create(Site(id: id, name: "Again")) }
+            await #expect(throws: StorageError.self) { _ = try await store.create(Site(id: id + "x", name: "Bad", timezone: "Mars/Base")) }
+
+            let rotated = try await store.rotateKeys(site: id)
+            #expect(try await store.resolve(key: keys.serverKey) == nil, "the old key is revoked")
+            #expect(try await store.resolve(key: rotated.serverKey)?.site == id)
+            #expect(try await store.site(id: id)?.timezone == "Europe/Berlin")
+        }
+    }
+
+    @Test func offsetsRoundTripAndOverwrite() async throws {
+        try await withPostgres { client, logger in
+            let topic = "topic-\(UUID().uuidString.prefix(8))"
+            try await client.withConnection { connection in
+                try await OffsetStore.aggregator.save(topic: topic, offsets: [0: 10, 3: 42], on: connection, logger: logger)
+                try await OffsetStore.aggregator.save(topic: topic, offsets: [3: 50], on: connection, logger: logger)
+                let loaded = try await OffsetStore.aggregator.load(topic: topic, on: connection, logger: logger)
+                #expect(loaded == [0: 10, 3: 50])
+                #expect(try await OffsetStore.sessionizer.load(topic: topic, on: connection, logger: logger).isEmpty)
+            }
+        }
+    }
+}
