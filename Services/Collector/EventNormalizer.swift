@@ -209,8 +209,10 @@ struct Fields {
 
     init(_ members: [String: JSONValue]) { self.members = members }
 
+    /// The member, if present and not null (null means absent, for every field).
     mutating func take(_ name: String) -> JSONValue? {
-        members.removeValue(forKey: name)
+        guard let value = members.removeValue(forKey: name), value != .null else { return nil }
+        return value
     }
 
     /// The first present (non-null) member among the aliases, with the name it was found under.

@@ -42,7 +42,8 @@ func decode(_ component: Substring) -> String {
             bytes.append(UInt8(ascii: " "))
         } else if byte == UInt8(ascii: "%"), utf8.count >= 2,
                   let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
-            bytes.append(value)
+            // %00 is dropped: Postgres text cannot hold NUL.
+            if value != 0 { bytes.append(value) }
             utf8 = utf8.dropFirst(2)
         } else {
             bytes.append(byte)

@@ -311,7 +311,8 @@ private struct JSONParser {
                     throw fail("unpaired surrogate in \\u escape")
                 }
                 guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
-                scalars.append(scalar)
+                // Postgres text and jsonb cannot hold NUL; a stored event must never be unstorable.
+                scalars.append(code == 0 ? "\u{FFFD}" : scalar)
             default: throw fail("invalid escape")
             }
         }

@@ -40,7 +40,7 @@ public enum Timestamp {
                 index += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<3 where digits < 3 { millis *= 10 }
+            for _ in min(digits, 3)..<3 { millis *= 10 }
         }
         var offsetSeconds = 0
         if expect(UInt8(ascii: "Z"), UInt8(ascii: "z")) {

@@ -92,17 +92,16 @@ public final class KafkaConsumer: Sendable {
             var waitMilliseconds = Int32(timeout.milliseconds)
             while messages.count < maxMessages {
                 let pointer = rd_kafka_consumer_poll(client.handle, waitMilliseconds)
-                if buffer.hasEvents { pointer.map { rd_kafka_message_destroy($0) }; break }
-                guard let pointer else { break }
-                defer { rd_kafka_message_destroy(pointer) }
-                let message = pointer.pointee
-                if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                        logger.warning("consumer: \(String(cString: rd_kafka_err2str(message.err)))")
+                if let pointer {
+                    if pointer.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                        messages.append(KafkaMessage(pointer))
+                    } else if pointer.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        logger.warning("consumer: \(String(cString: rd_kafka_err2str(pointer.pointee.err)))")
                     }
-                    continue
+                    rd_kafka_message_destroy(pointer)
                 }
-                messages.append(KafkaMessage(pointer))
+                // Return a rebalance at once, so the caller sees it before any later message.
+                if pointer == nil || buffer.hasEvents { break }
                 waitMilliseconds = 0
             }
             let rebalances = buffer.drain()

@@ -11,12 +11,16 @@ extension KafkaConsumer {
         maxMessages: Int = 1000, timeout: Duration = .milliseconds(250),
         storedOffsets: ([TopicPartition]) async throws -> [TopicPartition: Int64]
     ) async throws -> PollResult {
-        let result = try await poll(maxMessages: maxMessages, timeout: timeout)
+        var result = try await poll(maxMessages: maxMessages, timeout: timeout)
         for case .assigned(let partitions) in result.rebalances where !partitions.isEmpty {
             let stored = try await storedOffsets(partitions)
             var positions: [TopicPartition: Int64] = [:]
             for partition in partitions { positions[partition] = stored[partition] ?? Int64(RD_KAFKA_OFFSET_BEGINNING) }
             try await seek(positions)
+            // Messages of these partitions fetched before the seek came from the group's
+            // committed position, not the stored one: they are fetched again from there.
+            let assigned = Set(partitions)
+            result.messages.removeAll { assigned.contains($0.topicPartition) }
         }
         return result
     }

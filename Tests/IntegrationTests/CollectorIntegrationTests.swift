@@ -12,21 +12,14 @@ import Testing
 /// The Collector's HTTP contract, with the real site directory (Postgres) and the real broker.
 @Suite("Collector over HTTP", .serialized, .timeLimit(.minutes(2)))
 struct CollectorIntegrationTests {
-    /// Runs requests against a Collector router; `published` counts what reached the raw topic.
-    func withCollector(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ keys: SiteKeys, _ site: String, _ published: @Sendable () async throws -> Int64) async throws -> Void) async throws {
+    /// Runs requests against a Collector router with a fresh site.
+    func withCollector(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ keys: SiteKeys, _ site: String) async throws -> Void) async throws {
         try await TestStack.withPostgres { postgres in
             let store = SiteStore(client: postgres, logger: TestStack.logger)
             let site = TestStack.uniqueName("col")
             let keys = try await store.create(Site(id: site, name: "Shop", allowedOrigins: ["https://shop.example"]))
             let kafka = try TestStack.kafka
-            let admin = try KafkaAdmin(configuration: kafka, logger: TestStack.logger)
-            _ = try await admin.ensureTopics([.init(name: Topics.raw, partitions: 12)])
-            let partitions = try await admin.partitionCounts([Topics.raw])[Topics.raw] ?? 0
-            let published: @Sendable () async throws -> Int64 = {
-                var total: Int64 = 0
-                for partition in 0..<Int32(partitions) { total += try await admin.watermarks(TopicPartition(topic: Topics.raw, partition: partition)).high }
-                return total
-            }
+            _ = try await KafkaAdmin(configuration: kafka, logger: TestStack.logger).ensureTopics([.init(name: Topics.raw, partitions: 12)])
             let producer = try KafkaProducer(configuration: kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
             let router = Router()
@@ -34,9 +27,30 @@ struct CollectorIntegrationTests {
                       directory: SiteDirectory(client: postgres, logger: TestStack.logger), logger: TestStack.logger)
                 .addRoutes(to: router)
             try await Application(router: router).test(.router) { client in
-                try await body(client, keys, site, published)
+                try await body(client, keys, site)
             }
         }
+    }
+
+    /// The raw events published for a site, read back from the topic. (Counting by
+    /// watermarks is not possible: Tansu under-reports the log end of multi-record batches.)
+    static func published(site: String) async throws -> [RawEvent] {
+        let consumer = try KafkaConsumer(configuration: try TestStack.kafka, groupId: TestStack.uniqueName("collector-test"),
+                                         topics: [Topics.raw], logger: TestStack.logger)
+        var events: [RawEvent] = []
+        var assigned = false
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let result = try await consumer.poll(maxMessages: 1000, timeout: .seconds(1))
+            if result.rebalances.contains(where: { if case .assigned = $0 { true } else { false } }) { assigned = true }
+            for message in result.messages where message.key?.starts(with: Array((site + "\u{1F}").utf8)) == true {
+                events.append(try MessageCoding.decode(RawEvent.self, from: message.value))
+            }
+            // Assigned and a whole second without messages: the topic has been read to its end.
+            if assigned && result.messages.isEmpty && result.rebalances.isEmpty { break }
+        }
+        await consumer.close()
+        return events
     }
 
     static func post(_ client: any TestClientProtocol, _ body: String, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, JSONValue, HTTPFields) {
@@ -48,9 +62,8 @@ struct CollectorIntegrationTests {
     }
 
     @Test func acceptedEventsArePublishedAndRefusedRequestsPublishNothing() async throws {
-        try await withCollector { client, keys, site, published in
+        try await withCollector { client, keys, site in
             let server: HTTPFields = [.authorization: "Bearer \(keys.serverKey)"]
-            let start = try await published()
 
             // A batch with one bad event is refused whole, naming the bad index.
             let (badStatus, badBody, _) = try await Self.post(client, """
@@ -60,7 +73,6 @@ struct CollectorIntegrationTests {
             #expect(badStatus == .badRequest)
             #expect(badBody["error"]?["code"]?.stringValue == "invalid_currency")
             #expect(badBody["error"]?["index"] == .number("1"))
-            #expect(try await published() == start)
 
             let (status, body, _) = try await Self.post(client, """
                 {"batch": [{"type": "pageview", "url": "https://shop.example/?utm_source=google", "anonymous_id": "a1"},
@@ -68,7 +80,6 @@ struct CollectorIntegrationTests {
                 """, headers: server)
             #expect(status == .accepted)
             #expect(body["accepted"] == .number("2"))
-            #expect(try await published() == start + 2, "202 means the broker has both events")
 
             let (invalidJSON, invalidBody, _) = try await Self.post(client, "{\"name\": ", headers: server)
             #expect(invalidJSON == .badRequest)
@@ -76,14 +87,17 @@ struct CollectorIntegrationTests {
 
             let (mediaStatus, _, _) = try await Self.post(client, "name=x", headers: server.merging([.contentType: "application/x-www-form-urlencoded"]))
             #expect(mediaStatus == .unsupportedMediaType)
-            #expect(try await published() == start + 2)
-            _ = site
+
+            // 202 meant the broker had both accepted events; the refused requests published nothing.
+            let events = try await Self.published(site: site)
+            #expect(events.map(\.name).sorted() == ["pageview", "purchase"])
+            #expect(events.first { $0.name == "purchase" }?.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 1990))
+            #expect(events.allSatisfy { $0.origin == .server })
         }
     }
 
     @Test func keysAndOriginsAreEnforced() async throws {
-        try await withCollector { client, keys, site, published in
-            let start = try await published()
+        try await withCollector { client, keys, site in
             let event = "{\"name\": \"signup\", \"site\": \"\(site)\"}"
             #expect(try await Self.post(client, event, headers: [.authorization: "Bearer sk_unknown"]).0 == .unauthorized)
             #expect(try await Self.post(client, event, headers: [.authorization: "Bearer \(keys.readKey)"]).0 == .forbidden)
@@ -92,24 +106,24 @@ struct CollectorIntegrationTests {
             // Browser calls: the site must exist and allow the page's origin.
             #expect(try await Self.post(client, "{\"name\": \"x\", \"site\": \"no-such-site\"}").0 == .notFound)
             #expect(try await Self.post(client, event, headers: [.origin: "https://evil.example"]).0 == .forbidden)
-            #expect(try await published() == start)
 
             let (status, _, headers) = try await Self.post(client, event, headers: [.origin: "https://shop.example"])
             #expect(status == .accepted)
             #expect(headers[.accessControlAllowOrigin] == "https://shop.example")
-            #expect(try await published() == start + 1)
+            let events = try await Self.published(site: site)
+            #expect(events.count == 1)
+            #expect(events.first?.origin == .browser)
         }
     }
 
     @Test func aBodyOverTheLimitIsRefusedWith413() async throws {
-        try await withCollector { client, keys, _, published in
-            let start = try await published()
+        try await withCollector { client, keys, site in
             let padding = String(repeating: "x", count: 600 * 1024)
             let (status, body, _) = try await Self.post(client, "{\"name\": \"x\", \"properties\": {\"p\": \"\(padding)\"}}",
                                                         headers: [.authorization: "Bearer \(keys.serverKey)"])
             #expect(status == .contentTooLarge)
             #expect(body["error"]?["code"]?.stringValue == "too_large")
-            #expect(try await published() == start)
+            #expect(try await Self.published(site: site).isEmpty)
         }
     }
 }

@@ -1,0 +1,126 @@
+@testable import Aggregator
+import Contracts
+import Foundation
+import Testing
+
+@Suite struct FactRowsTests {
+    static let eventUUID = UUID(uuidString: "0190F2A4-1C00-7ABC-8DEF-0123456789AB")!
+    static let sessionUUID = UUID(uuidString: "0190F2A4-0000-7000-8000-00000000000F")!
+
+    static func enriched(
+        name: String = "Order Completed", eventId: String? = "order-1", url: String? = "https://shop.example/thanks",
+        referrer: String? = nil, revenue: Money? = Money(currency: Currency(code: "EUR")!, amountMinor: 23800),
+        properties: String? = #"{"a":1}"#, firstPurchase: Bool? = true, context: SourceContext? = nil
+    ) -> EnrichedEvent {
+        var order = OrderInfo()
+        order.isFirstPurchase = firstPurchase
+        let event = RawEvent(
+            eventUUID: eventUUID, site: "shop.example", type: .event, name: name, action: Action(eventName: name),
+            eventId: eventId, anonymousId: "anon-1", userId: "user-1", occurredAt: 1_795_428_000_000,
+            receivedAt: 1_795_428_000_123, url: url, referrer: referrer, revenue: revenue,
+            order: firstPurchase == nil ? nil : order, properties: properties, origin: .server)
+        let context = context ?? SourceContext(
+            source: "google", medium: "cpc", campaign: "brand", referrerDomain: "google.com", landingPage: "/", channel: "Paid Search")
+        return EnrichedEvent(event: event, sessionId: sessionUUID, personId: "user-1", sessionStartedAt: 1_795_427_000_000, context: context)
+    }
+
+    /// Splits a COPY line into its fields without unescaping.
+    static func fields(_ line: String) -> [String] {
+        line.dropLast().split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    @Test func lineHasOneFieldPerColumnInOrder() {
+        let line = FactRows.line(Self.enriched())
+        #expect(line.hasSuffix("\n"))
+        #expect(line.unicodeScalars.filter { $0 == "\n" }.count == 1)
+        let fields = Self.fields(line)
+        #expect(fields.count == FactRows.columns.count)
+        #expect(Set(FactRows.columns).count == FactRows.columns.count)
+        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, fields))
+        #expect(row == [
+            "site": "shop.example",
+            "event_uuid": "0190f2a4-1c00-7abc-8def-0123456789ab",
+            "occurred_at": "2026-11-23T10:00:00.000Z",
+            "received_at": "2026-11-23T10:00:00.123Z",
+            "type": "event",
+            "name": "Order Completed",
+            "action": "purchase",
+            "event_id": "order-1",
+            "origin": "server",
+            "anonymous_id": "anon-1",
+            "user_id": "user-1",
+            "person_id": "user-1",
+            "session_id": "0190f2a4-0000-7000-8000-00000000000f",
+            "source": "google",
+            "medium": "cpc",
+            "campaign": "brand",
+            "channel": "Paid Search",
+            "referrer_domain": "google.com",
+            "landing_page": "/",
+            "url": "https://shop.example/thanks",
+            "referrer": "\\N",
+            "currency": "EUR",
+            "amount_minor": "23800",
+            "properties": #"{"a":1}"#,
+            "is_first_purchase": "t",
+        ])
+    }
+
+    @Test func absentValuesAreNull() {
+        let context = SourceContext(source: "(direct)", medium: "(none)", campaign: "(none)", channel: "Direct")
+        let line = FactRows.line(Self.enriched(name: "signup", eventId: nil, url: nil, revenue: nil, properties: nil, firstPurchase: nil, context: context))
+        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, Self.fields(line)))
+        for column in ["action", "event_id", "url", "referrer", "currency", "amount_minor", "properties", "is_first_purchase"] {
+            #expect(row[column] == "\\N", "\(column)")
+        }
+        // Context fields the Sessionizer may leave empty fall back to "(none)", never NULL.
+        #expect(row["referrer_domain"] == "(none)")
+        #expect(row["landing_page"] == "(none)")
+        #expect(Self.fields(line).count == FactRows.columns.count)
+    }
+
+    @Test(arguments: [(true, "t"), (false, "f")])
+    func firstPurchaseFlag(flag: Bool, text: String) {
+        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, Self.fields(FactRows.line(Self.enriched(firstPurchase: flag)))))
+        #expect(row["is_first_purchase"] == text)
+    }
+
+    @Test func negativeAmountsKeepTheirSign() {
+        let refund = Money(currency: Currency(code: "JPY")!, amountMinor: -1500)
+        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, Self.fields(FactRows.line(Self.enriched(revenue: refund)))))
+        #expect(row["currency"] == "JPY")
+        #expect(row["amount_minor"] == "-1500")
+    }
+
+    @Test(arguments: [
+        ("plain", "plain"),
+        ("tab\there", "tab\\there"),
+        ("new\nline", "new\\nline"),
+        ("carriage\rreturn", "carriage\\rreturn"),
+        ("back\\slash", "back\\\\slash"),
+        ("\\N", "\\\\N"),
+        ("\\t literal", "\\\\t literal"),
+        ("\r\n\t\\", "\\r\\n\\t\\\\"),
+        ("é 😀 \u{0B}", "é 😀 \u{0B}"),
+        ("", ""),
+    ])
+    func copyTextEscaping(raw: String, escaped: String) {
+        var out = ""
+        FactRows.escape(raw, into: &out)
+        #expect(out == escaped)
+    }
+
+    @Test func hostileValuesCannotAddFieldsOrRows() {
+        let hostile = "a\tb\nc\\N\r"
+        let line = FactRows.line(Self.enriched(name: hostile, url: hostile, referrer: hostile, properties: #"{"k":"\\t"}"#))
+        let fields = Self.fields(line)
+        #expect(fields.count == FactRows.columns.count)
+        #expect(line.unicodeScalars.filter { $0 == "\n" }.count == 1)
+        #expect(!line.unicodeScalars.contains("\r"))
+        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, fields))
+        #expect(row["name"] == "a\\tb\\nc\\\\N\\r")
+        #expect(row["referrer"] == "a\\tb\\nc\\\\N\\r")
+        #expect(row["properties"] == #"{"k":"\\\\t"}"#)
+        #expect(row["action"] == "\\N")
+    }
+}
