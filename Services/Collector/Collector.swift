@@ -96,11 +96,10 @@ public struct Collector: Sendable {
         }
 
         var authenticatedSite: String?
-        if let authorization = request.headers[.authorization] {
-            guard authorization.lowercased().hasPrefix("bearer ") else {
+        if request.headers[.authorization] != nil {
+            guard let key = request.bearerToken else {
                 throw APIError(.unauthorized, .unauthorized, "use 'Authorization: Bearer <server key>'")
             }
-            let key = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
             let resolved: (site: String, kind: KeyKind)?
             do { resolved = try await directory.resolve(key: key) } catch { throw unavailable() }
             guard let resolved else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }

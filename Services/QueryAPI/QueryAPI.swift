@@ -101,30 +101,30 @@ public struct QueryAPI: Sendable {
         guard !configuration.adminToken.isEmpty else {
             throw APIError(.forbidden, .forbidden, "admin endpoints are disabled: set TRIBUTARY_ADMIN_TOKEN")
         }
-        guard let token = bearer(request) else { throw APIError(.unauthorized, .unauthorized, "admin token required") }
-        // Constant-time comparison: no timing hint about the token.
+        guard let token = request.bearerToken else { throw APIError(.unauthorized, .unauthorized, "admin token required") }
+        guard isAdminToken(token) else { throw APIError(.unauthorized, .unauthorized, "invalid admin token") }
+    }
+
+    /// Constant-time comparison with the admin token: no timing hint about its content.
+    func isAdminToken(_ token: String) -> Bool {
+        guard !configuration.adminToken.isEmpty else { return false }
         let given = Array(token.utf8), expected = Array(configuration.adminToken.utf8)
         var difference = given.count ^ expected.count
         for index in 0..<min(given.count, expected.count) { difference |= Int(given[index] ^ expected[index]) }
-        guard difference == 0 else { throw APIError(.unauthorized, .unauthorized, "invalid admin token") }
+        return difference == 0
     }
 
     /// A read key of this site (or the admin token) may read its reports.
     func authorizeRead(_ request: Request, site: String) async throws -> Site {
-        guard let token = bearer(request) else { throw APIError(.unauthorized, .unauthorized, "read key required") }
-        if !configuration.adminToken.isEmpty, token == configuration.adminToken {
-            // Admins may read every site.
-        } else {
+        guard let token = request.bearerToken else { throw APIError(.unauthorized, .unauthorized, "read key required") }
+        // Admins may read every site; a read key only its own.
+        if !isAdminToken(token) {
             guard let resolved = try await directory.resolve(key: token) else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }
+            guard resolved.kind == .read else { throw APIError(.forbidden, .forbidden, "a server key cannot read reports; use the site's read key") }
             guard resolved.site == site else { throw APIError(.forbidden, .forbidden, "this key may not read site '\(site)'") }
         }
         guard let found = try await directory.site(site) else { throw APIError(.notFound, .notFound, "site '\(site)' does not exist") }
         return found
-    }
-
-    func bearer(_ request: Request) -> String? {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
-        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
     static func today(in timezone: String) -> String {

@@ -10,11 +10,7 @@ struct Tributary: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tributary",
         abstract: "Self-hosted conversions and revenue analytics: Collector → Kafka → Sessionizer → Kafka → Aggregator → Postgres ← QueryAPI.",
-        discussion: """
-            Every setting is a flag or a TRIBUTARY_… environment variable; the defaults fit the
-            local stack started by `scripts/stack up`. Run one service per process in production,
-            or `tributary all` on one machine.
-            """,
+        discussion: "Every setting is a flag or a TRIBUTARY_… environment variable; the defaults fit the local stack started by `scripts/stack up`. Run one service per process in production, or `tributary all` on one machine.",
         subcommands: [
             All.self, CollectorCommand.self, SessionizerCommand.self, AggregatorCommand.self, QueryAPICommand.self,
             Migrate.self, Simulate.self, Verify.self,
@@ -26,59 +22,53 @@ struct Tributary: AsyncParsableCommand {
     }
 }
 
-struct All: AsyncParsableCommand {
+/// A command that runs some of the services until SIGTERM or SIGINT.
+protocol ServiceCommand: AsyncParsableCommand {
+    static var roles: Set<Role> { get }
+    var common: CommonOptions { get }
+    var server: ServerOptions { get }
+}
+
+extension ServiceCommand {
+    func run() async throws {
+        Tributary.bootstrapLogging()
+        try await Runtime.run(roles: Self.roles, common: common, server: server)
+    }
+}
+
+struct All: ServiceCommand {
     static let configuration = CommandConfiguration(abstract: "Run every service in this process.")
+    static let roles = Set(Role.allCases)
     @OptionGroup var common: CommonOptions
     @OptionGroup var server: ServerOptions
-
-    func run() async throws {
-        Tributary.bootstrapLogging()
-        try await Runtime.run(roles: Set(Role.allCases), common: common, server: server)
-    }
 }
 
-struct CollectorCommand: AsyncParsableCommand {
+struct CollectorCommand: ServiceCommand {
     static let configuration = CommandConfiguration(commandName: "collector", abstract: "Run the Collector (HTTP ingestion).")
+    static let roles: Set<Role> = [.collector]
     @OptionGroup var common: CommonOptions
     @OptionGroup var server: ServerOptions
-
-    func run() async throws {
-        Tributary.bootstrapLogging()
-        try await Runtime.run(roles: [.collector], common: common, server: server)
-    }
 }
 
-struct SessionizerCommand: AsyncParsableCommand {
+struct SessionizerCommand: ServiceCommand {
     static let configuration = CommandConfiguration(commandName: "sessionizer", abstract: "Run the Sessionizer (sessions, source context, identities).")
+    static let roles: Set<Role> = [.sessionizer]
     @OptionGroup var common: CommonOptions
     @OptionGroup var server: ServerOptions
-
-    func run() async throws {
-        Tributary.bootstrapLogging()
-        try await Runtime.run(roles: [.sessionizer], common: common, server: server)
-    }
 }
 
-struct AggregatorCommand: AsyncParsableCommand {
+struct AggregatorCommand: ServiceCommand {
     static let configuration = CommandConfiguration(commandName: "aggregator", abstract: "Run the Aggregator (facts and rollups in Postgres).")
+    static let roles: Set<Role> = [.aggregator]
     @OptionGroup var common: CommonOptions
     @OptionGroup var server: ServerOptions
-
-    func run() async throws {
-        Tributary.bootstrapLogging()
-        try await Runtime.run(roles: [.aggregator], common: common, server: server)
-    }
 }
 
-struct QueryAPICommand: AsyncParsableCommand {
+struct QueryAPICommand: ServiceCommand {
     static let configuration = CommandConfiguration(commandName: "query-api", abstract: "Run the QueryAPI (reports and administration).")
+    static let roles: Set<Role> = [.queryAPI]
     @OptionGroup var common: CommonOptions
     @OptionGroup var server: ServerOptions
-
-    func run() async throws {
-        Tributary.bootstrapLogging()
-        try await Runtime.run(roles: [.queryAPI], common: common, server: server)
-    }
 }
 
 struct Migrate: AsyncParsableCommand {

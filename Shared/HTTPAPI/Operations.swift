@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Contracts
 import NIOCore
@@ -46,4 +47,13 @@ public enum JSONResponse {
     }
 
     public static func ok(_ body: JSONValue) -> Response { make(.ok, body) }
+}
+
+extension Request {
+    /// The token of an `Authorization: Bearer <token>` header; nil when absent or another scheme.
+    public var bearerToken: String? {
+        guard let header = headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
+        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
 }

@@ -2,18 +2,6 @@ import Contracts
 import Foundation
 import Testing
 
-/// A deterministic generator (SplitMix64) so the random bits can be pinned in tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A generator that always returns the same word, to push the random fields to their extremes.
 struct ConstantGenerator: RandomNumberGenerator {
     var word: UInt64
@@ -45,7 +33,7 @@ struct ConstantGenerator: RandomNumberGenerator {
     }
 
     @Test func timeIsBigEndianInTheFirstSixBytes() {
-        var generator = SplitMix64(state: 1)
+        var generator = SeededGenerator(seed: 1)
         let uuid = EventID.uuidV7(millis: 0x0102_0304_0506, using: &generator)
         #expect(uuid.uuidString.hasPrefix("01020304-0506-7"))
     }
@@ -55,14 +43,14 @@ struct ConstantGenerator: RandomNumberGenerator {
     }
 
     @Test func sameGeneratorStateGivesTheSameID() {
-        var first = SplitMix64(state: 42)
-        var second = SplitMix64(state: 42)
+        var first = SeededGenerator(seed: 42)
+        var second = SeededGenerator(seed: 42)
         #expect(EventID.uuidV7(millis: 1000, using: &first) == EventID.uuidV7(millis: 1000, using: &second))
         #expect(EventID.uuidV7(millis: 1000, using: &first) != EventID.uuidV7(millis: 1000))
     }
 
     @Test func idsAreUniqueAndSortByTime() {
-        var generator = SplitMix64(state: 7)
+        var generator = SeededGenerator(seed: 7)
         let times: [Int64] = [1_795_428_000_000, 1_795_428_000_001, 1_795_428_000_255, 1_795_428_000_256, 1_795_428_065_536, 1_800_000_000_000]
         var ids: [UUID] = []
         for millis in times {

@@ -39,7 +39,7 @@ enum TestStack {
 
 extension PostgresClient {
     /// The single row of a query, decoded.
-    func single<each T: PostgresDecodable>(_ query: PostgresQuery, as types: (repeat each T).Type) async throws -> (repeat each T)? {
+    func single<each T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as types: (repeat each T).Type) async throws -> (repeat each T)? {
         for try await row in try await self.query(query, logger: TestStack.logger).decode(types) { return row }
         return nil
     }

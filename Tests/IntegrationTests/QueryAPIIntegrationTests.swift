@@ -1,0 +1,77 @@
+import Contracts
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import QueryAPI
+import Storage
+import Testing
+
+/// The QueryAPI's HTTP contract against the real Postgres.
+@Suite("QueryAPI over HTTP", .timeLimit(.minutes(2)))
+struct QueryAPIIntegrationTests {
+    static let adminToken = "test-admin-token"
+
+    func withQueryAPI(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await TestStack.withPostgres { postgres in
+            var configuration = QueryAPIConfiguration()
+            configuration.adminToken = Self.adminToken
+            let router = Router()
+            QueryAPI(configuration: configuration, postgres: postgres,
+                     directory: SiteDirectory(client: postgres, logger: TestStack.logger), logger: TestStack.logger)
+                .addRoutes(to: router)
+            try await Application(router: router).test(.router) { client in try await body(client) }
+        }
+    }
+
+    static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, token: String?, body: String? = nil) async throws -> (HTTPResponse.Status, JSONValue) {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+            (response.status, (try? JSONValue.parse(response.body.readableBytesView)) ?? .null)
+        }
+    }
+
+    @Test func sitesNeedTheAdminTokenAndKeysAreScopedToTheirSite() async throws {
+        try await withQueryAPI { client in
+            let site = TestStack.uniqueName("q")
+            let definition = #"{"id": "\#(site)", "name": "Shop", "timezone": "Europe/Berlin", "allowed_origins": ["https://shop.example"]}"#
+            #expect(try await Self.call(client, .post, "/v1/admin/sites", token: nil, body: definition).0 == .unauthorized)
+            #expect(try await Self.call(client, .post, "/v1/admin/sites", token: "wrong", body: definition).0 == .unauthorized)
+
+            let (created, keys) = try await Self.call(client, .post, "/v1/admin/sites", token: Self.adminToken, body: definition)
+            #expect(created == .created)
+            #expect(keys["site"]?.stringValue == site)
+            let readKey = try #require(keys["read_key"]?.stringValue)
+            let serverKey = try #require(keys["server_key"]?.stringValue)
+            #expect(try await Self.call(client, .post, "/v1/admin/sites", token: Self.adminToken, body: definition).0 == .conflict)
+            #expect(try await Self.call(client, .post, "/v1/admin/sites", token: Self.adminToken, body: #"{"id": "x-\#(site)", "timezone": "Nowhere/City"}"#).0 == .badRequest)
+
+            let (listed, list) = try await Self.call(client, .get, "/v1/admin/sites", token: Self.adminToken)
+            #expect(listed == .ok)
+            #expect(list["sites"]?.arrayValue?.contains { $0["id"]?.stringValue == site && $0["timezone"]?.stringValue == "Europe/Berlin" } == true)
+
+            let (ok, report) = try await Self.call(client, .get, "/v1/sites/\(site)/revenue?from=2026-01-01&to=2026-01-31&breakdown=source,medium", token: readKey)
+            #expect(ok == .ok)
+            #expect(report["rows"] == .array([]))
+            #expect(report["breakdown"] == .array([.string("source"), .string("medium")]))
+            #expect(report["totals"]?["orders"] == .number("0"))
+
+            // A server key cannot read; a read key cannot read another site; unknown sites are 404.
+            #expect(try await Self.call(client, .get, "/v1/sites/\(site)/revenue", token: serverKey).0 == .forbidden)
+            let other = TestStack.uniqueName("q")
+            _ = try await Self.call(client, .post, "/v1/admin/sites", token: Self.adminToken, body: #"{"id": "\#(other)"}"#)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(other)/revenue", token: readKey).0 == .forbidden)
+            #expect(try await Self.call(client, .get, "/v1/sites/no-such-site/revenue", token: Self.adminToken).0 == .notFound)
+
+            let (bad, error) = try await Self.call(client, .get, "/v1/sites/\(site)/revenue?breakdown=planet", token: readKey)
+            #expect(bad == .badRequest)
+            #expect(error["error"]?["field"]?.stringValue == "breakdown")
+
+            // Rotation revokes the old keys.
+            let (rotated, newKeys) = try await Self.call(client, .post, "/v1/admin/sites/\(site)/keys", token: Self.adminToken)
+            #expect(rotated == .created)
+            #expect(newKeys["read_key"]?.stringValue != readKey)
+        }
+    }
+}
