@@ -131,7 +131,7 @@ enum AggregatorSQL {
             action text, event_id text, origin text, anonymous_id text, user_id text, person_id text,
             session_id uuid, source text, medium text, campaign text, channel text, referrer_domain text,
             landing_page text, url text, referrer text, currency text, amount_minor bigint, properties jsonb,
-            is_first_purchase boolean
+            is_first_purchase boolean, browser text, os text, device text, is_bot boolean
         ) ON COMMIT DELETE ROWS
         """
 
@@ -143,12 +143,14 @@ enum AggregatorSQL {
             INSERT INTO analytics.events (
                 site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
                 anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
-                referrer_domain, landing_page, url, referrer, currency, amount_minor, properties)
+                referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
+                browser, os, device, is_bot)
             SELECT s.site, s.event_uuid, s.occurred_at, s.received_at,
                    (s.occurred_at AT TIME ZONE coalesce(site.timezone, 'UTC'))::date,
                    s.type, s.name, s.action, s.event_id, s.origin, s.anonymous_id, s.user_id, s.person_id,
                    s.session_id, s.source, s.medium, s.campaign, s.channel, s.referrer_domain, s.landing_page,
-                   s.url, s.referrer, s.currency, s.amount_minor, s.properties
+                   s.url, s.referrer, s.currency, s.amount_minor, s.properties,
+                   s.browser, s.os, s.device, s.is_bot
             FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
             ON CONFLICT DO NOTHING
             RETURNING *

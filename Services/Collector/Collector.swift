@@ -1,6 +1,7 @@
 import Contracts
-import HTTPAPI
+import Crypto
 import Foundation
+import HTTPAPI
 import HTTPTypes
 import Hummingbird
 import Kafka
@@ -16,146 +17,281 @@ public struct CollectorConfiguration: Sendable {
     public var maximumBatchEvents = 500
     /// Seconds a client is asked to wait when the broker is unreachable. Default 5.
     public var retryAfterSeconds = 5
+    /// Events per second one site may send through this Collector (bursts of 2 s); 0 = no limit. Default 10 000.
+    public var siteEventsPerSecond: Double = 10_000
 
     public init() {}
 }
 
-/// The ingestion front door: authenticates, validates and normalises events and answers 202
-/// only after the broker acknowledged every one of them.
+/// The ingestion front door: authenticates, validates and normalises events of every
+/// accepted shape and answers 202 only after the broker acknowledged every one of them.
 public struct Collector: Sendable {
     let configuration: CollectorConfiguration
     let producer: KafkaProducer
     let directory: SiteDirectory
+    let idempotency: IdempotencyStore
+    let rateLimiter: RateLimiter
     let logger: Logger
     let accepted = Counter(label: "tributary_collector_events_accepted_total")
     let refused = Counter(label: "tributary_collector_requests_refused_total")
 
-    public init(configuration: CollectorConfiguration, producer: KafkaProducer, directory: SiteDirectory, logger: Logger) {
+    public init(configuration: CollectorConfiguration, producer: KafkaProducer, directory: SiteDirectory,
+                idempotency: IdempotencyStore, logger: Logger) {
         self.configuration = configuration
         self.producer = producer
         self.directory = directory
+        self.idempotency = idempotency
+        self.rateLimiter = RateLimiter(eventsPerSecond: configuration.siteEventsPerSecond)
         self.logger = logger
+    }
+
+    /// Who is sending: a shop's server (its key names the site) or a browser (public site id).
+    enum Caller: Equatable {
+        case server(site: String)
+        case browser
+    }
+
+    /// What an endpoint extracted from a request, in native event shape.
+    struct Submission {
+        var events: [JSONValue]
+        var sentAt: Int64?
+        /// Errors name the event's `index` only for batches.
+        var isBatch: Bool
     }
 
     public func addRoutes(to router: Router<some RequestContext>) {
         router.post("/v1/events") { request, context in
-            try await self.ingest(request, context: context)
+            try await respond(request, context: context, keyRequired: false) { body, _ in try self.nativeSubmission(body) }
         }
-        router.on("/v1/events", method: .options) { request, _ in
-            Response(status: .noContent, headers: Self.corsHeaders(origin: request.headers[.origin], preflight: true))
+        router.post("/api/events/server") { request, context in
+            try await respond(request, context: context, keyRequired: true) { body, _ in
+                Submission(events: [try CompatibleShapes.serverEvent(try Self.json(body))], isBatch: false)
+            }
+        }
+        router.post("/v1/projects/:site/events") { request, context in
+            let site = try context.parameters.require("site")
+            return try await respond(request, context: context, keyRequired: true) { body, _ in
+                Submission(events: [try CompatibleShapes.projectEvent(try Self.json(body), site: site)], isBatch: false)
+            }
+        }
+        router.post("/v1/track") { request, context in
+            try await respond(request, context: context, keyRequired: true) { body, _ in
+                Submission(events: [try CompatibleShapes.track(try Self.json(body))], isBatch: false)
+            }
+        }
+        router.post("/v1/batch") { request, context in
+            try await respond(request, context: context, keyRequired: true) { body, _ in
+                let document = try Self.json(body)
+                guard let items = document["batch"]?.arrayValue, !items.isEmpty else {
+                    throw APIError.invalid(.invalidBatch, "batch must be a non-empty array", field: "batch")
+                }
+                return Submission(events: try items.map { item throws(APIError) in try CompatibleShapes.track(item) },
+                                  sentAt: try document["sentAt"].map { value throws(APIError) in try EventNormalizer.parseTimestamp(value) },
+                                  isBatch: true)
+            }
+        }
+        router.post("/api/track") { request, context in
+            try await respond(request, context: context, keyRequired: false) { body, _ in
+                Submission(events: [try CompatibleShapes.appTrack(try Self.json(body))], isBatch: false)
+            }
+        }
+        router.post("/watch/event") { request, context in
+            try await respond(request, context: context, keyRequired: false, formAllowed: true) { body, request in
+                // Fields come in the query, in a form body, or both.
+                var form = FormEncoding.pairs(Substring(request.uri.query ?? ""))
+                form += FormEncoding.pairs(Substring(String(buffer: body)))
+                return Submission(events: [try CompatibleShapes.watchEvent(form)], isBatch: false)
+            }
+        }
+        for path in ["/v1/events", "/api/events/server", "/v1/projects/:site/events", "/v1/track", "/v1/batch", "/api/track", "/watch/event"] {
+            router.on(RouterPath(path), method: .options) { request, _ in
+                Response(status: .noContent, headers: Self.corsHeaders(origin: request.headers[.origin], preflight: true))
+            }
         }
     }
 
-    func ingest(_ request: Request, context: some RequestContext) async throws -> Response {
+    func nativeSubmission(_ body: ByteBuffer) throws(APIError) -> Submission {
+        let document = try Self.json(body)
+        guard let batch = document["batch"] else { return Submission(events: [document], isBatch: false) }
+        guard let items = batch.arrayValue else { throw .invalid(.invalidBatch, "batch must be an array", field: "batch") }
+        guard !items.isEmpty else { throw .invalid(.invalidBatch, "batch is empty", field: "batch") }
+        var sentAt: Int64?
+        if let sent = document["sent_at"], sent != .null {
+            do { sentAt = try EventNormalizer.parseTimestamp(sent) } catch {
+                throw .invalid(.invalidTimestamp, "sent_at must be RFC 3339 or epoch milliseconds", field: "sent_at")
+            }
+        }
+        return Submission(events: items, sentAt: sentAt, isBatch: true)
+    }
+
+    static func json(_ body: ByteBuffer) throws(APIError) -> JSONValue {
+        do { return try JSONValue.parse(body.readableBytesView) } catch { throw .invalid(.invalidJSON, "invalid JSON: \(error)") }
+    }
+
+    /// Reads and authenticates the request, lets `extract` turn it into native events, then
+    /// accepts them; every refusal is the API's JSON error, with CORS headers for browsers.
+    func respond(
+        _ request: Request, context: some RequestContext, keyRequired: Bool, formAllowed: Bool = false,
+        extract: (ByteBuffer, Request) throws -> Submission
+    ) async throws -> Response {
+        let origin = request.headers[.origin]
         do {
             let receivedAt = Int64(Date().timeIntervalSince1970 * 1000)
-            let (events, isBrowser) = try await parse(request, context: context, receivedAt: receivedAt)
-            if isBrowser { try await checkBrowserAccess(events, origin: request.headers[.origin]) }
-            do {
-                try await producer.send(try events.map {
-                    KafkaOutgoingMessage(topic: Topics.raw, key: $0.partitionKey, value: try MessageCoding.encode($0))
-                })
-            } catch let error as KafkaError {
-                logger.warning("collector could not publish \(events.count) events: \(error)")
-                var unavailable = APIError(.serviceUnavailable, .unavailable, "the event broker is unreachable; retry later")
-                unavailable.retryAfter = configuration.retryAfterSeconds
-                throw unavailable
+            let body = try await readBody(request, formAllowed: formAllowed)
+            let caller = try await authenticate(request, keyRequired: keyRequired)
+            let submission = try extract(body, request)
+            guard submission.events.count <= configuration.maximumBatchEvents else {
+                throw APIError(.contentTooLarge, .tooLarge, "a batch holds at most \(configuration.maximumBatchEvents) events", field: "batch")
             }
-            accepted.increment(by: events.count)
-            var headers = Self.corsHeaders(origin: request.headers[.origin], preflight: false)
-            headers[.contentType] = "application/json"
-            return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{\"accepted\":\(events.count)}")))
+            let count = try await accept(submission, caller: caller, request: request, body: body, receivedAt: receivedAt)
+            accepted.increment(by: count)
+            return JSONResponse.make(.accepted, .object(["accepted": .number(String(count))]), headers: Self.corsHeaders(origin: origin, preflight: false))
         } catch var error as APIError {
             refused.increment()
-            if error.status != .serviceUnavailable { error.retryAfter = nil }
+            if error.status != .serviceUnavailable && error.status != .tooManyRequests && error.status != .conflict { error.retryAfter = nil }
             let response = try error.response(from: request, context: context)
             var headers = response.headers
-            for field in Self.corsHeaders(origin: request.headers[.origin], preflight: false) { headers.append(field) }
+            for field in Self.corsHeaders(origin: origin, preflight: false) { headers.append(field) }
             return Response(status: response.status, headers: headers, body: response.body)
         }
     }
 
-    /// Reads, authenticates and normalises the request's events; atomic for batches.
-    func parse(_ request: Request, context: some RequestContext, receivedAt: Int64) async throws(APIError) -> ([RawEvent], isBrowser: Bool) {
+    func readBody(_ request: Request, formAllowed: Bool) async throws(APIError) -> ByteBuffer {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         // sendBeacon can only send text/plain without a CORS preflight; accept it as JSON.
-        guard contentType.hasPrefix("application/json") || contentType.hasPrefix("text/plain") || contentType.isEmpty else {
-            throw APIError(.unsupportedMediaType, .unsupportedMediaType, "send events as application/json")
+        let acceptable = contentType.isEmpty || contentType.hasPrefix("application/json") || contentType.hasPrefix("text/plain")
+            || (formAllowed && contentType.hasPrefix("application/x-www-form-urlencoded"))
+        guard acceptable else {
+            throw APIError(.unsupportedMediaType, .unsupportedMediaType, formAllowed ? "send a form or JSON" : "send events as application/json")
         }
-        let body: ByteBuffer
         do {
-            body = try await request.body.collect(upTo: configuration.maximumBodyBytes)
+            return try await request.body.collect(upTo: configuration.maximumBodyBytes)
         } catch {
             throw APIError(.contentTooLarge, .tooLarge, "the request body exceeds \(configuration.maximumBodyBytes) bytes")
         }
-        let document: JSONValue
-        do {
-            document = try JSONValue.parse(body.readableBytesView)
-        } catch {
-            throw .invalid(.invalidJSON, "invalid JSON: \(error)")
-        }
+    }
 
-        var authenticatedSite: String?
-        if request.headers[.authorization] != nil {
-            guard let key = request.bearerToken else {
-                throw APIError(.unauthorized, .unauthorized, "use 'Authorization: Bearer <server key>'")
-            }
-            let resolved: (site: String, kind: KeyKind)?
-            do { resolved = try await directory.resolve(key: key) } catch { throw unavailable() }
-            guard let resolved else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }
-            guard resolved.kind == .server else { throw APIError(.forbidden, .forbidden, "a read key cannot send events") }
-            authenticatedSite = resolved.site
+    /// A bearer server key (or, for `/v1/track`-style clients, HTTP Basic with the key as user
+    /// name) names the site; without one, the caller is a browser.
+    func authenticate(_ request: Request, keyRequired: Bool) async throws(APIError) -> Caller {
+        guard let header = request.headers[.authorization] else {
+            if keyRequired { throw APIError(.unauthorized, .unauthorized, "this endpoint needs 'Authorization: Bearer <server key>'") }
+            return .browser
         }
+        guard let key = request.bearerToken ?? Self.basicUser(header) else {
+            throw APIError(.unauthorized, .unauthorized, "use 'Authorization: Bearer <server key>'")
+        }
+        let resolved: (site: String, kind: KeyKind)?
+        do { resolved = try await directory.resolve(key: key) } catch { throw unavailable("site directory") }
+        guard let resolved else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }
+        guard resolved.kind == .server else { throw APIError(.forbidden, .forbidden, "a read key cannot send events") }
+        return .server(site: resolved.site)
+    }
 
-        var items: [JSONValue]
-        var sentAt: Int64?
-        if let batch = document["batch"] {
-            guard let array = batch.arrayValue else { throw .invalid(.invalidBatch, "batch must be an array", field: "batch") }
-            guard !array.isEmpty else { throw .invalid(.invalidBatch, "batch is empty", field: "batch") }
-            guard array.count <= configuration.maximumBatchEvents else {
-                throw APIError(.contentTooLarge, .tooLarge, "a batch holds at most \(configuration.maximumBatchEvents) events", field: "batch")
+    static func basicUser(_ header: String) -> String? {
+        guard header.lowercased().hasPrefix("basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8)
+        else { return nil }
+        let user = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        return user.isEmpty ? nil : user
+    }
+
+    /// Normalises (atomically: one bad event refuses all), checks access and rate, honours
+    /// `Idempotency-Key`, publishes and waits for the broker. Returns the number accepted.
+    func accept(_ submission: Submission, caller: Caller, request: Request, body: ByteBuffer, receivedAt: Int64) async throws(APIError) -> Int {
+        var events = try normalize(submission, caller: caller, receivedAt: receivedAt, userAgent: request.headers[.userAgent])
+        if caller == .browser { try await checkBrowserAccess(events, origin: request.headers[.origin]) }
+        for (site, count) in Dictionary(grouping: events, by: \.site).mapValues(\.count) {
+            if let wait = rateLimiter.retryAfter(site: site, events: count) {
+                var error = APIError(.tooManyRequests, .rateLimited, "site '\(site)' is sending faster than \(Int(configuration.siteEventsPerSecond)) events/s")
+                error.retryAfter = wait
+                throw error
             }
-            items = array
-            if let sent = document["sent_at"], sent != .null {
-                do { sentAt = try EventNormalizer.parseTimestamp(sent) } catch {
-                    throw .invalid(.invalidTimestamp, "sent_at must be RFC 3339 or epoch milliseconds", field: "sent_at")
-                }
-            }
-        } else {
-            items = [document]
         }
-        let normalizer = EventNormalizer(
-            receivedAt: receivedAt, authenticatedSite: authenticatedSite,
-            origin: authenticatedSite == nil ? .browser : .server, sentAt: sentAt)
+        guard let key = request.headers[.idempotencyKey], !key.isEmpty else {
+            try await publish(events)
+            return events.count
+        }
+        // One key, one site: the first event's (a server key allows only its own site anyway).
+        let site = events[0].site
+        let hash = IdempotencyStore.requestHash(Array(request.uri.path.utf8), body.readableBytesView.map { $0 })
+        let claim: IdempotencyStore.Claim
+        do { claim = try await idempotency.claim(site: site, key: key, requestHash: hash, receivedAt: receivedAt) } catch {
+            throw unavailable("idempotency store")
+        }
+        switch claim {
+        case .replay(let count):
+            return count
+        case .mismatch:
+            throw APIError(.unprocessableContent, .idempotencyMismatch, "Idempotency-Key '\(key)' was already used for a different request")
+        case .inProgress:
+            var error = APIError(.conflict, .conflict, "a request with this Idempotency-Key is being processed; retry shortly")
+            error.retryAfter = 1
+            throw error
+        case .publish(let originalReceivedAt):
+            if originalReceivedAt != receivedAt {
+                events = try normalize(submission, caller: caller, receivedAt: originalReceivedAt, userAgent: request.headers[.userAgent])
+            }
+            // Ids derived from the key: a retry republishes the very same events, which every
+            // consumer downstream deduplicates.
+            var generator = SeededGenerator(seed: Self.seed(site: site, key: key))
+            for index in events.indices { events[index].eventUUID = EventID.uuidV7(millis: originalReceivedAt, using: &generator) }
+            do {
+                try await publish(events)
+            } catch {
+                try? await idempotency.fail(site: site, key: key)
+                throw error
+            }
+            do { try await idempotency.complete(site: site, key: key, accepted: events.count) } catch {
+                // Published but not recorded: a retry will republish identical events (deduplicated downstream).
+                logger.warning("idempotency key \(key) of site \(site) not marked done: \(error)")
+            }
+            return events.count
+        }
+    }
+
+    func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, userAgent: String?) throws(APIError) -> [RawEvent] {
+        let site: String? = if case .server(let site) = caller { site } else { nil }
+        let normalizer = EventNormalizer(receivedAt: receivedAt, authenticatedSite: site,
+                                         origin: site == nil ? .browser : .server, sentAt: submission.sentAt)
+        // Browsers send their own user agent; a server's is its HTTP library, not the shopper's.
+        let client = site == nil ? UserAgent.classify(userAgent) : nil
         var events: [RawEvent] = []
         var errors: [APIError] = []
-        for (index, item) in items.enumerated() {
+        for (index, item) in submission.events.enumerated() {
             do {
-                events.append(try normalizer.normalize(item))
+                var event = try normalizer.normalize(item)
+                event.client = client
+                events.append(event)
             } catch {
                 var indexed = error
-                indexed.index = index
+                indexed.index = submission.isBatch ? index : nil
                 errors.append(indexed)
             }
         }
-        if let first = errors.first {
-            if errors.count == 1 && items.count == 1 && document["batch"] == nil {
-                var single = first
-                single.index = nil
-                throw single
-            }
-            var batchError = APIError(first.status, first.code, "\(errors.count) of \(items.count) events are invalid; nothing was accepted: \(first.message)", field: first.field, index: first.index)
-            batchError.details = errors
-            throw batchError
+        guard let first = errors.first else { return events }
+        guard submission.isBatch else { throw first }
+        var batchError = APIError(first.status, first.code, "\(errors.count) of \(submission.events.count) events are invalid; nothing was accepted: \(first.message)", field: first.field, index: first.index)
+        batchError.details = errors
+        throw batchError
+    }
+
+    func publish(_ events: [RawEvent]) async throws(APIError) {
+        do {
+            let messages = try events.map { KafkaOutgoingMessage(topic: Topics.raw, key: $0.partitionKey, value: try MessageCoding.encode($0)) }
+            try await producer.send(messages)
+        } catch {
+            logger.warning("collector could not publish \(events.count) events: \(error)")
+            throw unavailable("the event broker")
         }
-        return (events, authenticatedSite == nil)
     }
 
     /// Browser events name their site, which must exist and allow the page's origin.
     func checkBrowserAccess(_ events: [RawEvent], origin: String?) async throws(APIError) {
         for siteId in Set(events.map(\.site)) {
             let site: Site?
-            do { site = try await directory.site(siteId) } catch { throw unavailable() }
+            do { site = try await directory.site(siteId) } catch { throw unavailable("site directory") }
             guard let site else { throw APIError(.notFound, .unknownSite, "site '\(siteId)' does not exist", field: "site") }
             // An empty allow-list accepts any origin (convenient for a first installation).
             if let origin, !site.allowedOrigins.isEmpty, !site.allowedOrigins.contains(origin) {
@@ -164,10 +300,15 @@ public struct Collector: Sendable {
         }
     }
 
-    func unavailable() -> APIError {
-        var error = APIError(.serviceUnavailable, .unavailable, "site directory unreachable; retry later")
+    func unavailable(_ what: String) -> APIError {
+        var error = APIError(.serviceUnavailable, .unavailable, "\(what) is unreachable; retry later")
         error.retryAfter = configuration.retryAfterSeconds
         return error
+    }
+
+    static func seed(site: String, key: String) -> UInt64 {
+        let digest = Array(SHA256.hash(data: Data((site + "\u{1F}" + key).utf8)))
+        return digest.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     static func corsHeaders(origin: String?, preflight: Bool) -> HTTPFields {
@@ -180,4 +321,8 @@ public struct Collector: Sendable {
         }
         return headers
     }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }

@@ -23,33 +23,12 @@ struct PageURL {
         let pathPart = queryStart.map { rest[..<$0] } ?? rest
         path = pathPart.isEmpty ? "/" : String(pathPart)
         if let queryStart {
-            for pair in rest[rest.index(after: queryStart)...].split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let key = decode(parts[0]).lowercased()
-                let value = parts.count > 1 ? decode(parts[1]) : ""
-                if !key.isEmpty, !value.isEmpty, query[key] == nil { query[key] = value }
+            for (name, value) in FormEncoding.pairs(rest[rest.index(after: queryStart)...]) {
+                let key = name.lowercased()
+                if !value.isEmpty, query[key] == nil { query[key] = value }
             }
         }
     }
-}
-
-/// Percent-decodes a query component, with `+` as space; malformed escapes are kept as they are.
-func decode(_ component: Substring) -> String {
-    var bytes: [UInt8] = []
-    var utf8 = Array(component.utf8)[...]
-    while let byte = utf8.popFirst() {
-        if byte == UInt8(ascii: "+") {
-            bytes.append(UInt8(ascii: " "))
-        } else if byte == UInt8(ascii: "%"), utf8.count >= 2,
-                  let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
-            // %00 is dropped: Postgres text cannot hold NUL.
-            if value != 0 { bytes.append(value) }
-            utf8 = utf8.dropFirst(2)
-        } else {
-            bytes.append(byte)
-        }
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Classifies where a visit came from: campaign parameters first, then click ids, then the

@@ -69,10 +69,15 @@ enum Runtime {
             if roles.contains(.collector) {
                 var kafka = common.kafka
                 kafka.clientId = "tributary-collector"
+                // Answer 503 within seconds when the broker is unreachable, not minutes.
+                kafka.messageTimeout = .seconds(5)
                 let collectorProducer = try KafkaProducer(configuration: kafka, logger: logger)
                 producer = collectorProducer
                 let router = Router()
-                Collector(configuration: CollectorConfiguration(), producer: collectorProducer, directory: directory, logger: logger)
+                var configuration = CollectorConfiguration()
+                configuration.siteEventsPerSecond = server.siteEventsPerSecond
+                Collector(configuration: configuration, producer: collectorProducer, directory: directory,
+                          idempotency: IdempotencyStore(client: postgres, logger: logger), logger: logger)
                     .addRoutes(to: router)
                 operations.addRoutes(to: router)
                 services.append(application(router, host: server.host, port: server.collectorPort, name: "collector", logger: logger))

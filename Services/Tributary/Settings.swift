@@ -41,6 +41,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Health and metrics port of a lone sessionizer or aggregator (env TRIBUTARY_METRICS_PORT).")
     var metricsPort: Int = Int(env("TRIBUTARY_METRICS_PORT", "9090")) ?? 9090
 
+    @Option(help: "Events per second one site may send through one Collector, in bursts of 2 s; 0 disables (env TRIBUTARY_SITE_RATE_LIMIT).")
+    var siteEventsPerSecond: Double = Double(env("TRIBUTARY_SITE_RATE_LIMIT", "10000")) ?? 10_000
+
     @Option(help: "Admin token for /v1/admin (env TRIBUTARY_ADMIN_TOKEN); empty disables admin endpoints.")
     var adminToken: String = env("TRIBUTARY_ADMIN_TOKEN", "")
 }

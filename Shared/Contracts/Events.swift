@@ -89,6 +89,28 @@ public struct LineItem: Sendable, Hashable, Codable {
     }
 }
 
+/// The class of client a browser event came from, reduced from its user agent (which, like
+/// the IP address, is never stored).
+public struct ClientInfo: Sendable, Hashable, Codable {
+    public var browser: String?
+    public var os: String?
+    /// `desktop`, `mobile`, `tablet` or `bot`.
+    public var device: String
+    /// Crawlers and automation: kept, but marked.
+    public var isBot: Bool
+
+    public init(browser: String?, os: String?, device: String, isBot: Bool) {
+        self.browser = browser
+        self.os = os
+        self.device = device
+        self.isBot = isBot
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case browser, os, device, isBot = "is_bot"
+    }
+}
+
 /// An accepted event as the Collector publishes it to `tributary.events.raw`: every input
 /// shape (native or compatible) is normalised into this one form.
 public struct RawEvent: Sendable, Hashable, Codable {
@@ -115,13 +137,14 @@ public struct RawEvent: Sendable, Hashable, Codable {
     /// Free properties as compact JSON object text (kept as text so numbers stay exact).
     public var properties: String?
     public var origin: Origin
+    public var client: ClientInfo?
 
     public init(
         eventUUID: UUID, site: String, type: EventType, name: String, action: Action? = nil,
         eventId: String? = nil, anonymousId: String? = nil, userId: String? = nil,
         occurredAt: Int64, receivedAt: Int64, url: String? = nil, referrer: String? = nil,
         revenue: Money? = nil, order: OrderInfo? = nil, items: [LineItem] = [], properties: String? = nil,
-        origin: Origin
+        origin: Origin, client: ClientInfo? = nil
     ) {
         self.eventUUID = eventUUID
         self.site = site
@@ -140,6 +163,7 @@ public struct RawEvent: Sendable, Hashable, Codable {
         self.items = items
         self.properties = properties
         self.origin = origin
+        self.client = client
     }
 
     /// The visitor this event belongs to before identity stitching: its device id, else its user id.
@@ -151,7 +175,7 @@ public struct RawEvent: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case eventUUID = "event_uuid", site, type, name, action, eventId = "event_id"
         case anonymousId = "anonymous_id", userId = "user_id", occurredAt = "occurred_at"
-        case receivedAt = "received_at", url, referrer, revenue, order, items, properties, origin
+        case receivedAt = "received_at", url, referrer, revenue, order, items, properties, origin, client
     }
 }
 

@@ -23,6 +23,8 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
         public static let unknownSite = Code(name: "unknown_site")
         public static let unavailable = Code(name: "unavailable")
         public static let notFound = Code(name: "not_found")
+        public static let rateLimited = Code(name: "rate_limited")
+        public static let idempotencyMismatch = Code(name: "idempotency_key_reused")
         public static let conflict = Code(name: "conflict")
         public static let invalidParameter = Code(name: "invalid_parameter")
         public static let internalError = Code(name: "internal_error")

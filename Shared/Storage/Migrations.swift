@@ -63,7 +63,7 @@ public enum Migrator {
 /// The schema, owned per service: `control` (sites, keys), `sessionizer` (state, offsets),
 /// `analytics` (facts, rollups, offsets — the BI-facing schema).
 public enum Migrations {
-    public static let all: [Migration] = [control, sessionizer, analytics]
+    public static let all: [Migration] = [control, sessionizer, analytics, collector]
 
     static let control = Migration(version: 1, name: "control: sites and keys", statements: [
         """
@@ -219,5 +219,29 @@ public enum Migrations {
         "COMMENT ON TABLE analytics.orders IS 'One row per order (purchase event_id), counted once however many copies arrive.'",
         "COMMENT ON TABLE analytics.revenue_daily IS 'Orders and revenue per site-local day, acquisition dimension and currency. Currencies are never summed together.'",
         "COMMENT ON TABLE analytics.consumer_offsets IS 'Next Kafka offset per partition of the enriched topic, committed with the rows it produced.'",
+    ])
+}
+
+extension Migrations {
+    static let collector = Migration(version: 4, name: "collector: idempotency keys, client class of events", statements: [
+        """
+        CREATE TABLE control.idempotency_keys (
+            site text NOT NULL,
+            key text NOT NULL,
+            request_hash text NOT NULL,
+            received_at bigint NOT NULL,
+            state text NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+            accepted int,
+            attempt int NOT NULL DEFAULT 1,
+            claimed_at timestamptz NOT NULL DEFAULT now(),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (site, key)
+        )
+        """,
+        "CREATE INDEX idempotency_keys_created ON control.idempotency_keys (created_at)",
+        "COMMENT ON TABLE control.idempotency_keys IS 'Idempotency-Key of ingestion requests (kept 24 h): a retry replays the first answer, or republishes byte-identical events.'",
+        "ALTER TABLE analytics.events ADD COLUMN browser text, ADD COLUMN os text, ADD COLUMN device text, ADD COLUMN is_bot boolean NOT NULL DEFAULT false",
+        "COMMENT ON COLUMN analytics.events.device IS 'desktop, mobile, tablet or bot, reduced from the user agent (the user agent and IP themselves are not stored).'",
+        "COMMENT ON COLUMN analytics.events.is_bot IS 'The user agent is a crawler or automation: kept, but marked.'",
     ])
 }

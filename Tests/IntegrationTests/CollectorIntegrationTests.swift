@@ -1,6 +1,7 @@
 import Collector
 import Contracts
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Kafka
@@ -13,7 +14,7 @@ import Testing
 @Suite("Collector over HTTP", .serialized, .timeLimit(.minutes(2)))
 struct CollectorIntegrationTests {
     /// Runs requests against a Collector router with a fresh site.
-    func withCollector(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ keys: SiteKeys, _ site: String) async throws -> Void) async throws {
+    func withCollector(rate: Double = 10_000, _ body: @escaping @Sendable (_ client: any TestClientProtocol, _ keys: SiteKeys, _ site: String) async throws -> Void) async throws {
         try await TestStack.withPostgres { postgres in
             let store = SiteStore(client: postgres, logger: TestStack.logger)
             let site = TestStack.uniqueName("col")
@@ -23,8 +24,11 @@ struct CollectorIntegrationTests {
             let producer = try KafkaProducer(configuration: kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
             let router = Router()
-            Collector(configuration: CollectorConfiguration(), producer: producer,
-                      directory: SiteDirectory(client: postgres, logger: TestStack.logger), logger: TestStack.logger)
+            var configuration = CollectorConfiguration()
+            configuration.siteEventsPerSecond = rate
+            Collector(configuration: configuration, producer: producer,
+                      directory: SiteDirectory(client: postgres, logger: TestStack.logger),
+                      idempotency: IdempotencyStore(client: postgres, logger: TestStack.logger), logger: TestStack.logger)
                 .addRoutes(to: router)
             try await Application(router: router).test(.router) { client in
                 try await body(client, keys, site)
@@ -124,6 +128,79 @@ struct CollectorIntegrationTests {
             #expect(status == .contentTooLarge)
             #expect(body["error"]?["code"]?.stringValue == "too_large")
             #expect(try await Self.published(site: site).isEmpty)
+        }
+    }
+}
+
+@Suite("Collector idempotency, compatible endpoints, rate limit", .serialized, .timeLimit(.minutes(2)))
+struct CollectorCompatibilityTests {
+    let collector = CollectorIntegrationTests()
+
+    static func request(_ client: any TestClientProtocol, _ uri: String, _ body: String, headers: HTTPFields) async throws -> (HTTPResponse.Status, JSONValue, HTTPFields) {
+        try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+            (response.status, (try? JSONValue.parse(response.body.readableBytesView)) ?? .null, response.headers)
+        }
+    }
+
+    @Test func aRetriedRequestWithTheSameIdempotencyKeyCountsOnce() async throws {
+        try await collector.withCollector { client, keys, site in
+            let headers: HTTPFields = [.authorization: "Bearer \(keys.serverKey)", .contentType: "application/json",
+                                       HTTPField.Name("Idempotency-Key")!: "retry-1"]
+            let body = #"{"batch": [{"name": "signup", "anonymous_id": "a"}, {"name": "purchase", "event_id": "o-1", "value": "5.00", "currency": "EUR", "anonymous_id": "a"}]}"#
+            for _ in 0..<3 {
+                let (status, answer, _) = try await Self.request(client, "/v1/events", body, headers: headers)
+                #expect(status == .accepted)
+                #expect(answer["accepted"] == .number("2"), "a replay answers as the first time")
+            }
+            let (reused, error, _) = try await Self.request(client, "/v1/events", #"{"name": "other"}"#, headers: headers)
+            #expect(reused == .unprocessableContent)
+            #expect(error["error"]?["code"]?.stringValue == "idempotency_key_reused")
+            let events = try await CollectorIntegrationTests.published(site: site)
+            #expect(events.map(\.name).sorted() == ["purchase", "signup"], "three attempts, published once")
+        }
+    }
+
+    @Test func everyCompatibleEndpointPublishesTheNativeEvent() async throws {
+        try await collector.withCollector { client, keys, site in
+            let bearer: HTTPFields = [.authorization: "Bearer \(keys.serverKey)", .contentType: "application/json"]
+            let basic = "Basic " + Data("\(keys.serverKey):".utf8).base64EncodedString()
+            let requests: [(String, String, HTTPFields)] = [
+                ("/api/events/server", #"{"site": "\#(site)", "event_type": "purchase", "value": 10.00, "currency": "EUR", "event_id": "s-1", "vid": "v1"}"#, bearer),
+                ("/v1/projects/\(site)/events", #"{"event_type": "conversion", "event_name": "purchase", "user_id": "u1", "revenue": "20.00", "currency": "EUR", "properties": {"order_id": "p-1"}}"#, bearer),
+                ("/v1/track", #"{"event": "Order Completed", "userId": "u2", "properties": {"order_id": "t-1", "amount_cents": 3000, "currency": "eur"}}"#, [.authorization: basic, .contentType: "application/json"]),
+                ("/v1/batch", #"{"batch": [{"type": "track", "event": "Product Viewed", "anonymousId": "a3"}, {"type": "identify", "anonymousId": "a3", "userId": "u3"}]}"#, bearer),
+                ("/api/track", #"{"app_id": "\#(site)", "identity": "u4", "event": "purchase", "properties": {"order_id": "h-1", "revenue": "40.00", "currency": "EUR"}}"#, [.contentType: "application/json"]),
+                ("/watch/event", "app_key=\(site)&guest_uid=g5&data=%7B%22type%22%3A%22add_to_cart%22%2C%22properties%22%3A%7B%22product_id%22%3A%22p9%22%7D%7D",
+                 [.contentType: "application/x-www-form-urlencoded", .origin: "https://shop.example"]),
+            ]
+            for (uri, body, headers) in requests {
+                let (status, answer, _) = try await Self.request(client, uri, body, headers: headers)
+                #expect(status == .accepted, "\(uri): \(answer.serialized)")
+            }
+            // Server endpoints refuse a missing key.
+            #expect(try await Self.request(client, "/v1/track", #"{"event": "x", "userId": "u"}"#, headers: [.contentType: "application/json"]).0 == .unauthorized)
+
+            let events = try await CollectorIntegrationTests.published(site: site)
+            let orders = events.filter { $0.action == .purchase }
+            #expect(Set(orders.compactMap(\.eventId)) == ["s-1", "p-1", "t-1", "h-1"])
+            #expect(orders.map { $0.revenue?.amountMinor ?? 0 }.reduce(0, +) == 10_000)
+            #expect(events.contains { $0.action == .viewItem && $0.anonymousId == "a3" })
+            #expect(events.contains { $0.type == .identify && $0.userId == "u3" })
+            #expect(events.contains { $0.action == .addToCart && $0.anonymousId == "g5" && $0.origin == .browser })
+            #expect(events.count == 7)
+        }
+    }
+
+    @Test func aSiteOverItsRateIsAskedToRetryLater() async throws {
+        try await collector.withCollector(rate: 5) { client, keys, site in
+            let headers: HTTPFields = [.authorization: "Bearer \(keys.serverKey)", .contentType: "application/json"]
+            let ten = "{\"batch\": [" + Array(repeating: #"{"name": "tick"}"#, count: 10).joined(separator: ",") + "]}"
+            #expect(try await Self.request(client, "/v1/events", ten, headers: headers).0 == .accepted)
+            let (status, error, answerHeaders) = try await Self.request(client, "/v1/events", ten, headers: headers)
+            #expect(status == .tooManyRequests)
+            #expect(error["error"]?["code"]?.stringValue == "rate_limited")
+            #expect(Int(answerHeaders[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect(try await CollectorIntegrationTests.published(site: site).count == 10)
         }
     }
 }

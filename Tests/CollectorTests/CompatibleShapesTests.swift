@@ -1,0 +1,183 @@
+import Contracts
+import Foundation
+import HTTPAPI
+import Testing
+
+@testable import Collector
+
+/// Each tool's payload, in the shape it documents, mapped and normalised to a native event.
+@Suite struct CompatibleShapesTests {
+    static let receivedAt: Int64 = 1_795_428_000_000
+
+    static func normalize(_ native: JSONValue, site: String? = "shop-1", origin: Origin = .server) throws -> RawEvent {
+        try EventNormalizer(receivedAt: receivedAt, authenticatedSite: site, origin: origin).normalize(native)
+    }
+
+    static func properties(_ event: RawEvent) throws -> JSONValue {
+        try JSONValue.parse(try #require(event.properties))
+    }
+
+    @Test func serverPurchaseWithEventIdAndVid() throws {
+        let body = try JSONValue.parse(#"{"site": "shop-1", "event_type": "purchase", "value": 238.00, "currency": "EUR", "event_id": "ord_1001", "vid": "v_8f2", "props": {"coupon": "WINTER"}, "channel_hint": "pos"}"#)
+        let event = try Self.normalize(try CompatibleShapes.serverEvent(body))
+        #expect(event.name == "purchase")
+        #expect(event.action == .purchase)
+        #expect(event.eventId == "ord_1001")
+        #expect(event.anonymousId == "v_8f2")
+        #expect(event.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 23800))
+        let properties = try Self.properties(event)
+        #expect(properties["coupon"] == .string("WINTER"))
+        #expect(properties["channel_hint"] == .string("pos"), "unknown fields are kept, not dropped")
+    }
+
+    @Test func projectConversionWithRevenueAndOrderIdInProperties() throws {
+        let body = try JSONValue.parse(#"{"event_type": "conversion", "event_name": "purchase", "user_id": "u_42", "revenue": "99.95", "currency": "usd", "properties": {"order_id": "A-77", "plan": "pro"}}"#)
+        let event = try Self.normalize(try CompatibleShapes.projectEvent(body, site: "shop-1"))
+        #expect(event.site == "shop-1")
+        #expect(event.action == .purchase)
+        #expect(event.eventId == "A-77")
+        #expect(event.userId == "u_42")
+        #expect(event.revenue == Money(currency: Currency(code: "USD")!, amountMinor: 9995))
+        let properties = try Self.properties(event)
+        #expect(properties["event_type"] == .string("conversion"))
+        #expect(properties["plan"] == .string("pro"))
+    }
+
+    @Test func trackWithIntegerCentsAndLowerCaseCurrency() throws {
+        let body = try JSONValue.parse(#"{"event": "Order Completed", "anonymousId": "anon-1", "userId": "user-9", "timestamp": "2026-11-23T09:30:00Z", "messageId": "m-1", "properties": {"order_id": "50314b8e", "amount_cents": 2599, "currency": "jpy", "products": [{"product_id": "p1", "sku": "S-1", "price": 1299, "quantity": 2}]}, "context": {"page": {"url": "https://shop.example/thanks?utm_source=news", "referrer": "https://mail.example/"}}}"#)
+        let event = try Self.normalize(try CompatibleShapes.track(body))
+        #expect(event.action == .purchase)
+        #expect(event.eventId == "50314b8e")
+        #expect(event.anonymousId == "anon-1")
+        #expect(event.userId == "user-9")
+        #expect(event.occurredAt == Timestamp.parseRFC3339("2026-11-23T09:30:00Z"))
+        #expect(event.revenue == Money(currency: Currency(code: "JPY")!, amountMinor: 2599))
+        #expect(event.items.first?.priceMinor == 1299)
+        #expect(event.items.first?.quantity == 2)
+        #expect(event.url == "https://shop.example/thanks?utm_source=news")
+        #expect(event.referrer == "https://mail.example/")
+        #expect(try Self.properties(event)["message_id"] == .string("m-1"))
+    }
+
+    @Test(arguments: [("identify", EventType.identify), ("page", .pageview), ("track", .event)])
+    func trackTypes(type: String, expected: EventType) throws {
+        let body = try JSONValue.parse(#"{"type": "\#(type)", "event": "x", "userId": "u1"}"#)
+        #expect(try Self.normalize(try CompatibleShapes.track(body)).type == expected)
+    }
+
+    @Test func appTrackPurchaseAndItsLineItems() throws {
+        let purchase = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase", "properties": {"order_id": "9001", "revenue": "120.50", "currency": "EUR", "items_count": 2}}"#)
+        let order = try Self.normalize(try CompatibleShapes.appTrack(purchase), site: nil, origin: .browser)
+        #expect(order.site == "shop-1")
+        #expect(order.userId == "alice@example.com")
+        #expect(order.action == .purchase)
+        #expect(order.eventId == "9001")
+        #expect(order.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 12050))
+
+        let line = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase Item", "properties": {"order_id": "9001", "product_id": "p-7", "price": "60.25", "quantity": 2}}"#)
+        let item = try Self.normalize(try CompatibleShapes.appTrack(line), site: nil, origin: .browser)
+        #expect(item.action == nil, "a line item is not another order")
+        #expect(item.revenue == nil)
+        #expect(try Self.properties(item)["price"] == .string("60.25"))
+    }
+
+    @Test func watchPurchaseFormWithItemsCarryingQnt() throws {
+        let data = #"{"type":"purchase","properties":{"order_id":"W-5","revenue":"45.00","currency":"EUR","items":[{"product_id":"p1","qnt":3,"price":"15.00"}]},"visitor_info":{"email":"a@b.c"}}"#
+        let form = "app_key=shop-1&visitor_uid=user-3&guest_uid=guest-8&data=" + data.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let event = try Self.normalize(try CompatibleShapes.watchEvent(FormEncoding.pairs(Substring(form))), site: nil, origin: .browser)
+        #expect(event.site == "shop-1")
+        #expect(event.action == .purchase)
+        #expect(event.eventId == "W-5")
+        #expect(event.userId == "user-3")
+        #expect(event.anonymousId == "guest-8")
+        #expect(event.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 4500))
+        #expect(event.items == [LineItem(productId: "p1", priceMinor: 1500, quantity: 3)])
+        #expect(try Self.properties(event)["visitor_info"]?["email"] == .string("a@b.c"))
+    }
+
+    @Test(arguments: [
+        ("link", EventType.identify, "link", nil as Action?),
+        ("view_product", .event, "view_product", .viewItem),
+        ("add_to_cart", .event, "add_to_cart", .addToCart),
+        ("remove_from_cart", .event, "remove_from_cart", .removeFromCart),
+        ("update_cart", .event, "update_cart", nil),
+        ("update_info", .identify, "update_info", nil),
+    ])
+    func watchTypes(type: String, expectedType: EventType, name: String, action: Action?) throws {
+        let form: [(name: String, value: String)] = [("app_key", "shop-1"), ("guest_uid", "g1"), ("visitor_uid", "u1"), ("data", #"{"type":"\#(type)","properties":{"product_id":"p1"}}"#)]
+        let event = try Self.normalize(try CompatibleShapes.watchEvent(form), site: nil, origin: .browser)
+        #expect(event.type == expectedType)
+        #expect(event.name == name)
+        #expect(event.action == action)
+    }
+
+    @Test func watchCustomTakesItsNameFromProperties() throws {
+        let form: [(name: String, value: String)] = [("app_key", "shop-1"), ("guest_uid", "g1"), ("data", #"{"type":"custom","properties":{"name":"newsletter_signup","list":"weekly"}}"#)]
+        let event = try Self.normalize(try CompatibleShapes.watchEvent(form), site: nil, origin: .browser)
+        #expect(event.name == "newsletter_signup")
+        #expect(try Self.properties(event)["list"] == .string("weekly"))
+    }
+
+    @Test(arguments: [
+        ([("data", #"{"type":"custom"}"#)], "app_key"),
+        ([("app_key", "shop-1")], "data"),
+        ([("app_key", "shop-1"), ("data", "{not json")], "data"),
+        ([("app_key", "shop-1"), ("data", #"{"properties":{}}"#)], "data.type"),
+    ])
+    func watchRefusesIncompleteForms(form: [(String, String)], field: String) {
+        do {
+            _ = try CompatibleShapes.watchEvent(form.map { (name: $0.0, value: $0.1) })
+            Issue.record("expected a refusal naming \(field)")
+        } catch {
+            #expect(error.field == field)
+            #expect(error.status == .badRequest)
+        }
+    }
+}
+
+@Suite struct UserAgentTests {
+    @Test(arguments: [
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "Chrome", "Windows", "desktop", false),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", "Safari", "iOS", "mobile", false),
+        ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1", "Safari", "iOS", "tablet", false),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", "Chrome", "Android", "mobile", false),
+        ("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "Chrome", "Android", "tablet", false),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.6; rv:132.0) Gecko/20100101 Firefox/132.0", "Firefox", "macOS", "desktop", false),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "Edge", "Windows", "desktop", false),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", nil, nil, "bot", true),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", "Chrome", "Linux", "bot", true),
+        ("curl/8.5.0", nil, nil, "bot", true),
+    ] as [(String, String?, String?, String, Bool)])
+    func reducesTheAgentToItsClass(agent: String, browser: String?, os: String?, device: String, bot: Bool) throws {
+        let info = try #require(UserAgent.classify(agent))
+        #expect(info.browser == browser)
+        #expect(info.os == os)
+        #expect(info.device == device)
+        #expect(info.isBot == bot)
+    }
+
+    @Test func noAgentNoClientInfo() {
+        #expect(UserAgent.classify(nil) == nil)
+        #expect(UserAgent.classify("") == nil)
+    }
+}
+
+@Suite struct RateLimiterTests {
+    @Test func aBurstIsAdmittedThenTheRateRefillsIt() {
+        var buckets = RateLimiter.Buckets(eventsPerSecond: 10, capacity: 20)
+        #expect(buckets.admit(site: "a", count: 20, now: 0) == nil)
+        let wait = buckets.admit(site: "a", count: 5, now: 0)
+        #expect(wait == 0.5)
+        #expect(buckets.admit(site: "b", count: 20, now: 0) == nil, "sites have their own buckets")
+        #expect(buckets.admit(site: "a", count: 5, now: 0.5) == nil)
+        #expect(buckets.admit(site: "a", count: 1, now: 0.5) != nil)
+        // Never more than the capacity, however long the pause.
+        #expect(buckets.admit(site: "a", count: 20, now: 1000) == nil)
+        #expect(buckets.admit(site: "a", count: 1, now: 1000) != nil)
+    }
+
+    @Test func zeroDisablesTheLimit() {
+        let limiter = RateLimiter(eventsPerSecond: 0)
+        for _ in 0..<100 { #expect(limiter.retryAfter(site: "a", events: 500) == nil) }
+    }
+}
