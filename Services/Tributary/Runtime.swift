@@ -76,9 +76,14 @@ enum Runtime {
                 let router = Router()
                 var configuration = CollectorConfiguration()
                 configuration.siteEventsPerSecond = server.siteEventsPerSecond
+                let idempotency = IdempotencyStore(client: postgres, logger: logger)
                 Collector(configuration: configuration, producer: collectorProducer, directory: directory,
-                          idempotency: IdempotencyStore(client: postgres, logger: logger), logger: logger)
+                          idempotency: idempotency, logger: logger)
                     .addRoutes(to: router)
+                services.append(PeriodicTask(name: "idempotency key expiry", interval: .seconds(600), logger: logger) {
+                    let purged = try await idempotency.purge()
+                    if purged > 0 { logger.info("expired \(purged) idempotency keys") }
+                })
                 operations.addRoutes(to: router)
                 services.append(application(router, host: server.host, port: server.collectorPort, name: "collector", logger: logger))
             }
@@ -158,5 +163,23 @@ enum Setup {
         guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://"),
               let colon = url[scheme.upperBound..<at].firstIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+}
+
+/// Runs `work` every `interval` until shutdown; failures are logged and retried next time.
+struct PeriodicTask: Service {
+    let name: String
+    let interval: Duration
+    let logger: Logger
+    let work: @Sendable () async throws -> Void
+
+    func run() async throws {
+        // The sleep must end at shutdown too, or SIGTERM would wait for the next round.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await work() } catch { logger.warning("\(name) failed: \(error)") }
+                try await Task.sleep(for: interval)
+            }
+        }
     }
 }

@@ -7,12 +7,14 @@ import Synchronization
 /// acknowledged every message it was given, or throws if any was not.
 ///
 /// A dedicated thread serves librdkafka's delivery reports, so no call ever blocks the
-/// cooperative thread pool.
+/// cooperative thread pool. When the broker fences the producer or librdkafka reports a fatal
+/// idempotence error (as after a long broker outage), the handle is replaced by a fresh one,
+/// so the producer recovers by itself.
 public final class KafkaProducer: Sendable {
-    private let client: RdKafkaClient
+    private let properties: [String: String]
     private let context: CallbackContext
-    private let topics: Mutex<[String: OpaquePointer]> = Mutex([:])
-    private let running = RunningFlag()
+    private let core: Mutex<ProducerCore>
+    private let closed = RunningFlag()
     private let logger: Logger
 
     public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
@@ -24,10 +26,75 @@ public final class KafkaProducer: Sendable {
         properties["queue.buffering.max.messages"] = "1000000"
         properties["compression.type"] = "lz4"
         properties.merge(configuration.properties) { _, new in new }
-        let context = CallbackContext(logger: logger)
-        self.context = context
+        self.properties = properties
+        self.context = CallbackContext(logger: logger)
         self.logger = logger
-        self.client = try RdKafkaClient(kind: .producer, properties: properties) { conf in
+        self.core = Mutex(try ProducerCore(properties: properties, context: context))
+    }
+
+    deinit {
+        core.withLock { $0.stop() }
+    }
+
+    /// Produces the messages and waits until the broker acknowledged all of them.
+    /// Throws `.timedOut` when the broker could not be reached within the message timeout.
+    public func send(_ messages: [KafkaOutgoingMessage]) async throws(KafkaError) {
+        guard !messages.isEmpty else { return }
+        guard closed.isRunning else { throw KafkaError(code: .closed, message: "producer is shut down") }
+        let current = core.withLock { $0 }
+        let batch = DeliveryBatch(count: messages.count)
+        await current.enqueue(messages, batch: batch)
+        do {
+            try await batch.wait()
+        } catch {
+            if current.isUnrecoverable(after: error) { replace(current, because: error) }
+            throw error
+        }
+    }
+
+    public func send(_ message: KafkaOutgoingMessage) async throws(KafkaError) {
+        try await send([message])
+    }
+
+    /// Swaps in a fresh handle, unless another caller already did.
+    private func replace(_ failed: ProducerCore, because error: KafkaError) {
+        core.withLock { current in
+            guard current === failed else { return }
+            do {
+                current = try ProducerCore(properties: properties, context: context)
+                failed.stop()
+                logger.warning("kafka producer replaced after an unrecoverable error: \(error.message)")
+            } catch {
+                logger.error("kafka producer could not be recreated: \(error)")
+            }
+        }
+    }
+
+    /// Waits until every enqueued message was delivered or failed.
+    public func flush(timeout: Duration = .seconds(10)) {
+        let current = core.withLock { $0 }
+        let error = rd_kafka_flush(current.client.handle, Int32(timeout.milliseconds))
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("producer flush did not complete: \(String(cString: rd_kafka_err2str(error)))")
+        }
+    }
+
+    /// Flushes and stops the delivery thread. Further sends throw `.closed`.
+    public func shutdown(timeout: Duration = .seconds(10)) {
+        flush(timeout: timeout)
+        closed.stop()
+        core.withLock { $0.stop() }
+    }
+}
+
+/// One librdkafka producer handle with its delivery-report thread and topic handles.
+final class ProducerCore: Sendable {
+    let client: RdKafkaClient
+    private let running = RunningFlag()
+    private let topics: Mutex<[String: OpaquePointer]> = Mutex([:])
+
+    init(properties: [String: String], context: CallbackContext) throws(KafkaError) {
+        client = try RdKafkaClient(kind: .producer, properties: properties) { conf in
             context.install(on: conf)
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
                 guard let message, let batchPointer = message.pointee._private else { return }
@@ -36,37 +103,38 @@ public final class KafkaProducer: Sendable {
                 batch.delivered(error: message.pointee.err)
             }
         }
-        // The thread keeps the client alive until it stops, so the handle is destroyed after
-        // the last poll.
-        let poller = Thread { [client, running] in
-            while running.isRunning {
-                rd_kafka_poll(client.handle, 100)
-            }
+        // The thread keeps this core (and so the handle) alive until it stops: the topic handles
+        // and the client are destroyed after the last poll, in that order.
+        let poller = Thread { [self] in
+            while running.isRunning { rd_kafka_poll(client.handle, 100) }
+            // Serve the reports of what is still queued, so no sender waits forever.
+            rd_kafka_flush(client.handle, 1000)
+            rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+            rd_kafka_poll(client.handle, 0)
         }
         poller.name = "kafka-producer-poll"
         poller.start()
     }
 
     deinit {
-        running.stop()
         for (_, topic) in topics.withLock({ $0 }) { rd_kafka_topic_destroy(topic) }
     }
 
-    /// Produces the messages and waits until the broker acknowledged all of them.
-    /// Throws `.timedOut` when the broker could not be reached within the message timeout.
-    public func send(_ messages: [KafkaOutgoingMessage]) async throws(KafkaError) {
-        guard !messages.isEmpty else { return }
-        guard running.isRunning else { throw KafkaError(code: .closed, message: "producer is shut down") }
-        let batch = DeliveryBatch(count: messages.count)
-        await enqueue(messages, batch: batch)
-        try await batch.wait()
+    func stop() { running.stop() }
+
+    /// True when this handle cannot deliver any more: fenced, or a fatal idempotence error.
+    func isUnrecoverable(after error: KafkaError) -> Bool {
+        var text = [CChar](repeating: 0, count: 256)
+        if rd_kafka_fatal_error(client.handle, &text, text.count) != RD_KAFKA_RESP_ERR_NO_ERROR { return true }
+        let fencing: Set<Int32> = [
+            RD_KAFKA_RESP_ERR_PRODUCER_FENCED.rawValue, RD_KAFKA_RESP_ERR__FENCED.rawValue,
+            RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH.rawValue, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID.rawValue,
+            RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER.rawValue, RD_KAFKA_RESP_ERR__FATAL.rawValue,
+        ]
+        return error.rdkafkaCode.map(fencing.contains) ?? false
     }
 
-    public func send(_ message: KafkaOutgoingMessage) async throws(KafkaError) {
-        try await send([message])
-    }
-
-    private func enqueue(_ messages: [KafkaOutgoingMessage], batch: DeliveryBatch) async {
+    func enqueue(_ messages: [KafkaOutgoingMessage], batch: DeliveryBatch) async {
         for (index, message) in messages.enumerated() {
             let topic = topicHandle(message.topic)
             let opaque = Unmanaged.passRetained(batch).toOpaque()
@@ -103,27 +171,12 @@ public final class KafkaProducer: Sendable {
             return handle
         }
     }
-
-    /// Waits until every enqueued message was delivered or failed.
-    public func flush(timeout: Duration = .seconds(10)) {
-        let error = rd_kafka_flush(client.handle, Int32(timeout.milliseconds))
-        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("producer flush did not complete: \(String(cString: rd_kafka_err2str(error)))")
-        }
-    }
-
-    /// Flushes and stops the delivery thread. Further sends throw `.closed`.
-    public func shutdown(timeout: Duration = .seconds(10)) {
-        flush(timeout: timeout)
-        running.stop()
-    }
 }
 
 private func withKey<R>(_ key: [UInt8]?, _ body: (UnsafeRawPointer?, Int) -> R) -> R {
     guard let key else { return body(nil, 0) }
     return key.withUnsafeBytes { body($0.baseAddress, $0.count) }
 }
-
 /// Counts the delivery reports of one `send` call and resumes its caller after the last.
 final class DeliveryBatch: Sendable {
     private struct State {

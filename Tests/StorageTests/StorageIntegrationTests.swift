@@ -76,3 +76,29 @@ struct StorageIntegrationTests {
         }
     }
 }
+
+@Suite("Idempotency keys against the real Postgres")
+struct IdempotencyStoreTests {
+    @Test func retriesReplayOrRetakeWithTheOriginalReceptionTime() async throws {
+        try await withPostgres { client, logger in
+            var store = IdempotencyStore(client: client, logger: logger)
+            let site = "s-\(UUID().uuidString.prefix(8))"
+            #expect(try await store.claim(site: site, key: "k", requestHash: "h1", receivedAt: 1000) == .publish(receivedAt: 1000))
+            // While the first attempt runs, a concurrent retry must wait.
+            #expect(try await store.claim(site: site, key: "k", requestHash: "h1", receivedAt: 2000) == .inProgress)
+            #expect(try await store.claim(site: site, key: "k", requestHash: "other", receivedAt: 2000) == .mismatch)
+            // The attempt failed: the retry takes over with the first reception time.
+            try await store.fail(site: site, key: "k")
+            #expect(try await store.claim(site: site, key: "k", requestHash: "h1", receivedAt: 3000) == .publish(receivedAt: 1000))
+            try await store.complete(site: site, key: "k", accepted: 7)
+            #expect(try await store.claim(site: site, key: "k", requestHash: "h1", receivedAt: 4000) == .replay(accepted: 7))
+
+            // An attempt abandoned by a crashed Collector is taken over once it is stale.
+            store.staleAfter = .seconds(0)
+            #expect(try await store.claim(site: site, key: "crashed", requestHash: "h", receivedAt: 5000) == .publish(receivedAt: 5000))
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(try await store.claim(site: site, key: "crashed", requestHash: "h", receivedAt: 6000) == .publish(receivedAt: 5000))
+            #expect(try await store.purge(olderThan: .seconds(3600)) >= 0)
+        }
+    }
+}

@@ -1,0 +1,555 @@
+#!/usr/bin/env python3
+"""Browser tracker test: headless Chromium runs the real /t.js against the real pipeline.
+
+Started by scripts/browser-test with TRIBUTARY_POSTGRES_URL and TRIBUTARY_KAFKA_BROKERS
+exported (a running `scripts/stack up test`). It starts `tributary all` on free ports,
+creates two sites, serves the demo shop in Tests/Browser/shop/ from a local http.server,
+clicks through it, and checks in analytics.events (with psql) that exactly the expected
+events arrived, each once, with the campaign of the landing URL.
+
+  1. t.js is served with its content type, cache headers and a working ETag.
+  2. Shop flow: landing page with UTM parameters, a call queued before the tracker loaded,
+     a multi-page navigation, SPA navigations (pushState, a deduplicated replaceState,
+     popstate), add_to_cart with properties, identify, and a purchase sent by the page-hide
+     beacon while the page navigates away.
+  3. Outage: the page posts through a proxy this test controls. The proxy answers 503, then
+     drops connections, while the visitor navigates; the events wait in localStorage and
+     arrive once the proxy forwards again. A response lost after the Collector accepted the
+     batch is retried with the same Idempotency-Key and body and counts once. A batch the
+     Collector refuses (400) is not retried, but its valid events are resent without the
+     invalid one.
+
+Prints `browser: N passed, M failed`; exits 1 when anything failed.
+"""
+
+import gzip
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SHOP_DIR = os.path.join(ROOT, "Tests", "Browser", "shop")
+BINARY = os.path.join(ROOT, os.environ.get("TRIBUTARY_BIN", ".build/debug/tributary"))
+POSTGRES_URL = os.environ["TRIBUTARY_POSTGRES_URL"]
+ADMIN_TOKEN = "browser-test-admin-token"
+RUN = uuid.uuid4().hex[:10]
+# How long the asynchronous pipeline may take to show events (the first ones after start-up
+# wait for the consumer groups to form).
+PIPELINE_TIMEOUT = float(os.environ.get("BROWSER_TEST_PIPELINE_TIMEOUT", "45"))
+
+passed = 0
+failed = 0
+
+
+def log(message):
+    print(f"browser: {message}", flush=True)
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        log(f"PASS {name}")
+    else:
+        failed += 1
+        log(f"FAIL {name}" + (f": {detail}" if detail else ""))
+    return ok
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout, interval=0.1):
+    """Polls until condition() is truthy; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def call(method, url, body=None, headers=None):
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+# ------------------------------------------------------------------------------ servers
+
+class Quiet(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+
+class Shop(Quiet):
+    """Serves Tests/Browser/shop/, filling the pages' placeholders from `config`."""
+    config = {}
+
+    def do_GET(self):
+        name = self.path.split("?")[0].lstrip("/") or "index.html"
+        path = os.path.join(SHOP_DIR, os.path.basename(name))
+        if not os.path.isfile(path):
+            self.send_error(404)
+            return
+        with open(path, encoding="utf-8") as f:
+            page = f.read()
+        for key, value in Shop.config.items():
+            page = page.replace("{{" + key + "}}", value)
+        body = page.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Proxy(Quiet):
+    """Stands between the page and the Collector. Modes: forward; fail (503); drop (closes
+    the connection unanswered); lose (forwards one request, then answers it 503 anyway)."""
+    upstream = ""
+    mode = "forward"
+    attempts = []  # (idempotency key, body, mode) of every POST
+    lock = threading.Lock()
+
+    def cors(self):
+        origin = self.headers.get("Origin")
+        if origin:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Vary", "Origin")
+
+    def answer(self, status, headers, body):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def forward(self, body):
+        names = ("Origin", "Content-Type", "Idempotency-Key", "Access-Control-Request-Method",
+                 "Access-Control-Request-Headers", "User-Agent")
+        headers = {n: self.headers[n] for n in names if self.headers.get(n)}
+        status, response_headers, response_body = call(self.command, Proxy.upstream + self.path, body, headers)
+        passed_on = [(k, v) for k, v in response_headers.items()
+                     if k.lower().startswith("access-control-") or k.lower() in ("vary", "content-type", "retry-after")]
+        return status, passed_on, response_body
+
+    def do_OPTIONS(self):
+        if Proxy.mode == "drop":
+            self.close_connection = True
+            return
+        self.answer(*self.forward(None))
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with Proxy.lock:
+            mode = Proxy.mode
+            if mode == "lose":
+                Proxy.mode = "forward"
+            Proxy.attempts.append((self.headers.get("Idempotency-Key"), body, mode))
+        if mode == "drop":
+            self.close_connection = True
+            return
+        if mode == "fail":
+            self.send_response(503)
+            self.cors()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        status, headers, response_body = self.forward(body)
+        if mode == "lose":
+            log(f"proxy: the Collector answered {status}; telling the page 503 instead")
+            self.send_response(503)
+            self.cors()
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.answer(status, headers, response_body)
+
+
+def serve(handler, port):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+# ------------------------------------------------------------------------------ tributary
+
+class Tributary:
+    def __init__(self, workdir):
+        self.collector_port, self.query_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.collector = f"http://127.0.0.1:{self.collector_port}"
+        self.query = f"http://127.0.0.1:{self.query_port}"
+        self.log_path = os.path.join(workdir, "tributary.log")
+        env = dict(os.environ, TRIBUTARY_COLLECTOR_PORT=str(self.collector_port),
+                   TRIBUTARY_QUERY_PORT=str(self.query_port), TRIBUTARY_METRICS_PORT=str(self.metrics_port),
+                   TRIBUTARY_ADMIN_TOKEN=ADMIN_TOKEN)
+        self.log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen([BINARY, "all"], env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd=ROOT)
+        ready = wait_for(lambda: self.process.poll() is not None or (
+            self.ok(self.collector + "/readyz") and self.ok(self.query + "/readyz")), 60, 0.25)
+        if not ready or self.process.poll() is not None:
+            raise RuntimeError("tributary did not become ready:\n" + self.tail())
+
+    @staticmethod
+    def ok(url):
+        try:
+            return call("GET", url)[0] == 200
+        except OSError:
+            return False
+
+    def tail(self, lines=30):
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def create_site(self, site, origin):
+        body = json.dumps({"id": site, "name": f"Browser test {site}", "timezone": "UTC",
+                           "allowed_origins": [origin]}).encode()
+        status, _, answer = call("POST", self.query + "/v1/admin/sites", body,
+                                 {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+        if status != 201:
+            raise RuntimeError(f"creating site {site}: {status} {answer!r}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+
+
+def stored_events(site):
+    """The site's rows of analytics.events, oldest first."""
+    sql = """
+        SELECT coalesce(json_agg(e ORDER BY e.ts, e.event_uuid), '[]') FROM (
+            SELECT type, name, url, referrer, session_id, source, medium, campaign, anonymous_id,
+                   user_id, person_id, amount_minor, currency, event_id, properties, event_uuid,
+                   (extract(epoch FROM occurred_at) * 1000)::bigint AS ts
+            FROM analytics.events WHERE site = :'site') e
+    """
+    out = subprocess.run(["psql", POSTGRES_URL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", f"site={site}"],
+                         input=sql, capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError("psql: " + out.stderr.strip())
+    return json.loads(out.stdout.strip() or "[]")
+
+
+def await_events(site, count):
+    """Polls until the site has `count` events, then a little longer so that a late
+    duplicate would show too."""
+    started = time.monotonic()
+    rows = wait_for(lambda: (lambda r: r if len(r) >= count else None)(stored_events(site)), PIPELINE_TIMEOUT, 0.5)
+    log(f"{site}: {len(stored_events(site))} of {count} events stored after {time.monotonic() - started:.1f} s")
+    time.sleep(2)
+    return stored_events(site)
+
+
+def path_of(url):
+    if url is None:
+        return None
+    rest = url.split("://", 1)[-1]
+    return rest[rest.find("/"):] if "/" in rest else "/"
+
+
+def match(rows, expected):
+    """Pairs each expectation with exactly one stored row; returns (pairs, problems)."""
+    remaining = list(rows)
+    pairs, problems = [], []
+    for want in expected:
+        hits = [r for r in remaining if all(
+            (path_of(r[k]) if k in ("url", "referrer") else r[k]) == v for k, v in want.items())]
+        if len(hits) != 1:
+            problems.append(f"{len(hits)} rows match {want}")
+        if hits:
+            pairs.append((want, hits[0]))
+            remaining.remove(hits[0])
+    problems += [f"unexpected row {r['type']}/{r['name']} {path_of(r['url'])}" for r in remaining]
+    return pairs, problems
+
+
+# ------------------------------------------------------------------------------ browser
+
+def browser(workdir, name):
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-extensions", "--window-size=1200,900",
+                f"--user-data-dir={os.path.join(workdir, 'profile-' + name)}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"),
+                      log_output=os.path.join(workdir, f"chromedriver-{name}.log"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def loaded(driver, page):
+    """Waits until `page` is the current document and the tracker has started on it."""
+    return wait_for(lambda: page in driver.current_url and driver.execute_script(
+        "return document.readyState == 'complete' && !!(window.tributary && window.tributary.flush)"), 15)
+
+
+def queue_keys(driver, site):
+    return driver.execute_script(
+        "return Object.keys(localStorage).filter(k => k.startsWith(arguments[0]))", f"trb_q:{site}:")
+
+
+def queued_names(driver, site):
+    """Names of the events waiting in the page's localStorage queues, unsent or in batches."""
+    return driver.execute_script("""
+        const names = [];
+        for (const k of Object.keys(localStorage).filter(k => k.startsWith(arguments[0]))) {
+            const o = JSON.parse(localStorage.getItem(k));
+            for (const e of o.q) names.push(e.name || e.type);
+            for (const b of o.b) for (const e of JSON.parse(b.s).batch) names.push(e.name || e.type);
+        }
+        return names.sort();""", f"trb_q:{site}:")
+
+
+def delivered(driver, site, timeout):
+    return wait_for(lambda: not queue_keys(driver, site), timeout, 0.2)
+
+
+def beacons(driver):
+    """Bodies of the sendBeacon requests (type Ping) the browser made so far."""
+    bodies = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent" and message["params"].get("type") == "Ping":
+            bodies.append(message["params"]["request"].get("postData", ""))
+    return bodies
+
+
+# ------------------------------------------------------------------------------ tests
+
+def test_script(tributary):
+    status, headers, body = call("GET", tributary.collector + "/t.js")
+    headers = {k.lower(): v for k, v in headers.items()}
+    check("GET /t.js serves the script with content type and cache headers",
+          status == 200 and headers.get("content-type") == "application/javascript; charset=utf-8"
+          and headers.get("cache-control") == "public, max-age=300" and b"tributary" in body,
+          f"{status} {headers}")
+    etag = headers.get("etag", "")
+    status, _, cached = call("GET", tributary.collector + "/t.js", headers={"If-None-Match": etag})
+    check("GET /t.js with If-None-Match answers 304", bool(etag) and status == 304 and not cached, f"{status} etag={etag!r}")
+    log(f"t.js is {len(body)} bytes, {len(gzip.compress(body, 9))} gzipped")
+
+
+def test_shop_flow(tributary, shop, workdir):
+    site = f"browser-{RUN}"
+    tributary.create_site(site, shop)
+    user = f"user-{RUN}"
+    Shop.config = {"COLLECTOR": tributary.collector, "SITE": site, "ENDPOINT": "", "RUN": RUN,
+                   "PRELOAD": "window.tributary = window.tributary || [];"
+                              " tributary.push(['track', 'queued_before_load', {page: 'home'}]);"}
+    landing = "/index.html?utm_source=newsletter&utm_medium=email&utm_campaign=spring_sale"
+    driver = browser(workdir, "shop")
+    try:
+        driver.get(shop + landing)
+        check("the tracker starts on the landing page", loaded(driver, "index.html"))
+        driver.find_element(By.ID, "product").click()
+        loaded(driver, "product.html")
+        time.sleep(0.3)
+        driver.find_element(By.ID, "tab-reviews").click()
+        time.sleep(0.3)
+        driver.find_element(By.ID, "same-url").click()
+        time.sleep(0.3)
+        driver.back()
+        wait_for(lambda: "tab=" not in driver.current_url, 5)
+        time.sleep(0.3)
+        driver.find_element(By.ID, "add").click()
+        time.sleep(0.3)
+        driver.find_element(By.ID, "login").click()
+        time.sleep(0.3)
+        driver.find_element(By.ID, "buy").click()
+        loaded(driver, "thanks.html")
+        check("every event left the page's localStorage queue (2xx)", delivered(driver, site, 15),
+              f"still queued: {queued_names(driver, site)}")
+        visitor = driver.execute_script("return localStorage.getItem('trb_vid')")
+        sent_by_beacon = [b for b in beacons(driver) if '"purchase"' in b]
+        check("the purchase, queued when the page navigated away, left with sendBeacon", len(sent_by_beacon) == 1,
+              f"{len(sent_by_beacon)} beacons carried it")
+    finally:
+        driver.quit()
+
+    expected = [
+        {"type": "pageview", "url": landing, "referrer": None},
+        {"type": "event", "name": "queued_before_load", "url": landing, "properties": {"page": "home"}},
+        {"type": "pageview", "url": "/product.html", "referrer": landing},
+        {"type": "pageview", "url": "/product.html?tab=reviews", "referrer": "/product.html"},
+        {"type": "pageview", "url": "/product.html", "referrer": "/product.html?tab=reviews"},
+        {"type": "event", "name": "add_to_cart", "properties": {"sku": "tee-blue", "quantity": 2, "price": "19.90"},
+         "amount_minor": None, "user_id": None},
+        {"type": "identify", "name": "identify", "user_id": user},
+        {"type": "event", "name": "purchase", "amount_minor": 3980, "currency": "EUR", "event_id": f"order-{RUN}",
+         "properties": {"coupon": "NL10"}, "user_id": user},
+        {"type": "pageview", "url": "/thanks.html", "referrer": "/product.html", "user_id": user},
+    ]
+    rows = await_events(site, len(expected))
+    pairs, problems = match(rows, expected)
+    check(f"shop flow: the {len(expected)} expected events arrived, each exactly once", not problems, "; ".join(problems))
+    if not pairs:
+        return
+    in_order = [row for _, row in pairs]
+    check("occurred_at keeps the order of the clicks", all(a["ts"] <= b["ts"] for a, b in zip(in_order, in_order[1:])),
+          str([(r["name"], r["ts"]) for r in in_order]))
+    context = {(r["source"], r["medium"], r["campaign"]) for r in rows}
+    check("every event carries source newsletter / medium email / campaign spring_sale",
+          context == {("newsletter", "email", "spring_sale")}, str(context))
+    check("one session across pages and SPA navigations", len({r["session_id"] for r in rows}) == 1,
+          str({r["session_id"] for r in rows}))
+    check("one anonymous id, persisted in localStorage", {r["anonymous_id"] for r in rows} == {visitor},
+          f"{ {r['anonymous_id'] for r in rows} } vs {visitor}")
+    after_identify = [row for want, row in pairs if want.get("user_id") == user]
+    check("identify links the user: later events carry user_id and the user's person_id",
+          len(after_identify) == 3 and all(r["person_id"] == user for r in after_identify),
+          str([(r["name"], r["user_id"], r["person_id"]) for r in after_identify]))
+
+
+def test_outage(tributary, shop, workdir):
+    site = f"browser-retry-{RUN}"
+    tributary.create_site(site, shop)
+    visitor = f"visitor-{RUN}"
+    proxy_port = free_port()
+    Proxy.upstream, Proxy.mode, Proxy.attempts = tributary.collector, "fail", []
+    proxy = serve(Proxy, proxy_port)
+    Shop.config = {"COLLECTOR": tributary.collector, "SITE": site, "RUN": RUN,
+                   "ENDPOINT": f' data-endpoint="http://127.0.0.1:{proxy_port}"',
+                   # The other stub style: a function that collects its calls in tributary.q.
+                   "PRELOAD": "window.tributary = window.tributary || function () {"
+                              " (tributary.q = tributary.q || []).push(arguments) };"
+                              f" tributary('setVisitor', '{visitor}');"
+                              " tributary('track', 'queued_before_load', {page: 'home'});"}
+    landing = "/index.html?utm_source=retry&utm_medium=cpc&utm_campaign=outage"
+    driver = browser(workdir, "outage")
+    try:
+        driver.get(shop + landing)
+        loaded(driver, "index.html")
+        driver.execute_script("tributary.track('offline_event')")
+        saw = lambda name: wait_for(lambda: any(name.encode() in body for _, body, _ in Proxy.attempts), 10)
+        saw("offline_event")
+        check("while the Collector answers 503 the events wait in localStorage",
+              queued_names(driver, site) == ["offline_event", "pageview", "queued_before_load"],
+              str(queued_names(driver, site)))
+        Proxy.mode = "drop"
+        driver.find_element(By.ID, "product").click()
+        loaded(driver, "product.html")
+        seen = len(Proxy.attempts)
+        wait_for(lambda: len(Proxy.attempts) > seen + 1, 10)
+        names = queued_names(driver, site)
+        check("a new page takes over the queue of the page before it (connections dropped meanwhile)",
+              names == ["offline_event", "pageview", "pageview", "queued_before_load"], str(names))
+        failures = len(Proxy.attempts)
+        Proxy.mode = "forward"
+        log(f"proxy forwards again after {failures} failed attempts")
+        check("once the Collector is reachable again the queue drains", delivered(driver, site, 40),
+              f"still queued: {queued_names(driver, site)}")
+
+        Proxy.mode = "lose"
+        driver.execute_script("tributary.track('response_lost')")
+        check("a batch whose response was lost is retried until acknowledged", delivered(driver, site, 20),
+              f"still queued: {queued_names(driver, site)}")
+
+        driver.execute_script("tributary.track('bad_currency', {value: '1.00', currency: 'EURO'});"
+                              " tributary.track('after_bad')")
+        check("a refused batch leaves the queue, its valid events resent", delivered(driver, site, 15),
+              f"still queued: {queued_names(driver, site)}")
+        warnings = [e["message"] for e in driver.get_log("browser") if "events refused" in e["message"]]
+        check("the refusal is reported with console.warn", len(warnings) == 1, str(warnings))
+    finally:
+        driver.quit()
+        proxy.shutdown()
+        proxy.server_close()
+
+    by_key = {}
+    for key, body, mode in Proxy.attempts:
+        by_key.setdefault(key, []).append((body, mode))
+    check("every POST carried an Idempotency-Key", None not in by_key, f"{len(by_key.get(None, []))} without")
+    check("a retry repeats its batch's body byte for byte", all(len({b for b, _ in tries}) == 1 for tries in by_key.values()))
+    forwarded = {k: [m for _, m in tries if m in ("forward", "lose")] for k, tries in by_key.items()}
+    retried = sum(1 for tries in by_key.values() if len(tries) > 1)
+    check("failed batches were retried, each reaching the Collector until one 2xx",
+          retried >= 2 and all(len(m) == 1 or m == ["lose", "forward"] for m in forwarded.values()), str(forwarded))
+    bad = [tries for tries in by_key.values() if b"bad_currency" in tries[0][0]]
+    check("the refused batch was sent once, not retried", len(bad) == 1 and len(bad[0]) == 1, str(bad))
+
+    expected = [
+        {"type": "pageview", "url": landing},
+        {"type": "event", "name": "queued_before_load", "url": landing},
+        {"type": "event", "name": "offline_event", "url": landing},
+        {"type": "pageview", "url": "/product.html", "referrer": landing},
+        {"type": "event", "name": "response_lost"},
+        {"type": "event", "name": "after_bad"},
+    ]
+    rows = await_events(site, len(expected))
+    pairs, problems = match(rows, expected)
+    check("outage: the expected events arrived, each exactly once (a lost response counted once)",
+          not problems, "; ".join(problems))
+    context = {(r["source"], r["medium"], r["campaign"], r["anonymous_id"]) for r in rows}
+    check("retried events keep the campaign of the landing URL and the visitor set before load",
+          context == {("retry", "cpc", "outage", visitor)}, str(context))
+
+
+def main():
+    workdir = tempfile.mkdtemp(prefix="tributary-browser-")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tributary = shop_server = None
+    try:
+        tributary = Tributary(workdir)
+        shop_port = free_port()
+        shop_server = serve(Shop, shop_port)
+        shop = f"http://127.0.0.1:{shop_port}"
+        for test in (lambda: test_script(tributary), lambda: test_shop_flow(tributary, shop, workdir),
+                     lambda: test_outage(tributary, shop, workdir)):
+            try:
+                test()
+            except Exception:
+                check("no exception", False, traceback.format_exc())
+    except Exception:
+        check("setup", False, traceback.format_exc())
+    finally:
+        if shop_server:
+            shop_server.shutdown()
+        if tributary:
+            if failed:
+                log("tributary log tail:\n" + tributary.tail(40))
+            tributary.stop()
+        subprocess.run(["rm", "-rf", workdir])
+    log(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
