@@ -43,39 +43,19 @@ public final class AggregatorService: Service {
         let consumer = try KafkaConsumer(configuration: kafka, groupId: configuration.groupId, topics: [Topics.enriched], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         logger.info("aggregator started", metadata: ["group": "\(configuration.groupId)"])
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let result: KafkaConsumer.PollResult
-            do {
-                result = try await consumer.pollPositioned(maxMessages: configuration.batchSize) { partitions in
-                    let stored = try await self.postgres.withConnection { connection in
-                        try await OffsetStore.aggregator.load(topic: Topics.enriched, on: connection, logger: self.logger)
-                    }
-                    var offsets: [TopicPartition: Int64] = [:]
-                    for partition in partitions { offsets[partition] = stored[partition.partition] }
-                    return offsets
-                }
-            } catch {
-                logger.error("aggregator poll failed, retrying: \(error)")
-                try? await Task.sleep(for: .seconds(1))
-                continue
+        await consumer.runBatches(maxMessages: configuration.batchSize, logger: logger) { partitions in
+            let stored = try await self.postgres.withConnection { connection in
+                try await OffsetStore.aggregator.load(topic: Topics.enriched, on: connection, logger: self.logger)
             }
-            for rebalance in result.rebalances { logger.info("aggregator rebalance: \(rebalance)") }
-            guard !result.messages.isEmpty else { continue }
-            while true {
-                do {
-                    let start = DispatchTime.now()
-                    try await storeBatch(result.messages, producer: producer)
-                    batchTimer.recordInterval(since: start)
-                    break
-                } catch {
-                    logger.error("aggregator batch failed, retrying: \(String(reflecting: error))")
-                    if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
+            var offsets: [TopicPartition: Int64] = [:]
+            for partition in partitions { offsets[partition] = stored[partition.partition] }
+            return offsets
+        } process: { messages in
+            let start = DispatchTime.now()
+            try await storeBatch(messages, producer: producer)
+            batchTimer.recordInterval(since: start)
         }
-        logger.info("aggregator stopping")
-        await consumer.close()
+        logger.info("aggregator stopped")
         producer.shutdown()
     }
 

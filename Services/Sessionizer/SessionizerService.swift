@@ -48,45 +48,19 @@ public final class SessionizerService: Service {
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         var cache: [VisitorKey: VisitorState] = [:]
         logger.info("sessionizer started", metadata: ["group": "\(configuration.groupId)"])
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let result: KafkaConsumer.PollResult
-            do {
-                result = try await consumer.pollPositioned(maxMessages: configuration.batchSize) { partitions in
-                    try await self.storedOffsets(partitions)
-                }
-            } catch {
-                logger.error("sessionizer poll failed, retrying: \(error)")
-                try? await Task.sleep(for: .seconds(1))
-                continue
-            }
-            for rebalance in result.rebalances {
-                switch rebalance {
-                case .assigned(let partitions): logger.info("sessionizer assigned \(partitions.count) partitions")
-                case .revoked(let partitions):
-                    logger.info("sessionizer revoked \(partitions.count) partitions")
-                    // Another instance may own these visitors now; re-read their state from Postgres.
-                    cache.removeAll()
-                }
-            }
-            guard !result.messages.isEmpty else { continue }
+        await consumer.runBatches(maxMessages: configuration.batchSize, logger: logger) { partitions in
+            try await self.storedOffsets(partitions)
+        } onRebalance: { rebalance in
+            // Another instance may own these visitors now; re-read their state from Postgres.
+            if case .revoked = rebalance { cache.removeAll() }
+        } process: { messages in
             if cache.count > configuration.maximumCachedVisitors { cache.removeAll(keepingCapacity: true) }
-            // Retry the same batch until it is checkpointed: nothing is skipped on a failure.
-            while true {
-                do {
-                    let start = DispatchTime.now()
-                    let updated = try await processBatch(result.messages, cache: cache, producer: producer)
-                    cache.merge(updated) { _, new in new }
-                    batchTimer.recordInterval(since: start)
-                    break
-                } catch {
-                    logger.error("sessionizer batch failed, retrying: \(String(reflecting: error))")
-                    if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
+            let start = DispatchTime.now()
+            let updated = try await processBatch(messages, cache: cache, producer: producer)
+            cache.merge(updated) { _, new in new }
+            batchTimer.recordInterval(since: start)
         }
-        logger.info("sessionizer stopping")
-        await consumer.close()
+        logger.info("sessionizer stopped")
         producer.shutdown()
     }
 

@@ -63,6 +63,7 @@ import Testing
             "amount_minor": "23800",
             "properties": #"{"a":1}"#,
             "is_first_purchase": "t",
+            "browser": "\\N", "os": "\\N", "device": "\\N", "is_bot": "f",
         ])
     }
 
@@ -122,5 +123,15 @@ import Testing
         #expect(row["referrer"] == "a\\tb\\nc\\\\N\\r")
         #expect(row["properties"] == #"{"k":"\\\\t"}"#)
         #expect(row["action"] == "\\N")
+    }
+
+    @Test func clientClassIsStored() {
+        var enriched = Self.enriched()
+        enriched.event.client = ClientInfo(browser: "Firefox", os: "Linux", device: "bot", isBot: true)
+        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, Self.fields(FactRows.line(enriched))))
+        #expect(row["browser"] == "Firefox")
+        #expect(row["os"] == "Linux")
+        #expect(row["device"] == "bot")
+        #expect(row["is_bot"] == "t")
     }
 }
