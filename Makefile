@@ -5,13 +5,14 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 SWIFT_BUILD = $(ENV) && swift build $$SWIFT_LINK_FLAGS
 
-.PHONY: setup build up down test test-unit e2e compose-check clean help
+.PHONY: setup build build-release up down test bench-collector clean help
 
 help:
 	@echo "make up      run the whole pipeline locally (Collector :8080, QueryAPI :8081)"
 	@echo "make test    run unit, integration and end-to-end tests against a throw-away stack"
 	@echo "make down    stop the local dev stack"
 	@echo "make build   build the tributary binary (.build/debug/tributary)"
+	@echo "make bench-collector   Collector vs nginx and vs librdkafka's producer (results in BENCHMARKS.md)"
 
 setup:
 	@bash scripts/setup
@@ -34,6 +35,13 @@ test: setup
 	  eval "$$(bash scripts/stack up test)" && \
 	  $(ENV) && swift test --skip-build $$SWIFT_LINK_FLAGS && \
 	  bash scripts/e2e
+
+build-release: setup
+	@$(ENV) && swift build -c release --product tributary $$SWIFT_LINK_FLAGS --scratch-path .build-release
+
+# Extra options through BENCH_ARGS, e.g. make bench-collector BENCH_ARGS="--duration 30 --profile"
+bench-collector: build-release
+	@bash scripts/bench-collector $(BENCH_ARGS)
 
 clean:
 	rm -rf .build
