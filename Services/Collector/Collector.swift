@@ -200,7 +200,8 @@ public struct Collector: Sendable {
     /// Normalises (atomically: one bad event refuses all), checks access and rate, honours
     /// `Idempotency-Key`, publishes and waits for the broker. Returns the number accepted.
     func accept(_ submission: Submission, caller: Caller, request: Request, body: ByteBuffer, receivedAt: Int64) async throws(APIError) -> Int {
-        var events = try normalize(submission, caller: caller, receivedAt: receivedAt, userAgent: request.headers[.userAgent])
+        var randomness = SystemRandomNumberGenerator()
+        var events = try normalize(submission, caller: caller, receivedAt: receivedAt, idSeed: randomness.next(), userAgent: request.headers[.userAgent])
         if caller == .browser { try await checkBrowserAccess(events, origin: request.headers[.origin]) }
         for (site, count) in Dictionary(grouping: events, by: \.site).mapValues(\.count) {
             if let wait = rateLimiter.retryAfter(site: site, events: count) {
@@ -230,13 +231,10 @@ public struct Collector: Sendable {
             error.retryAfter = 1
             throw error
         case .publish(let originalReceivedAt):
-            if originalReceivedAt != receivedAt {
-                events = try normalize(submission, caller: caller, receivedAt: originalReceivedAt, userAgent: request.headers[.userAgent])
-            }
-            // Ids derived from the key: a retry republishes the very same events, which every
-            // consumer downstream deduplicates.
-            var generator = SeededGenerator(seed: Self.seed(site: site, key: key))
-            for index in events.indices { events[index].eventUUID = EventID.uuidV7(millis: originalReceivedAt, using: &generator) }
+            // Ids derived from the key and the first attempt's reception time: a retry
+            // republishes the very same events, which every consumer downstream deduplicates.
+            events = try normalize(submission, caller: caller, receivedAt: originalReceivedAt,
+                                   idSeed: Self.seed(site: site, key: key), userAgent: request.headers[.userAgent])
             do {
                 try await publish(events)
             } catch {
@@ -251,17 +249,20 @@ public struct Collector: Sendable {
         }
     }
 
-    func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, userAgent: String?) throws(APIError) -> [RawEvent] {
+    /// Event ids come from one generator per request seeded with `idSeed` (one system random
+    /// draw per request, not two per event).
+    func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, idSeed: UInt64, userAgent: String?) throws(APIError) -> [RawEvent] {
         let site: String? = if case .server(let site) = caller { site } else { nil }
         let normalizer = EventNormalizer(receivedAt: receivedAt, authenticatedSite: site,
                                          origin: site == nil ? .browser : .server, sentAt: submission.sentAt)
         // Browsers send their own user agent; a server's is its HTTP library, not the shopper's.
         let client = site == nil ? UserAgent.classify(userAgent) : nil
+        var ids = SeededGenerator(seed: idSeed)
         var events: [RawEvent] = []
         var errors: [APIError] = []
         for (index, item) in submission.events.enumerated() {
             do {
-                var event = try normalizer.normalize(item)
+                var event = try normalizer.normalize(item, eventUUID: EventID.uuidV7(millis: receivedAt, using: &ids))
                 event.client = client
                 events.append(event)
             } catch {
@@ -279,7 +280,7 @@ public struct Collector: Sendable {
 
     func publish(_ events: [RawEvent]) async throws(APIError) {
         do {
-            let messages = try events.map { KafkaOutgoingMessage(topic: Topics.raw, key: $0.partitionKey, value: try MessageCoding.encode($0)) }
+            let messages = events.map { KafkaOutgoingMessage(topic: Topics.raw, key: $0.partitionKey, value: MessageCoding.encode($0)) }
             try await producer.send(messages)
         } catch {
             logger.warning("collector could not publish \(events.count) events: \(error)")

@@ -23,7 +23,12 @@ public struct EventNormalizer: Sendable {
         self.sentAt = sentAt
     }
 
+    /// Normalises with a fresh random event id.
     public func normalize(_ value: JSONValue) throws(APIError) -> RawEvent {
+        try normalize(value, eventUUID: EventID.uuidV7(millis: receivedAt))
+    }
+
+    public func normalize(_ value: JSONValue, eventUUID: UUID) throws(APIError) -> RawEvent {
         guard let object = value.objectValue else { throw .invalid(.invalidEvent, "an event must be a JSON object") }
         var fields = Fields(object)
 
@@ -94,7 +99,7 @@ public struct EventNormalizer: Sendable {
         }
 
         return RawEvent(
-            eventUUID: EventID.uuidV7(millis: receivedAt), site: site, type: type, name: name,
+            eventUUID: eventUUID, site: site, type: type, name: name,
             action: Action(eventName: name), eventId: try fields.string("event_id", "order_id"),
             anonymousId: try fields.string("anonymous_id", "vid", "guest_uid", "anonymousId"),
             userId: try fields.string("user_id", "visitor_uid", "userId", "identity"),

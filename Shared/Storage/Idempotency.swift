@@ -1,3 +1,4 @@
+import Contracts
 import Crypto
 import Foundation
 import Logging
@@ -37,7 +38,7 @@ public struct IdempotencyStore: Sendable {
             hasher.update(data: withUnsafeBytes(of: UInt64(part.count).littleEndian) { Array($0) })
             hasher.update(data: part)
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexString(hasher.finalize())
     }
 
     public func claim(site: String, key: String, requestHash: String, receivedAt: Int64) async throws -> Claim {

@@ -16,11 +16,11 @@ public actor SiteDirectory {
 
     /// The site and kind of a valid key; nil for an unknown or revoked key.
     public func resolve(key: String) async throws -> (site: String, kind: KeyKind)? {
-        let hash = SiteStore.hash(key: key)
-        if let cached = keys[hash], ContinuousClock.now - cached.at < maximumAge { return cached.value }
+        // Keyed by the key itself: a hit costs no hashing. (Only this process's memory holds it.)
+        if let cached = keys[key], ContinuousClock.now - cached.at < maximumAge { return cached.value }
         let value = try await store.resolve(key: key)
         if keys.count > 10_000 { keys.removeAll() }
-        keys[hash] = (value, .now)
+        keys[key] = (value, .now)
         return value
     }
 

@@ -1,3 +1,4 @@
+import Contracts
 import Crypto
 import Foundation
 import Logging
@@ -57,7 +58,7 @@ public struct SiteStore: Sendable {
 
     /// SHA-256 of a key, hex. Keys are random 192-bit secrets, so a plain hash suffices.
     public static func hash(key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        hexString(SHA256.hash(data: Data(key.utf8)))
     }
 
     static func generateKey(kind: KeyKind) -> String {

@@ -147,3 +147,41 @@ import Testing
         #expect(Topics.all == ["tributary.events.raw", "tributary.events.enriched", "tributary.definitions", "tributary.deadletter"])
     }
 }
+
+@Suite("RawEvent direct encoder")
+struct RawEventEncodingTests {
+    static func full() -> RawEvent {
+        var order = OrderInfo()
+        order.subtotalMinor = 100
+        order.totalMinor = 120
+        order.shippingMinor = 10
+        order.taxMinor = 10
+        order.discountMinor = 0
+        order.discountCode = "WIN\"TER\n"
+        order.paymentMethod = "card"
+        order.isFirstPurchase = false
+        var item = LineItem(productId: "p1", sku: "s", name: "Ünïcode ☃ \u{1}", priceMinor: 60, quantity: 2)
+        item.category = "c"
+        item.brand = "b"
+        item.variant = "v"
+        item.discountMinor = 5
+        return RawEvent(
+            eventUUID: EventID.uuidV7(millis: 1_795_428_000_000), site: "shop", type: .event, name: "purchase", action: .purchase,
+            eventId: "o-1", anonymousId: "a\\b", userId: "u", occurredAt: -5, receivedAt: 1_795_428_000_000,
+            url: "https://shop.example/?utm_source=x&y=\"z\"", referrer: "r", revenue: Money(currency: Currency(code: "KWD")!, amountMinor: 12_345),
+            order: order, items: [item, LineItem(quantity: 1)], properties: #"{"k":[1,2.50,"x"]}"#, origin: .server,
+            client: ClientInfo(browser: nil, os: "Linux", device: "bot", isBot: true))
+    }
+
+    @Test(arguments: [
+        full(),
+        RawEvent(eventUUID: EventID.uuidV7(millis: 0), site: "s", type: .pageview, name: "pageview", occurredAt: 1, receivedAt: 2, origin: .browser),
+    ])
+    func decodesToTheSameEventAsCodable(event: RawEvent) throws {
+        let direct = MessageCoding.encode(event)
+        #expect(try MessageCoding.decode(RawEvent.self, from: direct) == event)
+        // And it is the same document the generic encoder writes.
+        let generic = try JSONValue.parse(Array(try JSONEncoder().encode(event)))
+        #expect(try JSONValue.parse(direct) == generic)
+    }
+}
