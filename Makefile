@@ -34,7 +34,8 @@ test: setup
 	  bash scripts/stack down test --purge >/dev/null 2>&1; \
 	  eval "$$(bash scripts/stack up test)" && \
 	  $(ENV) && swift test --skip-build $$SWIFT_LINK_FLAGS && \
-	  bash scripts/e2e
+	  bash scripts/e2e && \
+	  bash scripts/browser-test
 
 build-release: setup
 	@$(ENV) && swift build -c release --product tributary $$SWIFT_LINK_FLAGS --scratch-path .build-release

@@ -60,6 +60,7 @@ public struct Collector: Sendable {
     }
 
     public func addRoutes(to router: Router<some RequestContext>) {
+        TrackerScript.addRoutes(to: router)
         router.post("/v1/events") { request, context in
             try await respond(request, context: context, keyRequired: false) { body, _ in try self.nativeSubmission(body) }
         }
@@ -314,7 +315,8 @@ public struct Collector: Sendable {
 
     static func corsHeaders(origin: String?, preflight: Bool) -> HTTPFields {
         guard let origin else { return [:] }
-        var headers: HTTPFields = [.accessControlAllowOrigin: origin, .vary: "Origin"]
+        // Retry-After must be readable by the tracker's fetch to honour it.
+        var headers: HTTPFields = [.accessControlAllowOrigin: origin, .vary: "Origin", .accessControlExposeHeaders: "Retry-After"]
         if preflight {
             headers[.accessControlAllowMethods] = "POST, OPTIONS"
             headers[.accessControlAllowHeaders] = "Content-Type, Authorization, Idempotency-Key"
