@@ -67,6 +67,6 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     }
 }
 
-public func jsonString(_ text: String) -> String {
+func jsonString(_ text: String) -> String {
     JSONValue.string(text).serialized
 }

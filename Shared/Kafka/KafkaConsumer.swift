@@ -156,14 +156,6 @@ public final class KafkaConsumer: Sendable {
         return try result.get()
     }
 
-    /// The low and high watermarks of a partition.
-    public func watermarks(_ partition: TopicPartition, timeout: Duration = .seconds(5)) async throws(KafkaError) -> (low: Int64, high: Int64) {
-        let result: Result<(low: Int64, high: Int64), KafkaError> = await onQueue { [client] in
-            do throws(KafkaError) { return .success(try client.watermarks(partition, timeout: timeout)) } catch { return .failure(error) }
-        }
-        return try result.get()
-    }
-
     /// Leaves the group (revoking the assignment) and releases the handle. Idempotent.
     public func close() async {
         guard closed.isRunning else { return }
