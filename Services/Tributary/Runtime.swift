@@ -137,6 +137,12 @@ enum Setup {
         try await retrying("Kafka at \(common.kafkaBrokers)", logger: logger) {
             let created = try await admin.ensureTopics(specs)
             if !created.isEmpty { logger.info("created topics \(created.sorted())") }
+            // A topic created now is a new log: offsets stored for an earlier topic of that name
+            // (a broker whose storage was lost, like the in-memory dev broker) point nowhere.
+            for (topic, store) in [(Topics.raw, OffsetStore.sessionizer), (Topics.enriched, OffsetStore.aggregator)] where created.contains(topic) {
+                let forgotten = try await postgres.withConnection { try await store.forget(topic: topic, on: $0, logger: logger) }
+                if forgotten > 0 { logger.warning("topic \(topic) is new: forgot \(forgotten) offsets stored for its previous log") }
+            }
             let counts = try await admin.partitionCounts(Topics.all)
             for topic in Topics.all where counts[topic] == nil {
                 throw KafkaError(code: .operation, message: "topic \(topic) is missing after creation")

@@ -39,6 +39,15 @@ public struct OffsetStore: Sendable {
         )
     }
 
+    /// Deletes the stored offsets of `topic` (its log was recreated); returns how many.
+    public func forget(topic: String, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: "WITH gone AS (DELETE FROM \(table) WHERE topic = $1 RETURNING 1) SELECT count(*)::int8 FROM gone", binds: binds(topic)),
+            logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     private func binds(_ topic: String) -> PostgresBindings {
         var bindings = PostgresBindings()
         bindings.append(topic)
