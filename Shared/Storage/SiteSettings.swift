@@ -18,8 +18,11 @@ public actor SiteSettingsCache {
 
     /// The settings of these sites; sites not (yet) known are absent.
     public func settings(for ids: Set<String>) async throws -> [String: Site] {
-        let stale = loadedAt.map { ContinuousClock.now - $0 > maximumAge } ?? true
-        if stale || !ids.isSubset(of: sites.keys) && loadedAt.map({ ContinuousClock.now - $0 > .seconds(1) }) ?? true {
+        let age = loadedAt.map { ContinuousClock.now - $0 }
+        // Reload when stale, or early (at most once a second) when a site is not known yet.
+        let stale = age.map { $0 > maximumAge } ?? true
+        let missing = !ids.isSubset(of: sites.keys) && (age.map { $0 > .seconds(1) } ?? true)
+        if stale || missing {
             let all = try await SiteStore(client: client, logger: logger).list()
             sites = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
             loadedAt = .now

@@ -121,17 +121,25 @@ public struct SiteStore: Sendable {
     }
 
     public func list() async throws -> [Site] {
-        let rows = try await client.query(
-            "SELECT id, name, timezone, allowed_origins, session_timeout_minutes FROM control.sites ORDER BY id", logger: logger)
+        try await sites(where: "true", binds: PostgresBindings())
+    }
+
+    public func site(id: String) async throws -> Site? {
+        var binds = PostgresBindings()
+        binds.append(id)
+        return try await sites(where: "id = $1", binds: binds).first
+    }
+
+    /// Sites matching a fixed condition (never user text: values go in `binds`).
+    private func sites(where condition: String, binds: PostgresBindings) async throws -> [Site] {
+        let rows = try await client.query(PostgresQuery(unsafeSQL: """
+            SELECT id, name, timezone, allowed_origins, session_timeout_minutes FROM control.sites WHERE \(condition) ORDER BY id
+            """, binds: binds), logger: logger)
         var sites: [Site] = []
         for try await (id, name, timezone, origins, timeout) in rows.decode((String, String, String, [String], Int).self) {
             sites.append(Site(id: id, name: name, timezone: timezone, allowedOrigins: origins, sessionTimeoutMinutes: timeout))
         }
         return sites
-    }
-
-    public func site(id: String) async throws -> Site? {
-        try await list().first { $0.id == id }
     }
 
     /// The site and kind of a valid (not revoked) key.

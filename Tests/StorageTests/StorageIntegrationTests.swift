@@ -98,7 +98,16 @@ struct IdempotencyStoreTests {
             #expect(try await store.claim(site: site, key: "crashed", requestHash: "h", receivedAt: 5000) == .publish(receivedAt: 5000))
             try await Task.sleep(for: .milliseconds(20))
             #expect(try await store.claim(site: site, key: "crashed", requestHash: "h", receivedAt: 6000) == .publish(receivedAt: 5000))
-            #expect(try await store.purge(olderThan: .seconds(3600)) >= 0)
+            // Expiry: a key created two days ago is purged, a fresh one kept.
+            try await client.query("""
+                INSERT INTO control.idempotency_keys (site, key, request_hash, received_at, state, created_at)
+                VALUES (\(site), 'old', 'h', 1, 'done', now() - interval '2 days')
+                """, logger: logger)
+            #expect(try await store.purge(olderThan: .seconds(86_400)) >= 1)
+            #expect(try await store.claim(site: site, key: "old", requestHash: "other", receivedAt: 7000) == .publish(receivedAt: 7000),
+                    "the expired key is free again")
+            #expect(try await store.claim(site: site, key: "k", requestHash: "h1", receivedAt: 8000) == .replay(accepted: 7),
+                    "a fresh key is kept")
         }
     }
 }
