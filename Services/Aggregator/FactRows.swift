@@ -8,7 +8,7 @@ enum FactRows {
         "site", "event_uuid", "occurred_at", "received_at", "type", "name", "action", "event_id", "origin",
         "anonymous_id", "user_id", "person_id", "session_id", "source", "medium", "campaign", "channel",
         "referrer_domain", "landing_page", "url", "referrer", "currency", "amount_minor", "properties",
-        "is_first_purchase", "browser", "os", "device", "is_bot",
+        "is_first_purchase", "browser", "os", "device", "is_bot", "items",
     ]
 
     static func line(_ enriched: EnrichedEvent) -> String {
@@ -24,6 +24,7 @@ enum FactRows {
             event.revenue?.currency.code, event.revenue.map { String($0.amountMinor) }, event.properties,
             event.order?.isFirstPurchase.map { $0 ? "t" : "f" },
             event.client?.browser, event.client?.os, event.client?.device, event.client?.isBot == true ? "t" : "f",
+            event.items.isEmpty ? nil : (try? MessageCoding.encode(event.items)).map { String(decoding: $0, as: UTF8.self) },
         ]
         var line = ""
         for (index, field) in fields.enumerated() {

@@ -86,6 +86,18 @@ public struct QueryAPI: Sendable {
             }
             site.sessionTimeoutMinutes = minutes
         }
+        if let maxLength = document["session_max_length_minutes"]?.scalarText {
+            guard let minutes = Int(maxLength), minutes > 0, minutes <= 7 * 24 * 60 else {
+                throw APIError.invalid(.invalidParameter, "session_max_length_minutes must be 1 to 10080", field: "session_max_length_minutes")
+            }
+            site.sessionMaxLengthMinutes = minutes
+        }
+        if let split = document["split_sessions_at_midnight"] {
+            guard let value = split.boolValue else {
+                throw APIError.invalid(.invalidParameter, "split_sessions_at_midnight must be true or false", field: "split_sessions_at_midnight")
+            }
+            site.splitSessionsAtMidnight = value
+        }
         do {
             let keys = try await SiteStore(client: postgres, logger: logger).create(site)
             logger.info("created site \(site.id)")

@@ -15,7 +15,8 @@ public struct SessionizerConfiguration: Sendable {
     public var rules = SessionRules()
     /// Most raw events processed per batch (one Postgres checkpoint each). Default 2000.
     public var batchSize = 2000
-    /// Visitor states kept in memory; past this, the cache is emptied (states live in Postgres). Default 200 000.
+    /// Visitor states kept in memory; past this, the least recently seen quarter is dropped
+    /// (every state is in Postgres already). Default 200 000.
     public var maximumCachedVisitors = 200_000
 
     public init() {}
@@ -33,6 +34,7 @@ public final class SessionizerService: Service {
     private let processed = Counter(label: "tributary_sessionizer_events_total")
     private let deadLettered = Counter(label: "tributary_sessionizer_deadletter_total")
     private let batchTimer = Timer(label: "tributary_sessionizer_batch_seconds")
+    private let cachedVisitors = Gauge(label: "tributary_sessionizer_cached_visitors")
 
     public init(configuration: SessionizerConfiguration, postgres: PostgresClient, logger: Logger) {
         self.configuration = configuration
@@ -46,7 +48,7 @@ public final class SessionizerService: Service {
         kafka.clientId = "tributary-sessionizer"
         let consumer = try KafkaConsumer(configuration: kafka, groupId: configuration.groupId, topics: [Topics.raw], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
-        var cache: [VisitorKey: VisitorState] = [:]
+        var cache = VisitorCache(capacity: configuration.maximumCachedVisitors)
         logger.info("sessionizer started", metadata: ["group": "\(configuration.groupId)"])
         await consumer.runBatches(maxMessages: configuration.batchSize, logger: logger) { partitions in
             try await self.storedOffsets(partitions)
@@ -54,10 +56,10 @@ public final class SessionizerService: Service {
             // Another instance may own these visitors now; re-read their state from Postgres.
             if case .revoked = rebalance { cache.removeAll() }
         } process: { messages in
-            if cache.count > configuration.maximumCachedVisitors { cache.removeAll(keepingCapacity: true) }
             let start = DispatchTime.now()
             let updated = try await processBatch(messages, cache: cache, producer: producer)
-            cache.merge(updated) { _, new in new }
+            cache.store(updated)
+            cachedVisitors.record(cache.count)
             batchTimer.recordInterval(since: start)
         }
         logger.info("sessionizer stopped")
@@ -74,30 +76,33 @@ public final class SessionizerService: Service {
     }
 
     /// Processes one batch and checkpoints it; returns the visitor states it changed.
-    func processBatch(_ messages: [KafkaMessage], cache: [VisitorKey: VisitorState], producer: KafkaProducer) async throws -> [VisitorKey: VisitorState] {
-        var events: [(KafkaMessage, RawEvent)] = []
+    func processBatch(_ messages: [KafkaMessage], cache: VisitorCache, producer: KafkaProducer) async throws -> [VisitorKey: VisitorState] {
+        var events: [RawEvent] = []
         var outgoing: [KafkaOutgoingMessage] = []
         for message in messages {
             do {
-                events.append((message, try MessageCoding.decode(RawEvent.self, from: message.value)))
+                let event = try MessageCoding.decode(RawEvent.self, from: message.value)
+                guard !event.site.isEmpty else { throw SessionizerInputError.noSite }
+                events.append(event)
             } catch {
                 deadLettered.increment()
-                let letter = DeadLetter(service: "sessionizer", reason: "undecodable raw event: \(error)", topic: message.topic,
+                let letter = DeadLetter(service: "sessionizer", reason: "invalid raw event: \(error)", topic: message.topic,
                                         partition: message.partition, offset: message.offset, payload: message.value)
                 outgoing.append(KafkaOutgoingMessage(topic: Topics.deadLetter, key: message.key, value: try MessageCoding.encode(letter)))
             }
         }
-        let keys = Set(events.compactMap { VisitorKey($0.1) })
+        let keys = Set(events.compactMap { VisitorKey($0) })
         var working = try await loadStates(keys.filter { cache[$0] == nil })
-        let settings = try await sites.settings(for: Set(events.map(\.1.site)))
-        for (_, event) in events {
+        let settings = try await sites.settings(for: Set(events.map(\.site)))
+        for event in events {
             let key = VisitorKey(event)
-            var rules = configuration.rules
-            if let site = settings[event.site] { rules.inactivityTimeout = Int64(site.sessionTimeoutMinutes) * 60_000 }
             let previous = key.flatMap { working[$0] ?? cache[$0] }
-            let (enriched, state) = Sessionization.process(event, state: previous, rules: rules)
-            if let key { working[key] = state }
-            outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: enriched.partitionKey, value: try MessageCoding.encode(enriched)))
+            let result = Sessionization.process(event, state: previous, rules: rules(for: settings[event.site]))
+            if let key { working[key] = result.state }
+            outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: result.enriched.partitionKey, value: try MessageCoding.encode(result.enriched)))
+            if let link = result.link {
+                outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: link.partitionKey, value: try MessageCoding.encode(EnrichedMessage.link(link))))
+            }
         }
         try await producer.send(outgoing)
         let offsets = nextOffsets(after: messages)
@@ -112,6 +117,18 @@ public final class SessionizerService: Service {
         }
         processed.increment(by: events.count)
         return changed
+    }
+
+    /// The session rules of a site: its settings over the configured defaults.
+    func rules(for site: Site?) -> SessionRules {
+        var rules = configuration.rules
+        guard let site else { return rules }
+        rules.inactivityTimeout = Int64(site.sessionTimeoutMinutes) * 60_000
+        rules.maximumLength = Int64(site.sessionMaxLengthMinutes) * 60_000
+        rules.splitAtMidnight = site.splitSessionsAtMidnight
+        rules.timeZone = TimeZone(identifier: site.timezone) ?? rules.timeZone
+        rules.ownHosts = Set(site.allowedOrigins.compactMap { PageURL($0)?.host })
+        return rules
     }
 
     private func loadStates(_ keys: Set<VisitorKey>) async throws -> [VisitorKey: VisitorState] {
@@ -136,7 +153,7 @@ public final class SessionizerService: Service {
             sites.append(key.site)
             visitors.append(key.visitorId)
             payloads.append(String(decoding: try MessageCoding.encode(state), as: UTF8.self))
-            lastSeen.append(Date(timeIntervalSince1970: Double(state.lastEventAt) / 1000))
+            lastSeen.append(Date(timeIntervalSince1970: Double(state.sessions.map(\.lastEventAt).max() ?? 0) / 1000))
         }
         try await connection.query("""
             INSERT INTO sessionizer.visitors (site, visitor_id, state, last_seen_at)
@@ -144,6 +161,37 @@ public final class SessionizerService: Service {
             ON CONFLICT (site, visitor_id) DO UPDATE SET state = excluded.state, last_seen_at = excluded.last_seen_at
             """, logger: logger)
     }
+}
+
+enum SessionizerInputError: Error, CustomStringConvertible {
+    case noSite
+    var description: String { "the event names no site" }
+}
+
+/// The visitor states an instance keeps in memory, dropping the least recently seen when
+/// full: every state is also in Postgres, so eviction costs a reload, never correctness.
+struct VisitorCache {
+    let capacity: Int
+    private var states: [VisitorKey: (state: VisitorState, seen: Int)] = [:]
+    private var batch = 0
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    var count: Int { states.count }
+
+    subscript(key: VisitorKey) -> VisitorState? { states[key]?.state }
+
+    mutating func store(_ changed: [VisitorKey: VisitorState]) {
+        batch += 1
+        for (key, state) in changed { states[key] = (state, batch) }
+        guard states.count > capacity else { return }
+        // Keep the most recently seen three quarters.
+        let keep = capacity * 3 / 4
+        let cutoff = states.values.map(\.seen).sorted(by: >)[keep]
+        states = states.filter { $0.value.seen > cutoff }
+    }
+
+    mutating func removeAll() { states.removeAll() }
 }
 
 /// A visitor within a site: the unit of sessionization state.

@@ -9,7 +9,10 @@ struct PageURL {
     init?(_ text: String?) {
         guard let text, !text.isEmpty else { return nil }
         var rest = Substring(text)
-        if let schemeEnd = rest.range(of: "://") {
+        // `host/path` without a scheme (some apps and proxies send referrers like that) still names a host.
+        let firstSegment = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let schemeless = !rest.contains("://") && firstSegment.contains(".") && !firstSegment.contains(" ") && !rest.hasPrefix("/")
+        if let schemeEnd = rest.range(of: "://") ?? (schemeless ? rest.startIndex..<rest.startIndex : nil) {
             rest = rest[schemeEnd.upperBound...]
             let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
             var authority = rest[..<authorityEnd]
@@ -37,7 +40,13 @@ enum SourceClassification {
     enum Kind { case search, social, email }
 
     /// Known referrer domains: a suffix of the host (so `www.google.de` matches `google.`).
+    /// Android apps refer as `android-app://<package>`, whose "host" is the package name.
     static let knownReferrers: [(match: String, source: String, kind: Kind)] = [
+        ("com.google.android.gm", "gmail", .email), ("com.microsoft.office.outlook", "outlook", .email),
+        ("com.google.android.googlequicksearchbox", "google", .search), ("com.google.android.youtube", "youtube", .social),
+        ("com.facebook.katana", "facebook", .social), ("com.instagram.android", "instagram", .social),
+        ("com.twitter.android", "twitter", .social), ("com.linkedin.android", "linkedin", .social),
+        ("com.reddit.frontpage", "reddit", .social), ("com.pinterest", "pinterest", .social),
         ("google.", "google", .search), ("bing.com", "bing", .search), ("duckduckgo.com", "duckduckgo", .search),
         ("search.yahoo.", "yahoo", .search), ("yandex.", "yandex", .search), ("baidu.com", "baidu", .search),
         ("ecosia.org", "ecosia", .search), ("search.brave.com", "brave", .search), ("qwant.com", "qwant", .search),
@@ -55,8 +64,10 @@ enum SourceClassification {
         ("fbclid", "facebook", "paid_social"), ("ttclid", "tiktok", "paid_social"),
     ]
 
-    /// Email webmail hosts first: they are more specific than their search engine's domain.
-    static let referrersByPrecedence = knownReferrers.filter { $0.kind == .email } + knownReferrers.filter { $0.kind != .email }
+    /// App packages first, then webmail hosts: both are more specific than a search engine's domain.
+    static let referrersByPrecedence = knownReferrers.filter { $0.match.hasPrefix("com.") }
+        + knownReferrers.filter { !$0.match.hasPrefix("com.") && $0.kind == .email }
+        + knownReferrers.filter { !$0.match.hasPrefix("com.") && $0.kind != .email }
 
     static func referrerKind(host: String) -> (source: String, kind: Kind)? {
         for entry in referrersByPrecedence where matches(host: host, pattern: entry.match) {
@@ -72,12 +83,13 @@ enum SourceClassification {
         return host == pattern || host.hasSuffix("." + pattern)
     }
 
-    /// The acquisition context of a session starting with this page and referrer.
-    static func context(page: PageURL?, referrer: String?) -> SourceContext {
+    /// The acquisition context of a session starting with this page and referrer. A referrer
+    /// on the site's own hosts counts as none.
+    static func context(page: PageURL?, referrer: String?, ownHosts: Set<String> = []) -> SourceContext {
         let query = page?.query ?? [:]
         let referrerURL = PageURL(referrer)
         var referrerHost = referrerURL?.host
-        if let host = referrerHost, let pageHost = page?.host, sameSite(host, pageHost) { referrerHost = nil }
+        if let host = referrerHost, isOwnHost(host, pageHost: page?.host, ownHosts: ownHosts) { referrerHost = nil }
         let landingPage = page?.path ?? "(none)"
         let clickId = clickIds.first { query[$0.parameter] != nil }
         var context: SourceContext
@@ -106,6 +118,12 @@ enum SourceClassification {
         context.landingPage = landingPage
         context.channel = channel(source: context.source, medium: context.medium)
         return context
+    }
+
+    /// The page's own host or one of the site's hosts, with or without `www.`.
+    static func isOwnHost(_ host: String, pageHost: String?, ownHosts: Set<String>) -> Bool {
+        if let pageHost, sameSite(host, pageHost) { return true }
+        return ownHosts.contains { sameSite(host, $0) }
     }
 
     static func sameSite(_ first: String, _ second: String) -> Bool {

@@ -247,6 +247,62 @@ public struct EnrichedEvent: Sendable, Hashable, Codable {
     }
 }
 
+/// The Sessionizer's news that an anonymous visitor is (from `linked_at` on) a known user:
+/// the Aggregator moves that visitor's anonymous history to the user, so reports count one
+/// person and credit the pre-login sessions. Published to the enriched topic keyed like the
+/// visitor's anonymous events, so it is stored after them.
+public struct IdentityLink: Sendable, Hashable, Codable {
+    public var site: String
+    public var anonymousId: String
+    /// The user id the visitor became.
+    public var personId: String
+    public var linkedAt: Int64
+    /// The event that carried both ids.
+    public var eventUUID: UUID
+
+    public init(site: String, anonymousId: String, personId: String, linkedAt: Int64, eventUUID: UUID) {
+        self.site = site
+        self.anonymousId = anonymousId
+        self.personId = personId
+        self.linkedAt = linkedAt
+        self.eventUUID = eventUUID
+    }
+
+    /// The Kafka key: the partition of the anonymous person's events.
+    public var partitionKey: String { site + "\u{1F}" + anonymousId }
+
+    enum CodingKeys: String, CodingKey {
+        case site, anonymousId = "anonymous_id", personId = "person_id", linkedAt = "linked_at", eventUUID = "event_uuid"
+    }
+}
+
+/// A message on the enriched topic: an event (`{"event": …}`, as before) or an identity link
+/// (`{"link": …}`).
+public enum EnrichedMessage: Sendable, Hashable, Codable {
+    case event(EnrichedEvent)
+    case link(IdentityLink)
+
+    enum CodingKeys: String, CodingKey { case link }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let link = try container.decodeIfPresent(IdentityLink.self, forKey: .link) {
+            self = .link(link)
+        } else {
+            self = .event(try EnrichedEvent(from: decoder))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .event(let event): try event.encode(to: encoder)
+        case .link(let link):
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(link, forKey: .link)
+        }
+    }
+}
+
 /// JSON coding of the messages on the topics. Encoders are created per call: they are cheap
 /// and not safe to share across threads.
 public enum MessageCoding {

@@ -29,6 +29,11 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    public var boolValue: Bool? {
+        if case .bool(let flag) = self { return flag }
+        return nil
+    }
+
     /// A scalar rendered as text: strings as they are, numbers as written, booleans as words.
     public var scalarText: String? {
         switch self {

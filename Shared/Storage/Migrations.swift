@@ -63,7 +63,7 @@ public enum Migrator {
 /// The schema, owned per service: `control` (sites, keys), `sessionizer` (state, offsets),
 /// `analytics` (facts, rollups, offsets — the BI-facing schema).
 public enum Migrations {
-    public static let all: [Migration] = [control, sessionizer, analytics, collector]
+    public static let all: [Migration] = [control, sessionizer, analytics, collector, sessionHistory, people]
 
     static let control = Migration(version: 1, name: "control: sites and keys", statements: [
         """
@@ -243,5 +243,89 @@ extension Migrations {
         "ALTER TABLE analytics.events ADD COLUMN browser text, ADD COLUMN os text, ADD COLUMN device text, ADD COLUMN is_bot boolean NOT NULL DEFAULT false",
         "COMMENT ON COLUMN analytics.events.device IS 'desktop, mobile, tablet or bot, reduced from the user agent (the user agent and IP themselves are not stored).'",
         "COMMENT ON COLUMN analytics.events.is_bot IS 'The user agent is a crawler or automation: kept, but marked.'",
+    ])
+}
+
+extension Migrations {
+    static let sessionHistory = Migration(version: 5, name: "sessionizer: session history per visitor, per-site session rules", statements: [
+        """
+        ALTER TABLE control.sites
+            ADD COLUMN session_max_length_minutes int NOT NULL DEFAULT 1440 CHECK (session_max_length_minutes > 0),
+            ADD COLUMN split_sessions_at_midnight boolean NOT NULL DEFAULT false
+        """,
+        // Visitor states now keep several recent sessions (for late events) in a new JSON shape.
+        // Old states only shortened session continuity; nothing reported depends on them.
+        "TRUNCATE sessionizer.visitors",
+        "CREATE INDEX visitors_last_seen ON sessionizer.visitors (last_seen_at)",
+        "COMMENT ON TABLE sessionizer.visitors IS 'Sessionizer state per visitor (recent sessions, stitched person), checkpointed with sessionizer.offsets.'",
+    ])
+}
+
+extension Migrations {
+    static let people = Migration(version: 6, name: "analytics: sessions, identities, refunds, traffic rollup, inherited attribution", statements: [
+        "ALTER TABLE analytics.events ADD COLUMN is_first_purchase boolean, ADD COLUMN items jsonb",
+        "COMMENT ON COLUMN analytics.events.items IS 'Line items of a cart or order event: product_id, sku, name, category, brand, variant, price_minor, quantity, discount_minor.'",
+        "CREATE INDEX events_site_anonymous ON analytics.events (site, anonymous_id)",
+        """
+        CREATE TABLE analytics.sessions (
+            site text NOT NULL,
+            session_id uuid NOT NULL,
+            person_id text NOT NULL,
+            anonymous_id text,
+            started_at timestamptz NOT NULL,
+            last_event_at timestamptz NOT NULL,
+            day date NOT NULL,
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            referrer_domain text NOT NULL,
+            landing_page text NOT NULL,
+            events bigint NOT NULL,
+            pageviews bigint NOT NULL,
+            PRIMARY KEY (site, session_id)
+        )
+        """,
+        "CREATE INDEX sessions_person ON analytics.sessions (site, person_id, started_at)",
+        "CREATE INDEX sessions_anonymous ON analytics.sessions (site, anonymous_id)",
+        """
+        CREATE TABLE analytics.identities (
+            site text NOT NULL,
+            anonymous_id text NOT NULL,
+            person_id text NOT NULL,
+            linked_at timestamptz NOT NULL,
+            PRIMARY KEY (site, anonymous_id)
+        )
+        """,
+        """
+        CREATE TABLE analytics.refunds (
+            site text NOT NULL,
+            event_uuid uuid NOT NULL,
+            order_id text NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            currency text,
+            amount_minor bigint,
+            PRIMARY KEY (site, event_uuid)
+        )
+        """,
+        "CREATE INDEX refunds_order ON analytics.refunds (site, order_id)",
+        "ALTER TABLE analytics.orders ADD COLUMN inherited boolean NOT NULL DEFAULT false",
+        "CREATE INDEX orders_person ON analytics.orders (site, person_id) WHERE inherited",
+        """
+        CREATE TABLE analytics.traffic_daily (
+            site text NOT NULL,
+            day date NOT NULL,
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            referrer_domain text NOT NULL,
+            landing_page text NOT NULL,
+            sessions bigint NOT NULL DEFAULT 0,
+            pageviews bigint NOT NULL DEFAULT 0,
+            events bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (site, day, source, medium, campaign, channel, referrer_domain, landing_page)
+        )
+        """,
     ])
 }

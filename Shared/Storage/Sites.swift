@@ -14,17 +14,25 @@ public struct Site: Sendable, Hashable, Codable {
     public var allowedOrigins: [String]
     /// Inactivity after which a new session starts. Default 30.
     public var sessionTimeoutMinutes: Int
+    /// Longest a session may last. Default 1440 (24 hours).
+    public var sessionMaxLengthMinutes: Int
+    /// Start a new session at midnight in the site's time zone. Default false.
+    public var splitSessionsAtMidnight: Bool
 
-    public init(id: String, name: String, timezone: String = "UTC", allowedOrigins: [String] = [], sessionTimeoutMinutes: Int = 30) {
+    public init(id: String, name: String, timezone: String = "UTC", allowedOrigins: [String] = [], sessionTimeoutMinutes: Int = 30,
+                sessionMaxLengthMinutes: Int = 1440, splitSessionsAtMidnight: Bool = false) {
         self.id = id
         self.name = name
         self.timezone = timezone
         self.allowedOrigins = allowedOrigins
         self.sessionTimeoutMinutes = sessionTimeoutMinutes
+        self.sessionMaxLengthMinutes = sessionMaxLengthMinutes
+        self.splitSessionsAtMidnight = splitSessionsAtMidnight
     }
 
     enum CodingKeys: String, CodingKey {
         case id, name, timezone, allowedOrigins = "allowed_origins", sessionTimeoutMinutes = "session_timeout_minutes"
+        case sessionMaxLengthMinutes = "session_max_length_minutes", splitSessionsAtMidnight = "split_sessions_at_midnight"
     }
 }
 
@@ -77,8 +85,10 @@ public struct SiteStore: Sendable {
         do {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("""
-                    INSERT INTO control.sites (id, name, timezone, allowed_origins, session_timeout_minutes)
-                    VALUES (\(site.id), \(site.name), \(site.timezone), \(site.allowedOrigins), \(site.sessionTimeoutMinutes))
+                    INSERT INTO control.sites (id, name, timezone, allowed_origins, session_timeout_minutes,
+                                               session_max_length_minutes, split_sessions_at_midnight)
+                    VALUES (\(site.id), \(site.name), \(site.timezone), \(site.allowedOrigins), \(site.sessionTimeoutMinutes),
+                            \(site.sessionMaxLengthMinutes), \(site.splitSessionsAtMidnight))
                     """, logger: logger)
                 try await insertKeys(keys, site: site.id, on: connection)
             }
@@ -133,11 +143,13 @@ public struct SiteStore: Sendable {
     /// Sites matching a fixed condition (never user text: values go in `binds`).
     private func sites(where condition: String, binds: PostgresBindings) async throws -> [Site] {
         let rows = try await client.query(PostgresQuery(unsafeSQL: """
-            SELECT id, name, timezone, allowed_origins, session_timeout_minutes FROM control.sites WHERE \(condition) ORDER BY id
+            SELECT id, name, timezone, allowed_origins, session_timeout_minutes, session_max_length_minutes, split_sessions_at_midnight
+            FROM control.sites WHERE \(condition) ORDER BY id
             """, binds: binds), logger: logger)
         var sites: [Site] = []
-        for try await (id, name, timezone, origins, timeout) in rows.decode((String, String, String, [String], Int).self) {
-            sites.append(Site(id: id, name: name, timezone: timezone, allowedOrigins: origins, sessionTimeoutMinutes: timeout))
+        for try await (id, name, timezone, origins, timeout, maxLength, split) in rows.decode((String, String, String, [String], Int, Int, Bool).self) {
+            sites.append(Site(id: id, name: name, timezone: timezone, allowedOrigins: origins, sessionTimeoutMinutes: timeout,
+                              sessionMaxLengthMinutes: maxLength, splitSessionsAtMidnight: split))
         }
         return sites
     }

@@ -18,25 +18,30 @@ import Testing
             eventUUID: eventUUID, site: "shop.example", type: .event, name: name, action: Action(eventName: name),
             eventId: eventId, anonymousId: "anon-1", userId: "user-1", occurredAt: 1_795_428_000_000,
             receivedAt: 1_795_428_000_123, url: url, referrer: referrer, revenue: revenue,
-            order: firstPurchase == nil ? nil : order, properties: properties, origin: .server)
+            order: firstPurchase == nil ? nil : order, items: firstPurchase == nil ? [] : items, properties: properties, origin: .server)
         let context = context ?? SourceContext(
             source: "google", medium: "cpc", campaign: "brand", referrerDomain: "google.com", landingPage: "/", channel: "Paid Search")
         return EnrichedEvent(event: event, sessionId: sessionUUID, personId: "user-1", sessionStartedAt: 1_795_427_000_000, context: context)
     }
+
+    static let items = [LineItem(productId: "mug", sku: "M-1", name: "Mug \\ \"blue\"", priceMinor: 1190, quantity: 2)]
 
     /// Splits a COPY line into its fields without unescaping.
     static func fields(_ line: String) -> [String] {
         line.dropLast().split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
     }
 
-    @Test func lineHasOneFieldPerColumnInOrder() {
+    @Test func lineHasOneFieldPerColumnInOrder() throws {
         let line = FactRows.line(Self.enriched())
         #expect(line.hasSuffix("\n"))
         #expect(line.unicodeScalars.filter { $0 == "\n" }.count == 1)
         let fields = Self.fields(line)
         #expect(fields.count == FactRows.columns.count)
         #expect(Set(FactRows.columns).count == FactRows.columns.count)
-        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, fields))
+        var row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, fields))
+        // Line items as JSON (COPY-escaped): they decode back to the event's items.
+        let items = row.removeValue(forKey: "items")?.replacingOccurrences(of: "\\\\", with: "\\")
+        #expect(try items.map { try MessageCoding.decode([LineItem].self, from: Array($0.utf8)) } == Self.items)
         #expect(row == [
             "site": "shop.example",
             "event_uuid": "0190f2a4-1c00-7abc-8def-0123456789ab",
@@ -71,7 +76,7 @@ import Testing
         let context = SourceContext(source: "(direct)", medium: "(none)", campaign: "(none)", channel: "Direct")
         let line = FactRows.line(Self.enriched(name: "signup", eventId: nil, url: nil, revenue: nil, properties: nil, firstPurchase: nil, context: context))
         let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, Self.fields(line)))
-        for column in ["action", "event_id", "url", "referrer", "currency", "amount_minor", "properties", "is_first_purchase"] {
+        for column in ["action", "event_id", "url", "referrer", "currency", "amount_minor", "properties", "is_first_purchase", "items"] {
             #expect(row[column] == "\\N", "\(column)")
         }
         // Context fields the Sessionizer may leave empty fall back to "(none)", never NULL.

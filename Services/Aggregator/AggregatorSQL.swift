@@ -1,0 +1,247 @@
+import Contracts
+import Foundation
+import PostgresNIO
+
+/// The statements of the Aggregator's batch transaction, in the order they run:
+///
+/// 1. COPY the batch into `aggregator_staging`; `insertFacts` stores the events not stored
+///    before and keeps exactly those in `aggregator_new`. Everything after reads only
+///    `aggregator_new`, so a replayed batch changes nothing.
+/// 2. `updateFromNewFacts`: sessions, the traffic rollup, refunds and orders from the new
+///    facts. Every change to an order writes signed rows into `aggregator_deltas`.
+/// 3. `applyLinks`: identity links move anonymous history to the user.
+/// 4. `reattributeInheritedOrders`: orders without a session of their own (server purchases)
+///    follow their person's latest session, so the answer does not depend on which partition
+///    or instance saw the session first.
+/// 5. `foldDeltas`: the revenue rollup absorbs the deltas.
+enum AggregatorSQL {
+    /// Per-connection scratch tables, emptied at every commit.
+    static let createTemporaryTables = [
+        """
+        CREATE TEMP TABLE IF NOT EXISTS aggregator_staging (
+            site text, event_uuid uuid, occurred_at timestamptz, received_at timestamptz, type text, name text,
+            action text, event_id text, origin text, anonymous_id text, user_id text, person_id text,
+            session_id uuid, source text, medium text, campaign text, channel text, referrer_domain text,
+            landing_page text, url text, referrer text, currency text, amount_minor bigint, properties jsonb,
+            is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb
+        ) ON COMMIT DELETE ROWS
+        """,
+        "CREATE TEMP TABLE IF NOT EXISTS aggregator_new (LIKE analytics.events) ON COMMIT DELETE ROWS",
+        "CREATE TEMP TABLE IF NOT EXISTS aggregator_touched (site text, person_id text) ON COMMIT DELETE ROWS",
+        """
+        CREATE TEMP TABLE IF NOT EXISTS aggregator_deltas (
+            site text, day date, source text, medium text, campaign text, channel text, referrer_domain text,
+            landing_page text, currency text, orders bigint, first_orders bigint, revenue_minor bigint, refunds_minor bigint
+        ) ON COMMIT DELETE ROWS
+        """,
+    ]
+
+    /// New facts (duplicates skipped), copied to `aggregator_new`. Returns how many were new.
+    static let insertFacts = """
+        WITH inserted AS (
+            INSERT INTO analytics.events (
+                site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
+                anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
+                referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
+                browser, os, device, is_bot, is_first_purchase, items)
+            SELECT s.site, s.event_uuid, s.occurred_at, s.received_at,
+                   (s.occurred_at AT TIME ZONE coalesce(site.timezone, 'UTC'))::date,
+                   s.type, s.name, s.action, s.event_id, s.origin, s.anonymous_id, s.user_id, s.person_id,
+                   s.session_id, s.source, s.medium, s.campaign, s.channel, s.referrer_domain, s.landing_page,
+                   s.url, s.referrer, s.currency, s.amount_minor, s.properties,
+                   s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items
+            FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
+            ON CONFLICT DO NOTHING
+            RETURNING *
+        ), kept AS (
+            INSERT INTO aggregator_new SELECT * FROM inserted RETURNING 1
+        )
+        SELECT count(*)::int8 FROM kept
+        """
+
+    static let dimensions = "site, day, source, medium, campaign, channel, referrer_domain, landing_page"
+
+    static let updateFromNewFacts = [
+        "INSERT INTO aggregator_touched SELECT DISTINCT site, person_id FROM aggregator_new",
+        // Sessions: browser events only (a server event never makes a session of its own).
+        """
+        INSERT INTO analytics.sessions AS t (
+            site, session_id, person_id, anonymous_id, started_at, last_event_at, day, source, medium, campaign,
+            channel, referrer_domain, landing_page, events, pageviews)
+        SELECT site, session_id, (array_agg(person_id ORDER BY occurred_at DESC, event_uuid DESC))[1], min(anonymous_id),
+               min(occurred_at), max(occurred_at), min(day), min(source), min(medium), min(campaign), min(channel),
+               min(referrer_domain), min(landing_page), count(*), count(*) FILTER (WHERE type = 'pageview')
+        FROM aggregator_new WHERE origin = 'browser' AND type <> 'identify'
+        GROUP BY site, session_id
+        ON CONFLICT (site, session_id) DO UPDATE SET
+            person_id = CASE WHEN excluded.last_event_at >= t.last_event_at THEN excluded.person_id ELSE t.person_id END,
+            started_at = least(t.started_at, excluded.started_at),
+            last_event_at = greatest(t.last_event_at, excluded.last_event_at),
+            day = least(t.day, excluded.day),
+            events = t.events + excluded.events,
+            pageviews = t.pageviews + excluded.pageviews
+        """,
+        // Traffic: a session is counted on the day and source of the event that started it
+        // (the session id is that event's id), so the rollup is a sum over facts.
+        """
+        INSERT INTO analytics.traffic_daily AS t (\(dimensions), sessions, pageviews, events)
+        SELECT \(dimensions), count(*) FILTER (WHERE event_uuid = session_id AND origin = 'browser' AND type <> 'identify'),
+               count(*) FILTER (WHERE type = 'pageview'), count(*)
+        FROM aggregator_new GROUP BY \(dimensions)
+        ON CONFLICT (\(dimensions)) DO UPDATE SET
+            sessions = t.sessions + excluded.sessions, pageviews = t.pageviews + excluded.pageviews, events = t.events + excluded.events
+        """,
+        """
+        INSERT INTO analytics.refunds (site, event_uuid, order_id, occurred_at, currency, amount_minor)
+        SELECT site, event_uuid, event_id, occurred_at, currency, amount_minor
+        FROM aggregator_new WHERE action = 'refund' AND event_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        """,
+        // New refunds of orders stored before: net against the order's source and day. A refund
+        // without an amount refunds the rest; refunds never exceed the order.
+        """
+        WITH batch AS (
+            SELECT r.* FROM analytics.refunds r JOIN aggregator_new n ON n.site = r.site AND n.event_uuid = r.event_uuid
+        ), per_order AS (
+            SELECT o.site, o.order_id,
+                   least(o.revenue_minor - o.refunded_minor, sum(coalesce(b.amount_minor, o.revenue_minor))) AS amount
+            FROM batch b JOIN analytics.orders o
+              ON o.site = b.site AND o.order_id = b.order_id AND (b.currency IS NULL OR b.currency = o.currency)
+            GROUP BY o.site, o.order_id, o.revenue_minor, o.refunded_minor
+        ), updated AS (
+            UPDATE analytics.orders o SET refunded_minor = o.refunded_minor + p.amount
+            FROM per_order p WHERE o.site = p.site AND o.order_id = p.order_id AND p.amount > 0
+            RETURNING o.*, p.amount AS delta
+        )
+        INSERT INTO aggregator_deltas SELECT \(dimensions), currency, 0, 0, 0, delta FROM updated
+        """,
+        // Orders: one per order id, the server's copy preferred. A server copy arriving after a
+        // browser copy corrects the money (not the attribution); anything else changes nothing.
+        // New orders take the refunds that arrived before them.
+        """
+        WITH incoming AS (
+            SELECT DISTINCT ON (site, coalesce(event_id, event_uuid::text))
+                   site, coalesce(event_id, event_uuid::text) AS order_id, event_uuid, origin, occurred_at, day,
+                   person_id, session_id, source, medium, campaign, channel, referrer_domain, landing_page,
+                   coalesce(currency, '') AS currency, coalesce(amount_minor, 0) AS revenue_minor, is_first_purchase,
+                   source = '(unattributed)' AS inherited
+            FROM aggregator_new WHERE action = 'purchase'
+            ORDER BY site, coalesce(event_id, event_uuid::text), (origin = 'server') DESC, occurred_at, event_uuid
+        ), previous AS (
+            SELECT o.* FROM analytics.orders o JOIN incoming i ON o.site = i.site AND o.order_id = i.order_id
+        ), written AS (
+            INSERT INTO analytics.orders AS o (
+                site, order_id, event_uuid, origin, occurred_at, day, person_id, session_id, source, medium,
+                campaign, channel, referrer_domain, landing_page, currency, revenue_minor, is_first_purchase,
+                inherited, refunded_minor)
+            SELECT i.*, coalesce((
+                SELECT least(i.revenue_minor, sum(coalesce(r.amount_minor, i.revenue_minor))) FROM analytics.refunds r
+                WHERE r.site = i.site AND r.order_id = i.order_id AND (r.currency IS NULL OR r.currency = i.currency)), 0)
+            FROM incoming i
+            ON CONFLICT (site, order_id) DO UPDATE SET
+                event_uuid = excluded.event_uuid, origin = excluded.origin, currency = excluded.currency,
+                revenue_minor = excluded.revenue_minor, is_first_purchase = coalesce(excluded.is_first_purchase, o.is_first_purchase)
+            WHERE o.origin = 'browser' AND excluded.origin = 'server'
+            RETURNING o.*
+        )
+        INSERT INTO aggregator_deltas
+        SELECT \(dimensions), currency, 1, CASE WHEN is_first_purchase THEN 1 ELSE 0 END, revenue_minor, refunded_minor FROM written
+        UNION ALL
+        SELECT p.site, p.day, p.source, p.medium, p.campaign, p.channel, p.referrer_domain, p.landing_page, p.currency,
+               -1, CASE WHEN p.is_first_purchase THEN -1 ELSE 0 END, -p.revenue_minor, -p.refunded_minor
+        FROM previous p JOIN written w ON w.site = p.site AND w.order_id = p.order_id
+        """,
+    ]
+
+    /// Identity links: the user becomes the person of the visitor's anonymous history (events,
+    /// sessions, orders); events already credited to another user stay theirs.
+    static func applyLinks(_ links: [IdentityLink]) -> PostgresQuery {
+        let sites = links.map(\.site), anonymous = links.map(\.anonymousId), people = links.map(\.personId)
+        let linkedAt = links.map { Date(timeIntervalSince1970: Double($0.linkedAt) / 1000) }
+        return """
+            WITH links AS (
+                SELECT DISTINCT ON (site, anonymous_id) site, anonymous_id, person_id, linked_at
+                FROM unnest(\(sites)::text[], \(anonymous)::text[], \(people)::text[], \(linkedAt)::timestamptz[])
+                     AS l(site, anonymous_id, person_id, linked_at)
+                ORDER BY site, anonymous_id, linked_at DESC, person_id
+            ), identities AS (
+                INSERT INTO analytics.identities AS i (site, anonymous_id, person_id, linked_at) SELECT * FROM links
+                ON CONFLICT (site, anonymous_id) DO UPDATE SET person_id = excluded.person_id, linked_at = excluded.linked_at
+                WHERE excluded.linked_at >= i.linked_at
+                RETURNING 1
+            ), events AS (
+                UPDATE analytics.events e SET person_id = l.person_id FROM links l
+                WHERE e.site = l.site AND e.anonymous_id = l.anonymous_id AND e.person_id = l.anonymous_id
+                RETURNING 1
+            ), sessions AS (
+                UPDATE analytics.sessions s SET person_id = l.person_id FROM links l
+                WHERE s.site = l.site AND s.anonymous_id = l.anonymous_id AND s.person_id = l.anonymous_id
+                RETURNING 1
+            ), orders AS (
+                UPDATE analytics.orders o SET person_id = l.person_id FROM links l
+                WHERE o.site = l.site AND o.person_id = l.anonymous_id
+                RETURNING 1
+            )
+            INSERT INTO aggregator_touched SELECT site, person_id FROM links
+            """
+    }
+
+    /// Orders without a session of their own, of the people this batch touched, take their
+    /// person's latest session that started before the order, within the lookback; with none
+    /// they stay unattributed. Moves write deltas.
+    static func reattributeInheritedOrders(lookbackSeconds: Int) -> PostgresQuery {
+        """
+        WITH candidates AS (
+            SELECT o.* FROM analytics.orders o
+            JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t ON o.site = t.site AND o.person_id = t.person_id
+            WHERE o.inherited
+        ), best AS (
+            SELECT DISTINCT ON (c.site, c.order_id) c.site, c.order_id, s.session_id, s.source, s.medium, s.campaign,
+                   s.channel, s.referrer_domain, s.landing_page
+            FROM candidates c JOIN analytics.sessions s
+              ON s.site = c.site AND s.person_id = c.person_id AND s.started_at <= c.occurred_at
+             AND s.last_event_at >= c.occurred_at - make_interval(secs => \(lookbackSeconds))
+            ORDER BY c.site, c.order_id, s.started_at DESC, s.session_id DESC
+        ), target AS (
+            SELECT c.site, c.order_id, coalesce(b.session_id, c.event_uuid) AS session_id,
+                   coalesce(b.source, '(unattributed)') AS source, coalesce(b.medium, '(none)') AS medium,
+                   coalesce(b.campaign, '(none)') AS campaign, coalesce(b.channel, 'Unassigned') AS channel,
+                   coalesce(b.referrer_domain, '(none)') AS referrer_domain, coalesce(b.landing_page, '(none)') AS landing_page
+            FROM candidates c LEFT JOIN best b ON b.site = c.site AND b.order_id = c.order_id
+        ), moved AS (
+            UPDATE analytics.orders o SET session_id = t.session_id, source = t.source, medium = t.medium,
+                   campaign = t.campaign, channel = t.channel, referrer_domain = t.referrer_domain, landing_page = t.landing_page
+            FROM target t
+            WHERE o.site = t.site AND o.order_id = t.order_id
+              AND (o.session_id, o.source, o.medium, o.campaign, o.channel, o.referrer_domain, o.landing_page)
+                  IS DISTINCT FROM (t.session_id, t.source, t.medium, t.campaign, t.channel, t.referrer_domain, t.landing_page)
+            RETURNING o.*
+        )
+        INSERT INTO aggregator_deltas
+        SELECT \(unescaped: dimensions), currency, 1, CASE WHEN is_first_purchase THEN 1 ELSE 0 END, revenue_minor, refunded_minor FROM moved
+        UNION ALL
+        SELECT c.site, c.day, c.source, c.medium, c.campaign, c.channel, c.referrer_domain, c.landing_page, c.currency,
+               -1, CASE WHEN c.is_first_purchase THEN -1 ELSE 0 END, -c.revenue_minor, -c.refunded_minor
+        FROM candidates c JOIN moved m ON m.site = c.site AND m.order_id = c.order_id
+        """
+    }
+
+    /// The revenue rollup absorbs this batch's deltas; then rows that net to nothing are removed
+    /// (a separate statement: one statement cannot see its own upserts).
+    static let foldDeltas = [
+        """
+        INSERT INTO analytics.revenue_daily AS r (\(dimensions), currency, orders, first_orders, revenue_minor, refunds_minor)
+        SELECT \(dimensions), currency, sum(orders), sum(first_orders), sum(revenue_minor), sum(refunds_minor)
+        FROM aggregator_deltas GROUP BY \(dimensions), currency
+        ON CONFLICT (\(dimensions), currency) DO UPDATE SET
+            orders = r.orders + excluded.orders, first_orders = r.first_orders + excluded.first_orders,
+            revenue_minor = r.revenue_minor + excluded.revenue_minor, refunds_minor = r.refunds_minor + excluded.refunds_minor
+        """,
+        """
+        DELETE FROM analytics.revenue_daily r USING (SELECT DISTINCT \(dimensions), currency FROM aggregator_deltas) d
+        WHERE r.orders = 0 AND r.first_orders = 0 AND r.revenue_minor = 0 AND r.refunds_minor = 0
+          AND (r.site, r.day, r.source, r.medium, r.campaign, r.channel, r.referrer_domain, r.landing_page, r.currency)
+            = (d.site, d.day, d.source, d.medium, d.campaign, d.channel, d.referrer_domain, d.landing_page, d.currency)
+        """,
+    ]
+}
