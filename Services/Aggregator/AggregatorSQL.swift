@@ -26,7 +26,17 @@ enum AggregatorSQL {
             is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb
         ) ON COMMIT DELETE ROWS
         """,
-        "CREATE TEMP TABLE IF NOT EXISTS aggregator_new (LIKE analytics.events) ON COMMIT DELETE ROWS",
+        // Spelled out rather than `LIKE analytics.events`: LIKE locks the events table, and a lock
+        // taken before `ensure_event_partitions` can deadlock with another batch creating a partition.
+        """
+        CREATE TEMP TABLE IF NOT EXISTS aggregator_new (
+            site text, event_uuid uuid, occurred_at timestamptz, received_at timestamptz, day date, type text, name text,
+            action text, event_id text, origin text, anonymous_id text, user_id text, person_id text, session_id uuid,
+            source text, medium text, campaign text, channel text, referrer_domain text, landing_page text, url text,
+            referrer text, currency text, amount_minor bigint, properties jsonb, browser text, os text, device text,
+            is_bot boolean, is_first_purchase boolean, items jsonb
+        ) ON COMMIT DELETE ROWS
+        """,
         "CREATE TEMP TABLE IF NOT EXISTS aggregator_touched (site text, person_id text) ON COMMIT DELETE ROWS",
         """
         CREATE TEMP TABLE IF NOT EXISTS aggregator_deltas (
@@ -52,7 +62,10 @@ enum AggregatorSQL {
                    s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items
             FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
             ON CONFLICT DO NOTHING
-            RETURNING *
+            RETURNING site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
+                anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
+                referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
+                browser, os, device, is_bot, is_first_purchase, items
         ), kept AS (
             INSERT INTO aggregator_new SELECT * FROM inserted RETURNING 1
         )
@@ -134,9 +147,10 @@ enum AggregatorSQL {
                 site, order_id, event_uuid, origin, occurred_at, day, person_id, session_id, source, medium,
                 campaign, channel, referrer_domain, landing_page, currency, revenue_minor, is_first_purchase,
                 inherited, refunded_minor)
-            SELECT i.*, coalesce((
-                SELECT least(i.revenue_minor, sum(coalesce(r.amount_minor, i.revenue_minor))) FROM analytics.refunds r
-                WHERE r.site = i.site AND r.order_id = i.order_id AND (r.currency IS NULL OR r.currency = i.currency)), 0)
+            SELECT i.*, (
+                -- least() ignores NULL, so the sum of no refunds must be 0 first.
+                SELECT least(i.revenue_minor, coalesce(sum(coalesce(r.amount_minor, i.revenue_minor)), 0)) FROM analytics.refunds r
+                WHERE r.site = i.site AND r.order_id = i.order_id AND (r.currency IS NULL OR r.currency = i.currency))
             FROM incoming i
             ON CONFLICT (site, order_id) DO UPDATE SET
                 event_uuid = excluded.event_uuid, origin = excluded.origin, currency = excluded.currency,

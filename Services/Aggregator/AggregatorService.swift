@@ -95,32 +95,30 @@ public final class AggregatorService: Service {
         let lookbackSeconds = Int(configuration.attributionLookback.components.seconds)
         let inserted = try await postgres.withTransaction(logger: logger) { connection in
             var inserted = 0
+            // First: creating a partition takes an advisory lock, then the events table's; no
+            // lock on the events table may be held by then.
+            if count > 0 {
+                try await connection.run("SELECT analytics.ensure_event_partitions(\(instants)::timestamptz[])", logger: self.logger)
+            }
             if count > 0 || !links.isEmpty {
-                for statement in AggregatorSQL.createTemporaryTables {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
-                }
+                for statement in AggregatorSQL.createTemporaryTables { try await connection.run(fixed: statement, logger: self.logger) }
             }
             if count > 0 {
                 try await connection.copyFrom(table: "aggregator_staging", columns: FactRows.columns, logger: self.logger) { writer in
                     try await writer.write(ByteBuffer(string: lines))
                 }
-                try await connection.query("SELECT analytics.ensure_event_partitions(\(instants)::timestamptz[])", logger: self.logger)
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: AggregatorSQL.insertFacts), logger: self.logger)
                 for try await newEvents in rows.decode(Int.self) { inserted = newEvents }
             }
             if inserted > 0 {
-                for statement in AggregatorSQL.updateFromNewFacts {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
-                }
+                for statement in AggregatorSQL.updateFromNewFacts { try await connection.run(fixed: statement, logger: self.logger) }
             }
             if !links.isEmpty {
-                try await connection.query(AggregatorSQL.applyLinks(links), logger: self.logger)
+                try await connection.run(AggregatorSQL.applyLinks(links), logger: self.logger)
             }
             if inserted > 0 || !links.isEmpty {
-                try await connection.query(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: lookbackSeconds), logger: self.logger)
-                for statement in AggregatorSQL.foldDeltas {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
-                }
+                try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: lookbackSeconds), logger: self.logger)
+                for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: self.logger) }
             }
             for (topic, partitions) in offsets {
                 try await OffsetStore.aggregator.save(topic: topic, offsets: partitions, on: connection, logger: self.logger)
