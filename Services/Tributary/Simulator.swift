@@ -56,38 +56,68 @@ struct ShopTraffic {
     var visitors: [Visitor] = []
     var expected = Expected()
 
+    /// Every visitor makes one to three visits, well apart. Besides the plain cases (browser,
+    /// server or both report the order) the traffic holds the scenarios the pipeline must get
+    /// right: a campaign click in the middle of a visit (a new session for the new campaign),
+    /// returning visitors, registered users who log in on a second device and whose server
+    /// reports the order with the user id only, server-only orders, and purchases the
+    /// browser delivers late (after the next visit), which still belong to their own visit.
     init(site: String, visitorCount: Int, days: Int, seed: UInt64, now: Int64) {
         var random = SeededGenerator(seed: seed)
         let end = now - 3_600_000
         let start = end - Int64(days) * 86_400_000
         let totalWeight = Self.arrivals.map(\.weight).reduce(0, +)
         let currencyWeight = Self.currencies.map(\.weight).reduce(0, +)
+        let campaigns = Self.arrivals.filter { !$0.query.isEmpty }
         for index in 0..<visitorCount {
             var visitor = Visitor()
             let anonymousId = "v-\(seed)-\(index)"
+            // A third of the visitors are registered users, who may come back on a second device.
+            let userId: String? = Int.random(in: 0..<100, using: &random) < 35 ? "u-\(seed)-\(index)" : nil
+            let devices = [anonymousId, anonymousId + "-b"]
+            var loggedIn: Set<Int> = []
             var pick = Int.random(in: 0..<currencyWeight, using: &random)
             let currency = Self.currencies.first { pick -= $0.weight; return pick < 0 }!
             var clock = Int64.random(in: start...(end - 6 * 3_600_000), using: &random)
+            var latePurchase: (visit: Int, post: Post)?
             let visits = Int.random(in: 1...3, using: &random)
             for visitIndex in 0..<visits {
                 var roll = Int.random(in: 0..<totalWeight, using: &random)
-                let arrival = Self.arrivals.first { roll -= $0.weight; return roll < 0 }!
+                var arrival = Self.arrivals.first { roll -= $0.weight; return roll < 0 }!
+                let device = userId != nil && visitIndex > 0 && Bool.random(using: &random) ? 1 : 0
                 var browser: [JSONValue] = []
                 func event(_ fields: [String: JSONValue]) -> JSONValue {
                     var object = fields
                     object["site"] = .string(site)
-                    object["anonymous_id"] = .string(anonymousId)
+                    object["anonymous_id"] = .string(devices[device])
+                    if loggedIn.contains(device), let userId { object["user_id"] = .string(userId) }
                     object["timestamp"] = .string(Timestamp.formatRFC3339(clock))
                     return .object(object)
                 }
                 var landing: [String: JSONValue] = ["type": .string("pageview"), "url": .string("https://shop.example/" + Self.landingPath(&random) + arrival.query)]
                 if let referrer = arrival.referrer { landing["referrer"] = .string(referrer) }
                 browser.append(event(landing))
+                // A user logs in on the second device always, on the first sometimes.
+                if let userId, !loggedIn.contains(device), device == 1 || Bool.random(using: &random) {
+                    clock += Int64.random(in: 5_000...30_000, using: &random)
+                    loggedIn.insert(device)
+                    browser.append(event(["type": .string("identify"), "user_id": .string(userId)]))
+                }
                 for _ in 0..<Int.random(in: 0...4, using: &random) {
                     clock += Int64.random(in: 5_000...120_000, using: &random)
                     browser.append(event(["type": .string("pageview"), "url": .string("https://shop.example/products/p\(Int.random(in: 1...40, using: &random))"),
                                           "referrer": .string("https://shop.example/")]))
                 }
+                if Int.random(in: 0..<100, using: &random) < 10 {
+                    // Mid-visit the visitor clicks another campaign's ad: a new session, credited to it.
+                    let other = campaigns.filter { $0.query != arrival.query }
+                    arrival = other[Int.random(in: 0..<other.count, using: &random)]
+                    clock += Int64.random(in: 5_000...120_000, using: &random)
+                    var click: [String: JSONValue] = ["type": .string("pageview"), "url": .string("https://shop.example/collections/winter" + arrival.query)]
+                    if let referrer = arrival.referrer { click["referrer"] = .string(referrer) }
+                    browser.append(event(click))
+                }
+                var posts: [Post] = []
                 if Int.random(in: 0..<100, using: &random) < 22 {
                     // A purchase: cart, checkout, and the order reported by browser, server or both.
                     clock += Int64.random(in: 5_000...60_000, using: &random)
@@ -115,27 +145,49 @@ struct ShopTraffic {
                         "currency": .string(Bool.random(using: &random) ? currency.code : currency.code.lowercased()), "items": .array(items),
                     ]
                     let delivery = Int.random(in: 0..<10, using: &random)
-                    if delivery < 7 { browser.append(event(purchase)) }
-                    visitor.posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
+                    if delivery < 7 {
+                        // Browser-only orders are sometimes delivered late, after the next visit.
+                        if delivery < 3, visitIndex + 1 < visits, Int.random(in: 0..<100, using: &random) < 30 {
+                            latePurchase = (visitIndex, Post(isServer: false, body: .object(["batch": .array([event(purchase)])]), eventCount: 1))
+                        } else {
+                            browser.append(event(purchase))
+                        }
+                    }
+                    posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
                     if delivery >= 3 {
                         var server = purchase
-                        server["vid"] = .string(anonymousId)
                         server["timestamp"] = .string(Timestamp.formatRFC3339(clock))
-                        visitor.posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
+                        // A logged-in user's order is often reported with the user id alone.
+                        if let userId, loggedIn.contains(device), Bool.random(using: &random) {
+                            server["user_id"] = .string(userId)
+                        } else {
+                            server["vid"] = .string(devices[device])
+                        }
+                        posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
                     }
                     let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
                     expected.revenue[key, default: 0] += total
                     expected.ordersByKey[key, default: 0] += 1
                     expected.orders[currency.code, default: 0] += 1
                 } else {
-                    visitor.posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
+                    posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
                 }
-                expected.events += browser.count
+                expected.events += posts.filter { !$0.isServer }.map(\.eventCount).reduce(0, +)
+                visitor.posts += posts
+                if let late = latePurchase, late.visit < visitIndex {
+                    visitor.posts.append(late.post)
+                    expected.events += 1
+                    latePurchase = nil
+                }
                 expected.firstMillis = min(expected.firstMillis, clock - 600_000)
                 expected.lastMillis = max(expected.lastMillis, clock)
                 // The next visit starts well after the session timeout.
                 clock += Int64.random(in: 40 * 60_000...(2 * 86_400_000), using: &random)
                 if clock > end { break }
+            }
+            if let late = latePurchase {
+                visitor.posts.append(late.post)
+                expected.events += 1
             }
             visitors.append(visitor)
         }
