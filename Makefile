@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 SWIFT_BUILD = $(ENV) && swift build $$SWIFT_LINK_FLAGS
 
-.PHONY: setup build build-release up down test bench-collector clean help
+.PHONY: setup build build-release up down test bench-collector bench-sessionizer clean help
 
 help:
 	@echo "make up      run the whole pipeline locally (Collector :8080, QueryAPI :8081)"
@@ -13,6 +13,7 @@ help:
 	@echo "make down    stop the local dev stack"
 	@echo "make build   build the tributary binary (.build/debug/tributary)"
 	@echo "make bench-collector   Collector vs nginx and vs librdkafka's producer (results in BENCHMARKS.md)"
+	@echo "make bench-sessionizer Sessionizer vs a plain librdkafka consume+produce; memory per visitor (results in BENCHMARKS.md)"
 
 setup:
 	@bash scripts/setup
@@ -35,6 +36,7 @@ test: setup
 	  eval "$$(bash scripts/stack up test)" && \
 	  $(ENV) && swift test --skip-build $$SWIFT_LINK_FLAGS && \
 	  bash scripts/e2e && \
+	  bash scripts/scaleout-test && \
 	  bash scripts/browser-test
 
 build-release: setup
@@ -43,6 +45,10 @@ build-release: setup
 # Extra options through BENCH_ARGS, e.g. make bench-collector BENCH_ARGS="--duration 30 --profile"
 bench-collector: build-release
 	@bash scripts/bench-collector $(BENCH_ARGS)
+
+# e.g. make bench-sessionizer BENCH_ARGS="--events 1000000 --visitors 100000 --profile"
+bench-sessionizer: build-release
+	@bash scripts/bench-sessionizer $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

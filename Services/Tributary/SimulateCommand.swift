@@ -25,6 +25,8 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Concurrent visitors in flight.") var concurrency = 16
     @Option(help: "Where to write the expected figures.") var expected = "simulation-expected.json"
     @Option(help: "Give up on a request after retrying this many seconds.") var retrySeconds = 180
+    @Option(help: "The traffic's clock: Unix milliseconds it ends an hour before (default: now). Same seed and time, same traffic.")
+    var now: Int64?
 
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -39,7 +41,7 @@ struct Simulate: AsyncParsableCommand {
 
     func simulate(_ client: HTTPClient) async throws {
         let serverKey = try await createSite(client)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = self.now ?? Int64(Date().timeIntervalSince1970 * 1000)
         let traffic = ShopTraffic(site: site, visitorCount: visitors, days: days, seed: seed, now: now)
         let totalEvents = traffic.visitors.flatMap(\.posts).map(\.eventCount).reduce(0, +)
         log("simulate: \(traffic.visitors.count) visitors, \(totalEvents) events to \(collector)")
