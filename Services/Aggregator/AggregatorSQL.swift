@@ -128,18 +128,32 @@ enum AggregatorSQL {
         )
         INSERT INTO aggregator_deltas SELECT \(dimensions), currency, 0, 0, 0, delta FROM updated
         """,
-        // Orders: one per order id, the server's copy preferred. A server copy arriving after a
-        // browser copy corrects the money (not the attribution); anything else changes nothing.
-        // New orders take the refunds that arrived before them.
+        // Orders: one per order id. The money comes from the server's copy when there is one: a
+        // server copy arriving after a browser copy corrects the money by the difference, and a
+        // later browser copy never changes it. When and where the order happened (day, session,
+        // source) comes from a copy that knows its session, the browser's preferred; an order
+        // known only from an unattributed copy is `inherited` until such a copy arrives. Either
+        // way the result does not depend on the order copies arrive in, so a rebuild from the
+        // facts gives the same rows. New orders take the refunds that arrived before them.
         """
-        WITH incoming AS (
+        WITH money AS (
             SELECT DISTINCT ON (site, coalesce(event_id, event_uuid::text))
-                   site, coalesce(event_id, event_uuid::text) AS order_id, event_uuid, origin, occurred_at, day,
-                   person_id, session_id, source, medium, campaign, channel, referrer_domain, landing_page,
-                   coalesce(currency, '') AS currency, coalesce(amount_minor, 0) AS revenue_minor, is_first_purchase,
-                   source = '(unattributed)' AS inherited
+                   site, coalesce(event_id, event_uuid::text) AS order_id, event_uuid, origin,
+                   coalesce(currency, '') AS currency, coalesce(amount_minor, 0) AS revenue_minor, is_first_purchase
             FROM aggregator_new WHERE action = 'purchase'
             ORDER BY site, coalesce(event_id, event_uuid::text), (origin = 'server') DESC, occurred_at, event_uuid
+        ), place AS (
+            SELECT DISTINCT ON (site, coalesce(event_id, event_uuid::text))
+                   site, coalesce(event_id, event_uuid::text) AS order_id, occurred_at, day, person_id, session_id,
+                   source, medium, campaign, channel, referrer_domain, landing_page
+            FROM aggregator_new WHERE action = 'purchase'
+            ORDER BY site, coalesce(event_id, event_uuid::text), (source = '(unattributed)'), (origin = 'browser') DESC,
+                     received_at, event_uuid
+        ), incoming AS (
+            SELECT m.site, m.order_id, m.event_uuid, m.origin, p.occurred_at, p.day, p.person_id, p.session_id, p.source,
+                   p.medium, p.campaign, p.channel, p.referrer_domain, p.landing_page, m.currency, m.revenue_minor,
+                   m.is_first_purchase, p.source = '(unattributed)' AS inherited
+            FROM money m JOIN place p ON p.site = m.site AND p.order_id = m.order_id
         ), previous AS (
             SELECT o.* FROM analytics.orders o JOIN incoming i ON o.site = i.site AND o.order_id = i.order_id
         ), written AS (
@@ -153,9 +167,12 @@ enum AggregatorSQL {
                 WHERE r.site = i.site AND r.order_id = i.order_id AND (r.currency IS NULL OR r.currency = i.currency))
             FROM incoming i
             ON CONFLICT (site, order_id) DO UPDATE SET
-                event_uuid = excluded.event_uuid, origin = excluded.origin, currency = excluded.currency,
-                revenue_minor = excluded.revenue_minor, is_first_purchase = coalesce(excluded.is_first_purchase, o.is_first_purchase)
-            WHERE o.origin = 'browser' AND excluded.origin = 'server'
+                \(takeWhen(serverCorrectsMoney, ["event_uuid", "origin", "currency", "revenue_minor"])),
+                is_first_purchase = CASE WHEN \(serverCorrectsMoney) THEN coalesce(excluded.is_first_purchase, o.is_first_purchase)
+                                         ELSE o.is_first_purchase END,
+                \(takeWhen(placeFound, ["occurred_at", "day", "person_id", "session_id", "source", "medium", "campaign",
+                                        "channel", "referrer_domain", "landing_page", "inherited"]))
+            WHERE \(serverCorrectsMoney) OR \(placeFound)
             RETURNING o.*
         )
         INSERT INTO aggregator_deltas
@@ -166,6 +183,16 @@ enum AggregatorSQL {
         FROM previous p JOIN written w ON w.site = p.site AND w.order_id = p.order_id
         """,
     ]
+
+    /// When an arriving copy of a stored order brings the server's money to a browser-reported order.
+    static let serverCorrectsMoney = "(o.origin = 'browser' AND excluded.origin = 'server')"
+    /// When it brings the session an inherited order lacked.
+    static let placeFound = "(o.inherited AND NOT excluded.inherited)"
+
+    /// `column = excluded.column` for each column when the condition holds, else unchanged.
+    static func takeWhen(_ condition: String, _ columns: [String]) -> String {
+        columns.map { "\($0) = CASE WHEN \(condition) THEN excluded.\($0) ELSE o.\($0) END" }.joined(separator: ",\n                ")
+    }
 
     /// Identity links: the user becomes the person of the visitor's anonymous history (events,
     /// sessions, orders); events already credited to another user stay theirs.

@@ -3,6 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import PostgresNIO
+import Aggregator
 import Storage
 
 @main
@@ -13,7 +14,7 @@ struct Tributary: AsyncParsableCommand {
         discussion: "Every setting is a flag or a TRIBUTARY_… environment variable; the defaults fit the local stack started by `scripts/stack up`. Run one service per process in production, or `tributary all` on one machine.",
         subcommands: [
             All.self, CollectorCommand.self, SessionizerCommand.self, AggregatorCommand.self, QueryAPICommand.self,
-            Migrate.self, Simulate.self, Verify.self,
+            Migrate.self, Rebuild.self, Simulate.self, Verify.self,
         ]
     )
 
@@ -85,5 +86,33 @@ struct Migrate: AsyncParsableCommand {
             group.cancelAll()
         }
         logger.info("schema and topics are up to date")
+    }
+}
+
+struct Rebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recompute sessions, orders and every rollup from the stored facts, then exit.",
+        discussion: """
+            Replays analytics.events through the Aggregator's own statements in one transaction and
+            replaces what they derive (sessions, identities, refunds, orders, traffic_daily,
+            revenue_daily); the numbers equal what the live batches built. Safe while Aggregators
+            run: they wait for it, then carry on. Reports keep showing the old numbers until it
+            commits.
+            """)
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Rebuild only this site (default: every site).") var site: String?
+
+    func run() async throws {
+        Tributary.bootstrapLogging()
+        let logger = common.makeLogger("tributary.rebuild")
+        let postgres = try PostgresSettings(url: common.postgresURL).makeClient(logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await postgres.run() }
+            try await Migrator.migrate(postgres, logger: logger)
+            let started = ContinuousClock.now
+            let facts = try await Aggregator.Rebuild.run(postgres: postgres, site: site, logger: logger)
+            logger.info("rebuilt from \(facts) facts in \(ContinuousClock.now - started)")
+            group.cancelAll()
+        }
     }
 }

@@ -32,11 +32,11 @@ struct OrderSemanticsIntegrationTests {
         /// A browser event number `number` in session number `session`: the session whose number
         /// is its event's started with it (a session's id is its first event's id).
         mutating func browser(_ number: Int, at millis: Int64, session: Int, context: SourceContext, anonymousId: String, person: String,
-                              name: String = "pageview", order: String? = nil, amount: Int64? = nil) throws -> KafkaMessage {
+                              name: String = "pageview", order: String? = nil, amount: Int64? = nil, userId: String? = nil) throws -> KafkaMessage {
             let action = Action(eventName: name)
             let event = RawEvent(
                 eventUUID: Self.sessionUUID(number), site: site, type: name == "pageview" ? .pageview : .event, name: name,
-                action: action, eventId: order, anonymousId: anonymousId, occurredAt: millis, receivedAt: millis, url: "https://shop.example/",
+                action: action, eventId: order, anonymousId: anonymousId, userId: userId, occurredAt: millis, receivedAt: millis, url: "https://shop.example/",
                 revenue: amount.map { Money(currency: eur, amountMinor: $0) }, origin: .browser)
             return try message(.event(EnrichedEvent(event: event, sessionId: Self.sessionUUID(session), personId: person,
                                                     sessionStartedAt: millis, context: context)))
@@ -109,6 +109,23 @@ struct OrderSemanticsIntegrationTests {
                                  name: "purchase", order: "o-1", amount: 900),
             ], producer: producer)
             try await expectRollup(postgres, site: shop.site, ["newsletter EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
+        }
+    }
+
+    @Test func aLaterBrowserCopyGivesAnUnattributedServerOrderItsSessionButNotItsMoney() async throws {
+        try await withAggregator { postgres, aggregator, producer in
+            var shop = Shop()
+            let t0 = Self.t0
+            // The server's copy first: no session known for it, so no source yet.
+            try await aggregator.storeBatch([try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "a", order: "o-1", amount: 1250)], producer: producer)
+            try await expectRollup(postgres, site: shop.site, ["(unattributed) EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
+            try await aggregator.storeBatch([
+                try shop.browser(1, at: t0 + Self.minute, session: 1, context: Shop.google, anonymousId: "a", person: "a",
+                                 name: "purchase", order: "o-1", amount: 999),
+            ], producer: producer)
+            try await expectRollup(postgres, site: shop.site, ["google EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
+            let inherited = try await postgres.single("SELECT inherited FROM analytics.orders WHERE site = \(shop.site)", as: Bool.self)
+            #expect(inherited == false)
         }
     }
 
@@ -211,6 +228,51 @@ struct OrderSemanticsIntegrationTests {
             #expect(traffic?.0 == 1 && traffic?.1 == 1 && traffic?.2 == 2)
             let session = try await postgres.single("SELECT events, pageviews FROM analytics.sessions WHERE site = \(shop.site)", as: (Int64, Int64).self)
             #expect(session?.0 == 2 && session?.1 == 1)
+        }
+    }
+
+    /// Every derived row of a site, as text, for comparing before and after a rebuild.
+    func derivedRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
+        var lines: [String] = []
+        for table in ["revenue_daily", "traffic_daily", "orders", "sessions", "refunds", "identities"] {
+            let rows = try await postgres.query(PostgresQuery(unsafeSQL: """
+                SELECT '\(table) ' || (to_jsonb(t) - 'linked_at')::text FROM analytics.\(table) t WHERE site = $1 ORDER BY 1
+                """, binds: { var b = PostgresBindings(); b.append(site); return b }()), logger: TestStack.logger)
+            for try await line in rows.decode(String.self) { lines.append(line) }
+        }
+        return lines
+    }
+
+    @Test func aRebuildFromTheFactsGivesIdenticalNumbers() async throws {
+        try await withAggregator { postgres, aggregator, producer in
+            var shop = Shop()
+            let t0 = Self.t0
+            // Corrections, refunds before and after, identity merges and inherited orders, in several batches.
+            try await aggregator.storeBatch([try shop.server(name: "refund", at: t0 + 2 * Self.day, person: "u-1", order: "o-1", amount: 300)], producer: producer)
+            try await aggregator.storeBatch([
+                try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "phone"),
+                try shop.browser(2, at: t0 + Self.minute, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "phone",
+                                 name: "purchase", order: "o-1", amount: 1000),
+                try shop.server(name: "purchase", at: t0 + 3 * Self.minute, person: "u-2", order: "o-3", amount: 5100),
+            ], producer: producer)
+            try await aggregator.storeBatch([
+                try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "phone", order: "o-1", amount: 1100),
+                // A login: the event carrying both ids, and the link the Sessionizer emits with it.
+                try shop.browser(4, at: t0 + 4 * Self.minute, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "u-1", userId: "u-1"),
+                try shop.link("phone", to: "u-1", at: t0 + 4 * Self.minute),
+                try shop.server(name: "purchase", at: t0 + 10 * Self.minute, person: "u-1", order: "o-2", amount: 777),
+            ], producer: producer)
+            try await aggregator.storeBatch([
+                try shop.browser(3, at: t0 + Self.day, session: 3, context: Shop.google, anonymousId: "laptop", person: "u-1"),
+                try shop.server(name: "refund", at: t0 + 3 * Self.day, person: "u-1", order: "o-2", amount: nil),
+            ], producer: producer)
+            let before = try await derivedRows(postgres, site: shop.site)
+            #expect(before.filter { $0.hasPrefix("revenue_daily") }.count == 2)
+            #expect(before.filter { $0.hasPrefix("identities") }.count == 1)
+            try await Rebuild.run(postgres: postgres, site: shop.site, logger: TestStack.logger)
+            let after = try await derivedRows(postgres, site: shop.site)
+            #expect(after.filter { !before.contains($0) } == [], "rows only after the rebuild")
+            #expect(before.filter { !after.contains($0) } == [], "rows only before the rebuild")
         }
     }
 }

@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Storage
+
+/// Recomputes every table the Aggregator derives from the facts (sessions, identities,
+/// refunds, orders, traffic and revenue rollups) by running the facts through the same
+/// statements as a live batch, as if they all arrived at once. The result equals what the
+/// batches built incrementally: the rules never depend on arrival order.
+///
+/// Runs in one transaction and may run while Aggregators do: it first locks the derived
+/// tables against writers (reports keep reading the old numbers until it commits), so a
+/// concurrent batch waits and then applies its deltas on top of the rebuilt tables.
+public enum Rebuild {
+    /// Derived tables, in the order a batch writes them (lock order avoids deadlocks).
+    static let derivedTables = ["sessions", "traffic_daily", "refunds", "orders", "identities", "revenue_daily"]
+
+    /// Rebuilds one site, or every site when `site` is nil; returns how many facts were replayed.
+    @discardableResult
+    public static func run(postgres: PostgresClient, site: String?, lookback: Duration = .seconds(30 * 86_400), logger: Logger) async throws -> Int {
+        try await postgres.withTransaction(logger: logger) { connection in
+            let tables = derivedTables.map { "analytics." + $0 }.joined(separator: ", ")
+            try await connection.run(fixed: "LOCK TABLE \(tables) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            logger.info("rebuild: locked the derived tables; replaying the facts of \(site.map { "site \($0)" } ?? "every site")")
+            for table in derivedTables {
+                try await connection.run(PostgresQuery(unsafeSQL: "DELETE FROM analytics.\(table) WHERE $1::text IS NULL OR site = $1", binds: binds(site)), logger: logger)
+            }
+            for statement in AggregatorSQL.createTemporaryTables { try await connection.run(fixed: statement, logger: logger) }
+            let copied = try await connection.query(PostgresQuery(unsafeSQL: """
+                WITH facts AS (
+                    INSERT INTO aggregator_new
+                    SELECT site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
+                           anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
+                           referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
+                           browser, os, device, is_bot, is_first_purchase, items
+                    FROM analytics.events WHERE $1::text IS NULL OR site = $1
+                    RETURNING 1
+                )
+                SELECT count(*)::int8 FROM facts
+                """, binds: binds(site)), logger: logger)
+            var facts = 0
+            for try await count in copied.decode(Int.self) { facts = count }
+            logger.info("rebuild: \(facts) facts loaded; recomputing sessions, orders and rollups")
+            // Identity links are not facts of their own; each is the latest user an anonymous id
+            // was seen with (the facts' person ids were already moved to that user).
+            try await connection.run(fixed: """
+                INSERT INTO analytics.identities (site, anonymous_id, person_id, linked_at)
+                SELECT DISTINCT ON (site, anonymous_id) site, anonymous_id, user_id,
+                       min(occurred_at) OVER (PARTITION BY site, anonymous_id, user_id)
+                FROM aggregator_new WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
+                ORDER BY site, anonymous_id, occurred_at DESC, event_uuid DESC
+                """, logger: logger)
+            for statement in AggregatorSQL.updateFromNewFacts { try await connection.run(fixed: statement, logger: logger) }
+            try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: Int(lookback.components.seconds)), logger: logger)
+            for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: logger) }
+            logger.info("rebuild: done, \(facts) facts replayed")
+            return facts
+        }
+    }
+
+    static func binds(_ site: String?) -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(site)
+        return binds
+    }
+}
