@@ -36,7 +36,9 @@ test: setup
 	  eval "$$(bash scripts/stack up test)" && \
 	  $(ENV) && swift test --skip-build $$SWIFT_LINK_FLAGS && \
 	  bash scripts/e2e && \
+	  bash scripts/bi-test && \
 	  bash scripts/scaleout-test && \
+	  bash scripts/crash-test && \
 	  bash scripts/browser-test
 
 build-release: setup

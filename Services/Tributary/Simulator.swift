@@ -147,7 +147,7 @@ struct ShopTraffic {
                     let delivery = Int.random(in: 0..<10, using: &random)
                     if delivery < 7 {
                         // Browser-only orders are sometimes delivered late, after the next visit.
-                        if delivery < 3, visitIndex + 1 < visits, Int.random(in: 0..<100, using: &random) < 30 {
+                        if delivery < 3, visitIndex + 1 < visits, latePurchase == nil, Int.random(in: 0..<100, using: &random) < 30 {
                             latePurchase = (visitIndex, Post(isServer: false, body: .object(["batch": .array([event(purchase)])]), eventCount: 1))
                         } else {
                             browser.append(event(purchase))
