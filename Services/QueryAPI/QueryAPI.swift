@@ -52,10 +52,21 @@ public struct QueryAPI: Sendable {
         }
         router.get("/v1/sites/:site/revenue") { request, context in
             try await handle {
-                let site = try await self.authorizeRead(request, site: try context.parameters.require("site"))
-                let query = try ReportQuery.parse(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, today: Self.today(in: site.timezone))
+                let (site, query) = try await self.reportRequest(request, context: context)
                 return JSONResponse.ok(try await RevenueReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
             }
+        }
+        router.get("/v1/sites/:site/overview") { request, context in
+            try await handle {
+                let (site, query) = try await self.reportRequest(request, context: context)
+                return JSONResponse.ok(try await OverviewReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
+            }
+        }
+        router.get("/") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/html; charset=utf-8"
+            headers[.cacheControl] = "no-cache"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: Dashboard.page)))
         }
     }
 
@@ -124,6 +135,13 @@ public struct QueryAPI: Sendable {
         var difference = given.count ^ expected.count
         for index in 0..<min(given.count, expected.count) { difference |= Int(given[index] ^ expected[index]) }
         return difference == 0
+    }
+
+    /// The site a report request may read, and its parsed common parameters.
+    func reportRequest(_ request: Request, context: some RequestContext) async throws -> (Site, ReportQuery) {
+        let site = try await authorizeRead(request, site: try context.parameters.require("site"))
+        let query = try ReportQuery.parse(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, today: Self.today(in: site.timezone))
+        return (site, query)
     }
 
     /// A read key of this site (or the admin token) may read its reports.

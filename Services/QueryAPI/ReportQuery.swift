@@ -23,6 +23,9 @@ struct ReportQuery: Sendable, Equatable {
         case referrerDomain = "referrer_domain"
         case day, week, month
 
+        /// Acquisition dimensions, which every rollup and the sessions table carry.
+        var isSourceDimension: Bool { ![.day, .week, .month].contains(self) }
+
         /// The SQL expression over a rollup row with a `day` column.
         var sql: String {
             switch self {

@@ -1,0 +1,56 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `GET /v1/sites/{site}/overview`: traffic and money of a date range. Sessions and pageviews
+/// come from `traffic_daily`, orders and money from `revenue_daily`, and visitors (distinct
+/// stitched persons with a session in the range) from `analytics.sessions`, since distinct
+/// counts do not add up across days.
+struct OverviewReport {
+    let postgres: PostgresClient
+    let logger: Logger
+
+    func run(site: String, query: ReportQuery) async throws -> JSONValue {
+        var bindings = PostgresBindings()
+        bindings.append(site)
+        bindings.append(query.from)
+        bindings.append(query.to)
+        var trafficConditions = ["site = $1", "day BETWEEN $2::date AND $3::date"]
+        for (dimension, value) in query.filters where dimension.isSourceDimension {
+            bindings.append(value)
+            trafficConditions.append("\(dimension.rawValue) = $\(bindings.count)")
+        }
+        let conditions = trafficConditions.joined(separator: " AND ")
+        let sql = """
+            SELECT (SELECT count(DISTINCT person_id) FROM analytics.sessions WHERE \(conditions))::int8,
+                   (SELECT coalesce(sum(sessions), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8,
+                   (SELECT coalesce(sum(pageviews), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8
+            """
+        var visitors: Int64 = 0, sessions: Int64 = 0, pageviews: Int64 = 0
+        for try await (v, s, p) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode((Int64, Int64, Int64).self) {
+            (visitors, sessions, pageviews) = (v, s, p)
+        }
+        var revenueQuery = query
+        revenueQuery.breakdown = []
+        let revenue = try await RevenueReport(postgres: postgres, logger: logger).run(site: site, query: revenueQuery)
+        var object = revenue["totals"]?.objectValue ?? [:]
+        let orders = Int64(object["orders"]?.scalarText ?? "0") ?? 0
+        object["site"] = .string(site)
+        object["from"] = .string(query.from)
+        object["to"] = .string(query.to)
+        object["visitors"] = .number(String(visitors))
+        object["sessions"] = .number(String(sessions))
+        object["pageviews"] = .number(String(pageviews))
+        object["conversions"] = .number(String(orders))
+        object["conversion_rate"] = .number(Self.rate(orders, of: sessions))
+        return .object(object)
+    }
+
+    /// A share as a JSON number with four decimals ("0.0421"); 0 when nothing to divide.
+    static func rate(_ part: Int64, of whole: Int64) -> String {
+        guard whole > 0 else { return "0" }
+        let scaled = (part * 10_000 + whole / 2) / whole
+        return String(format: "%d.%04d", scaled / 10_000, scaled % 10_000)
+    }
+}
