@@ -62,6 +62,7 @@ public struct QueryAPI: Sendable {
                 return JSONResponse.ok(try await OverviewReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
             }
         }
+        addDefinitionRoutes(to: router)
         router.get("/") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
@@ -174,5 +175,91 @@ public struct QueryAPI: Sendable {
 
     static func keysJSON(site: String, keys: SiteKeys) -> JSONValue {
         .object(["site": .string(site), "server_key": .string(keys.serverKey), "read_key": .string(keys.readKey)])
+    }
+}
+
+extension QueryAPI {
+    /// Goals and funnels: anyone who may read the site lists them and reads their reports;
+    /// creating and deleting takes the admin token.
+    func addDefinitionRoutes(to router: Router<some RequestContext>) {
+        let store = DefinitionStore(postgres: postgres, logger: logger)
+        router.post("/v1/sites/:site/goals") { request, context in
+            try await handle {
+                let site = try await self.authorizeWrite(request, context: context)
+                let goal = try await store.create(try Goal.parse(try await Self.body(request)), site: site.id)
+                return JSONResponse.make(.created, goal.json)
+            }
+        }
+        router.get("/v1/sites/:site/goals") { request, context in
+            try await handle {
+                let (site, _) = try await self.reportRequest(request, context: context)
+                return JSONResponse.ok(.object(["goals": .array(try await store.goals(site: site.id).map(\.json))]))
+            }
+        }
+        router.delete("/v1/sites/:site/goals/:id") { request, context in
+            try await handle {
+                let site = try await self.authorizeWrite(request, context: context)
+                guard try await store.delete(table: "goals", id: try Self.id(context), site: site.id) else { throw APIError(.notFound, .notFound, "no such goal") }
+                return Response(status: .noContent)
+            }
+        }
+        router.get("/v1/sites/:site/goals/:id/report") { request, context in
+            try await handle {
+                let (site, query) = try await self.reportRequest(request, context: context)
+                guard let goal = try await store.goals(site: site.id, id: try Self.id(context)).first else { throw APIError(.notFound, .notFound, "no such goal") }
+                return JSONResponse.ok(try await GoalReport(postgres: self.postgres, logger: self.logger).run(site: site.id, goal: goal, query: query))
+            }
+        }
+        router.post("/v1/sites/:site/funnels") { request, context in
+            try await handle {
+                let site = try await self.authorizeWrite(request, context: context)
+                let funnel = try await store.create(try Funnel.parse(try await Self.body(request)), site: site.id)
+                return JSONResponse.make(.created, funnel.json)
+            }
+        }
+        router.post("/v1/sites/:site/funnels/templates/ecommerce") { request, context in
+            try await handle {
+                let site = try await self.authorizeWrite(request, context: context)
+                return JSONResponse.make(.created, try await store.create(Funnel.ecommerce, site: site.id).json)
+            }
+        }
+        router.get("/v1/sites/:site/funnels") { request, context in
+            try await handle {
+                let (site, _) = try await self.reportRequest(request, context: context)
+                return JSONResponse.ok(.object(["funnels": .array(try await store.funnels(site: site.id).map(\.json))]))
+            }
+        }
+        router.delete("/v1/sites/:site/funnels/:id") { request, context in
+            try await handle {
+                let site = try await self.authorizeWrite(request, context: context)
+                guard try await store.delete(table: "funnels", id: try Self.id(context), site: site.id) else { throw APIError(.notFound, .notFound, "no such funnel") }
+                return Response(status: .noContent)
+            }
+        }
+        router.get("/v1/sites/:site/funnels/:id/report") { request, context in
+            try await handle {
+                let (site, query) = try await self.reportRequest(request, context: context)
+                guard let funnel = try await store.funnels(site: site.id, id: try Self.id(context)).first else { throw APIError(.notFound, .notFound, "no such funnel") }
+                return JSONResponse.ok(try await FunnelReport(postgres: self.postgres, logger: self.logger).run(site: site.id, timezone: site.timezone, funnel: funnel, query: query))
+            }
+        }
+    }
+
+    /// The admin token may change a site's definitions.
+    func authorizeWrite(_ request: Request, context: some RequestContext) async throws -> Site {
+        try requireAdmin(request)
+        let id = try context.parameters.require("site")
+        guard let site = try await directory.site(id) else { throw APIError(.notFound, .notFound, "site '\(id)' does not exist") }
+        return site
+    }
+
+    static func body(_ request: Request) async throws -> JSONValue {
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        do { return try JSONValue.parse(body.readableBytesView) } catch { throw APIError.invalid(.invalidJSON, "invalid JSON: \(error)") }
+    }
+
+    static func id(_ context: some RequestContext) throws -> Int64 {
+        guard let id = Int64(try context.parameters.require("id")) else { throw APIError(.notFound, .notFound, "no such id") }
+        return id
     }
 }

@@ -1,0 +1,72 @@
+import Contracts
+import Foundation
+import HTTPAPI
+import Logging
+import PostgresNIO
+
+/// Goals and funnels of sites in `control.goals` / `control.funnels`.
+struct DefinitionStore {
+    let postgres: PostgresClient
+    let logger: Logger
+
+    func create(_ goal: Goal, site: String) async throws -> Goal {
+        var goal = goal
+        let match = goal.match.json.serialized
+        let rows = try await postgres.query("""
+            INSERT INTO control.goals (site, name, match, revenue) VALUES (\(site), \(goal.name), \(match)::jsonb, \(goal.revenue)) RETURNING id
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { goal.id = id }
+        return goal
+    }
+
+    func goals(site: String, id: Int64? = nil) async throws -> [Goal] {
+        let rows = try await postgres.query("""
+            SELECT id, name, match::text, revenue FROM control.goals WHERE site = \(site) AND (\(id)::int8 IS NULL OR id = \(id)) ORDER BY id
+            """, logger: logger)
+        var goals: [Goal] = []
+        for try await (id, name, match, revenue) in rows.decode((Int64, String, String, Bool).self) {
+            goals.append(Goal(id: id, name: name, match: try EventMatch.parse(try JSONValue.parse(Array(match.utf8)), field: "match"), revenue: revenue))
+        }
+        return goals
+    }
+
+    func create(_ funnel: Funnel, site: String) async throws -> Funnel {
+        var funnel = funnel
+        let steps = (funnel.json["steps"] ?? .array([])).serialized
+        let rows = try await postgres.query("""
+            INSERT INTO control.funnels (site, name, steps, window_seconds, step_order)
+            VALUES (\(site), \(funnel.name), \(steps)::jsonb, \(funnel.windowSeconds), \(funnel.order.rawValue)) RETURNING id
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { funnel.id = id }
+        return funnel
+    }
+
+    func funnels(site: String, id: Int64? = nil) async throws -> [Funnel] {
+        let rows = try await postgres.query("""
+            SELECT id, name, steps::text, window_seconds, step_order FROM control.funnels
+            WHERE site = \(site) AND (\(id)::int8 IS NULL OR id = \(id)) ORDER BY id
+            """, logger: logger)
+        var funnels: [Funnel] = []
+        for try await (id, name, steps, window, order) in rows.decode((Int64, String, String, Int64, String).self) {
+            var funnel = try Funnel.parse(.object([
+                "name": .string(name), "steps": try JSONValue.parse(Array(steps.utf8)), "window": .string("\(window / 60)m"), "order": .string(order),
+            ]))
+            funnel.id = id
+            funnel.windowSeconds = window
+            funnels.append(funnel)
+        }
+        return funnels
+    }
+
+    /// Deletes a goal or funnel of the site; false when there was none.
+    func delete(table: String, id: Int64, site: String) async throws -> Bool {
+        precondition(table == "goals" || table == "funnels")
+        var binds = PostgresBindings()
+        binds.append(id)
+        binds.append(site)
+        let rows = try await postgres.query(PostgresQuery(unsafeSQL: "DELETE FROM control.\(table) WHERE id = $1 AND site = $2 RETURNING id", binds: binds), logger: logger)
+        var deleted = false
+        for try await _ in rows { deleted = true }
+        return deleted
+    }
+}

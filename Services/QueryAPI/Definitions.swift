@@ -1,0 +1,179 @@
+import Contracts
+import Foundation
+import HTTPAPI
+
+/// Which events a goal or funnel step matches: any combination of action, name, type, a path
+/// glob (`*` any characters, `?` one) and property values; at least one criterion.
+struct EventMatch: Sendable, Hashable {
+    var action: String?
+    var name: String?
+    var type: String?
+    var path: String?
+    /// Compact JSON object text of required property values.
+    var properties: String?
+
+    static func parse(_ value: JSONValue?, field: String) throws(APIError) -> EventMatch {
+        guard let object = value?.objectValue else { throw .invalid(.missingField, "\(field) must be an object", field: field) }
+        var match = EventMatch()
+        for (key, member) in object {
+            switch key {
+            case "action":
+                guard let text = member.stringValue, let action = Action(eventName: text) else {
+                    throw .invalid(.invalidParameter, "\(field).action must be one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))", field: "\(field).action")
+                }
+                match.action = action.rawValue
+            case "name", "path":
+                guard let text = member.stringValue, !text.isEmpty else { throw .invalid(.invalidParameter, "\(field).\(key) must be a non-empty string", field: "\(field).\(key)") }
+                if key == "name" { match.name = text } else { match.path = text }
+            case "type":
+                guard let text = member.stringValue, EventType(rawValue: text) != nil else {
+                    throw .invalid(.invalidParameter, "\(field).type must be pageview, event or identify", field: "\(field).type")
+                }
+                match.type = text
+            case "properties":
+                guard let properties = member.objectValue, !properties.isEmpty else {
+                    throw .invalid(.invalidParameter, "\(field).properties must be a non-empty object", field: "\(field).properties")
+                }
+                match.properties = member.serialized
+            default:
+                throw .invalid(.invalidParameter, "unknown match criterion '\(key)'; use action, name, type, path or properties", field: "\(field).\(key)")
+            }
+        }
+        guard match != EventMatch() else { throw .invalid(.missingField, "\(field) needs at least one of action, name, type, path, properties", field: field) }
+        return match
+    }
+
+    var json: JSONValue {
+        var object: [String: JSONValue] = [:]
+        if let action { object["action"] = .string(action) }
+        if let name { object["name"] = .string(name) }
+        if let type { object["type"] = .string(type) }
+        if let path { object["path"] = .string(path) }
+        if let properties, let parsed = try? JSONValue.parse(Array(properties.utf8)) { object["properties"] = parsed }
+        return .object(object)
+    }
+
+    /// A SQL condition over `analytics.events` aliased `e`, with its values appended to
+    /// `binds` (placeholders continue from what `binds` holds).
+    func condition(binds: inout [String]) -> String {
+        var parts: [String] = []
+        func bind(_ value: String) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+        if let action { parts.append("e.action = \(bind(action))") }
+        if let name { parts.append("e.name = \(bind(name))") }
+        if let type { parts.append("e.type = \(bind(type))") }
+        if let path { parts.append("\(Self.pathSQL) LIKE \(bind(Self.likePattern(glob: path))) ESCAPE '\\'") }
+        if let properties { parts.append("e.properties @> \(bind(properties))::jsonb") }
+        return "(" + parts.joined(separator: " AND ") + ")"
+    }
+
+    /// The path of an event's URL: no scheme, host, query or fragment; `/` when empty.
+    static let pathSQL = "coalesce(nullif(split_part(split_part(regexp_replace(coalesce(e.url, ''), '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', ''), '?', 1), '#', 1), ''), '/')"
+
+    /// `*` and `?` become `%` and `_`; LIKE's own special characters are escaped.
+    static func likePattern(glob: String) -> String {
+        var pattern = ""
+        for character in glob {
+            switch character {
+            case "\\", "%", "_": pattern += "\\" + String(character)
+            case "*": pattern += "%"
+            case "?": pattern += "_"
+            default: pattern.append(character)
+            }
+        }
+        return pattern
+    }
+}
+
+/// A goal: its matching events are conversions.
+struct Goal: Sendable, Hashable {
+    var id: Int64 = 0
+    var name: String
+    var match: EventMatch
+    /// Whether the matching events' money counts as the goal's revenue.
+    var revenue: Bool
+
+    static func parse(_ document: JSONValue) throws(APIError) -> Goal {
+        guard let name = document["name"]?.stringValue, !name.isEmpty else { throw .invalid(.missingField, "name is required", field: "name") }
+        let revenue = document["revenue"].map { $0.boolValue } ?? true
+        guard let revenue else { throw .invalid(.invalidParameter, "revenue must be true or false", field: "revenue") }
+        return Goal(name: name, match: try EventMatch.parse(document["match"], field: "match"), revenue: revenue)
+    }
+
+    var json: JSONValue {
+        .object(["id": .string(String(id)), "name": .string(name), "match": match.json, "revenue": .bool(revenue)])
+    }
+}
+
+/// A funnel: ordered steps a person goes through within a window.
+struct Funnel: Sendable, Hashable {
+    enum Order: String, Sendable, CaseIterable {
+        /// Steps in order; other events may come between.
+        case sequential
+        /// Steps in order with no other event of the person between them.
+        case strict
+        /// Every step within the window, in any order.
+        case any
+    }
+
+    struct Step: Sendable, Hashable {
+        var name: String
+        var match: EventMatch
+    }
+
+    var id: Int64 = 0
+    var name: String
+    var steps: [Step]
+    var windowSeconds: Int64
+    var order: Order
+
+    static let ecommerce = Funnel(
+        name: "E-commerce", steps: [Action.viewItem, .addToCart, .beginCheckout, .purchase].map { Step(name: $0.rawValue, match: EventMatch(action: $0.rawValue)) },
+        windowSeconds: 7 * 86_400, order: .sequential)
+
+    static func parse(_ document: JSONValue) throws(APIError) -> Funnel {
+        guard let name = document["name"]?.stringValue, !name.isEmpty else { throw .invalid(.missingField, "name is required", field: "name") }
+        guard let stepValues = document["steps"]?.arrayValue, (2...20).contains(stepValues.count) else {
+            throw .invalid(.invalidParameter, "steps must be a list of 2 to 20 matches", field: "steps")
+        }
+        var steps: [Step] = []
+        for (index, value) in stepValues.enumerated() {
+            var criteria = value.objectValue ?? [:]
+            let stepName = criteria.removeValue(forKey: "label")?.stringValue
+            let match = try EventMatch.parse(.object(criteria), field: "steps[\(index)]")
+            steps.append(Step(name: stepName ?? match.action ?? match.name ?? match.path ?? match.type ?? "step \(index + 1)", match: match))
+        }
+        let window = try parseWindow(document["window"]?.stringValue ?? "7d")
+        let orderText = document["order"]?.stringValue ?? "sequential"
+        guard let order = Order(rawValue: orderText) else {
+            throw .invalid(.invalidParameter, "order must be sequential, strict or any", field: "order")
+        }
+        return Funnel(name: name, steps: steps, windowSeconds: window, order: order)
+    }
+
+    /// `30m`, `12h`, `7d` (up to 90 days).
+    static func parseWindow(_ text: String) throws(APIError) -> Int64 {
+        let units: [Character: Int64] = ["m": 60, "h": 3_600, "d": 86_400]
+        guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count * unit <= 90 * 86_400 else {
+            throw .invalid(.invalidParameter, "window must look like 30m, 12h or 7d (at most 90d)", field: "window")
+        }
+        return count * unit
+    }
+
+    var windowText: String {
+        windowSeconds % 86_400 == 0 ? "\(windowSeconds / 86_400)d" : windowSeconds % 3_600 == 0 ? "\(windowSeconds / 3_600)h" : "\(windowSeconds / 60)m"
+    }
+
+    var json: JSONValue {
+        .object([
+            "id": .string(String(id)), "name": .string(name), "window": .string(windowText), "order": .string(order.rawValue),
+            "steps": .array(steps.map { step in
+                var object = step.match.json.objectValue ?? [:]
+                object["label"] = .string(step.name)
+                return .object(object)
+            }),
+        ])
+    }
+}

@@ -1,0 +1,63 @@
+import Contracts
+@testable import QueryAPI
+import Testing
+
+@Suite struct DefinitionsTests {
+    @Test(arguments: [
+        ("/thanks*", "/thanks%"), ("/p?", "/p_"), ("/100%_off", "/100\\%\\_off"), ("/a\\b", "/a\\\\b"), ("/exact", "/exact"),
+    ])
+    func pathGlobsBecomeEscapedLikePatterns(glob: String, like: String) {
+        #expect(EventMatch.likePattern(glob: glob) == like)
+    }
+
+    @Test func conditionsBindEveryValue() throws {
+        let match = try EventMatch.parse(try JSONValue.parse(Array(#"{"action": "Order Completed", "type": "event", "properties": {"plan": "pro"}}"#.utf8)), field: "match")
+        #expect(match.action == "purchase")
+        var binds = ["site"]
+        let sql = match.condition(binds: &binds)
+        #expect(sql == "(e.action = $2 AND e.type = $3 AND e.properties @> $4::jsonb)")
+        #expect(binds == ["site", "purchase", "event", #"{"plan":"pro"}"#])
+    }
+
+    @Test(arguments: [#"{}"#, #"{"action": "dance"}"#, #"{"type": "click"}"#, #"{"path": ""}"#, #"{"properties": {}}"#, #"{"colour": "red"}"#, #"[]"#])
+    func invalidMatchesAreRefused(text: String) throws {
+        #expect(throws: (any Error).self) { try EventMatch.parse(try JSONValue.parse(Array(text.utf8)), field: "match") }
+    }
+
+    @Test(arguments: [("30m", Int64(1_800)), ("12h", 43_200), ("7d", 604_800), ("90d", 7_776_000)])
+    func windows(text: String, seconds: Int64) throws {
+        #expect(try Funnel.parseWindow(text) == seconds)
+    }
+
+    @Test(arguments: ["0d", "91d", "7", "d", "7w", "-1h"])
+    func invalidWindows(text: String) {
+        #expect(throws: (any Error).self) { try Funnel.parseWindow(text) }
+    }
+
+    typealias E = FunnelComputation.Event
+    static func events(_ steps: [[Int]]) -> [E] {
+        steps.enumerated().map { E(time: Int64($0.offset) * 60_000, steps: Set($0.element), currency: nil, amountMinor: nil, segment: "") }
+    }
+
+    @Test(arguments: [
+        // (each event's steps in time order, order, steps reached)
+        ([[0], [1], [2]], Funnel.Order.sequential, 3), ([[0], [], [1], [2]], .sequential, 3), ([[1], [0], [2]], .sequential, 1),
+        ([[0], [], [1]], .strict, 1), ([[0], [1], [2]], .strict, 3),
+        ([[1], [0], [2]], .any, 3), ([[2], [0]], .any, 1), ([[1]], .sequential, 0),
+    ])
+    func stepsReached(steps: [[Int]], order: Funnel.Order, reached: Int) {
+        let path = FunnelComputation.path(Self.events(steps), stepCount: 3, order: order, window: 3_600_000, entryFrom: 0, entryTo: 3_600_000)
+        #expect((path?.events.count ?? 0) == reached)
+    }
+
+    @Test func stepsAfterTheWindowDoNotCount() {
+        let path = FunnelComputation.path(Self.events([[0], [1], [2]]), stepCount: 3, order: .sequential, window: 60_000, entryFrom: 0, entryTo: 0)
+        #expect(path?.events.count == 2)
+    }
+
+    @Test func medians() {
+        #expect(FunnelComputation.median([]) == nil)
+        #expect(FunnelComputation.median([5, 1, 3]) == 3)
+        #expect(FunnelComputation.median([4, 1, 3, 10]) == 3)
+    }
+}
