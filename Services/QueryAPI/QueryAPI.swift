@@ -62,6 +62,24 @@ public struct QueryAPI: Sendable {
                 return JSONResponse.ok(try await OverviewReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
             }
         }
+        router.get("/v1/sites/:site/attribution") { request, context in
+            try await handle {
+                let (site, query) = try await self.reportRequest(request, context: context, ignoring: ["model", "lookback_days", "conversion"])
+                return JSONResponse.ok(try await AttributionReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, parameters: Self.parameters(request)))
+            }
+        }
+        router.get("/v1/sites/:site/retention") { request, context in
+            try await handle {
+                let (site, query) = try await self.reportRequest(request, context: context, ignoring: ["event", "period"])
+                return JSONResponse.ok(try await RetentionReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, parameters: Self.parameters(request)))
+            }
+        }
+        router.get("/v1/sites/:site/products") { request, context in
+            try await handle {
+                let (site, query) = try await self.reportRequest(request, context: context, ignoring: ["breakdown"])
+                return JSONResponse.ok(try await ProductsReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, parameters: Self.parameters(request)))
+            }
+        }
         addDefinitionRoutes(to: router)
         router.get("/") { _, _ in
             var headers = HTTPFields()
@@ -139,10 +157,15 @@ public struct QueryAPI: Sendable {
     }
 
     /// The site a report request may read, and its parsed common parameters.
-    func reportRequest(_ request: Request, context: some RequestContext) async throws -> (Site, ReportQuery) {
+    /// Parameters a report reads itself are passed over (`ignoring`) by the common parser.
+    func reportRequest(_ request: Request, context: some RequestContext, ignoring: Set<String> = []) async throws -> (Site, ReportQuery) {
         let site = try await authorizeRead(request, site: try context.parameters.require("site"))
-        let query = try ReportQuery.parse(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, today: Self.today(in: site.timezone))
+        let query = try ReportQuery.parse(Self.parameters(request).filter { !ignoring.contains($0.0) }, today: Self.today(in: site.timezone))
         return (site, query)
+    }
+
+    static func parameters(_ request: Request) -> [(String, String)] {
+        request.uri.queryParameters.map { (String($0.key), String($0.value)) }
     }
 
     /// A read key of this site (or the admin token) may read its reports.

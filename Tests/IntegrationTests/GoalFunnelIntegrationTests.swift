@@ -19,16 +19,18 @@ struct GoalFunnelIntegrationTests {
     static let minute: Int64 = 60_000
 
     static func event(_ site: String, _ person: String, _ minutes: Int64, name: String, url: String = "https://shop.example/p",
-                      origin: Origin = .browser, order: String? = nil, amount: Int64? = nil) throws -> KafkaMessage {
+                      origin: Origin = .browser, order: String? = nil, amount: Int64? = nil, source: String? = nil,
+                      items: [LineItem] = [], session: Int? = nil) throws -> KafkaMessage {
         let millis = t0 + minutes * minute
         let isPageview = name == "pageview"
         let event = RawEvent(
             eventUUID: EventID.uuidV7(millis: millis), site: site, type: isPageview ? .pageview : .event, name: name,
             action: Action(eventName: name), eventId: order, anonymousId: person, occurredAt: millis, receivedAt: millis, url: url,
-            revenue: amount.map { Money(currency: Currency(code: "EUR")!, amountMinor: $0) }, origin: origin)
-        let context = SourceContext(source: person == "e" ? "google" : "newsletter", medium: "email", campaign: "may",
+            revenue: amount.map { Money(currency: Currency(code: "EUR")!, amountMinor: $0) }, items: items, origin: origin)
+        let context = SourceContext(source: source ?? (person == "e" ? "google" : "newsletter"), medium: "email", campaign: "may",
                                     referrerDomain: "(none)", landingPage: "/", channel: "Email")
-        let enriched = EnrichedEvent(event: event, sessionId: EventID.uuidV7(millis: t0), personId: person, sessionStartedAt: t0, context: context)
+        let sessionId = session.map { UUID(uuidString: String(format: "00000000-0000-7000-8000-%012d", $0))! } ?? EventID.uuidV7(millis: t0)
+        let enriched = EnrichedEvent(event: event, sessionId: sessionId, personId: person, sessionStartedAt: t0, context: context)
         return KafkaMessage(topic: "goals-test", partition: 0, offset: 0, key: nil, value: try MessageCoding.encode(EnrichedMessage.event(enriched)), timestamp: nil)
     }
 
@@ -106,6 +108,79 @@ struct GoalFunnelIntegrationTests {
                 #expect(list["funnels"]?.arrayValue?.count == 4)
                 #expect(try await call(.delete, "/funnels/\(try #require(ecommerce["id"]?.stringValue))").0 == .noContent)
                 #expect(try await call(.delete, "/funnels/\(try #require(ecommerce["id"]?.stringValue))").0 == .notFound)
+            }
+        }
+    }
+
+    @Test func attributionRetentionAndProductsFromKnownHistories() async throws {
+        try await TestStack.withPostgres { postgres in
+            let site = TestStack.uniqueName("attr")
+            _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: site, name: "Shop"))
+            let day: Int64 = 24 * 60
+            let items = [LineItem(productId: "mug", priceMinor: 400, quantity: 2), LineItem(productId: "tea", priceMinor: 200, quantity: 1)]
+            let messages = [
+                // p: a newsletter visit, then a direct one, then Google; buys during the Google visit,
+                // and again (direct) two weeks later.
+                try Self.event(site, "p", 0, name: "pageview", source: "newsletter"),
+                try Self.event(site, "p", 4 * day, name: "pageview", source: "(direct)"),
+                try Self.event(site, "p", 8 * day, name: "pageview", source: "google", session: 1),
+                try Self.event(site, "p", 8 * day + 1, name: "purchase", order: "o-p1", amount: 1000, source: "google", items: items, session: 1),
+                try Self.event(site, "p", 22 * day, name: "purchase", order: "o-p2", amount: 300, source: "(direct)",
+                               items: [LineItem(productId: "tea", priceMinor: 300, quantity: 1)]),
+                // q: one direct visit with a purchase, never again.
+                try Self.event(site, "q", 1 * day, name: "purchase", order: "o-q1", amount: 500, source: "(direct)"),
+            ]
+            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
+            defer { producer.shutdown() }
+            try await AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger).storeBatch(messages, producer: producer)
+
+            var configuration = QueryAPIConfiguration()
+            configuration.adminToken = QueryAPIIntegrationTests.adminToken
+            let router = Router()
+            QueryAPI(configuration: configuration, postgres: postgres, directory: SiteDirectory(client: postgres, logger: TestStack.logger), logger: TestStack.logger)
+                .addRoutes(to: router)
+            try await Application(router: router).test(.router) { client in
+                func get(_ path: String) async throws -> JSONValue {
+                    let (status, body) = try await QueryAPIIntegrationTests.call(client, .get, "/v1/sites/\(site)" + path, token: QueryAPIIntegrationTests.adminToken)
+                    #expect(status == .ok, "\(path): \(body.serialized)")
+                    return body
+                }
+                // Credits (conversions) and EUR minor units per source, for the first order (o-p1, 1000)
+                // only: the range ends before the second.
+                func credits(_ model: String) async throws -> [String: String] {
+                    let report = try await get("/attribution?from=2026-05-01&to=2026-05-15&model=\(model)&lookback_days=30")
+                    var result: [String: String] = [:]
+                    for row in report["rows"]?.arrayValue ?? [] {
+                        result[row["source"]?.stringValue ?? ""] = (row["conversions"]?.scalarText ?? "") + " " + (row["revenue"]?.arrayValue?.first?["amount_minor"]?.scalarText ?? "-")
+                    }
+                    return result
+                }
+                // q's order (500, direct, one session) is in every model too.
+                #expect(try await credits("last_touch") == ["google": "1.000000 1000", "(direct)": "1.000000 500"])
+                #expect(try await credits("first_touch") == ["newsletter": "1.000000 1000", "(direct)": "1.000000 500"])
+                #expect(try await credits("last_non_direct") == ["google": "1.000000 1000", "(direct)": "1.000000 500"])
+                #expect(try await credits("linear") == ["newsletter": "0.333333 333", "(direct)": "1.333333 833", "google": "0.333334 334"])
+                #expect(try await credits("position_based") == ["newsletter": "0.400000 400", "(direct)": "1.200000 700", "google": "0.400000 400"])
+                let decay = try await credits("time_decay")
+                #expect(decay.keys.sorted() == ["(direct)", "google", "newsletter"])
+                // A 2-day lookback sees only the Google session for o-p1.
+                let short = try await get("/attribution?from=2026-05-01&to=2026-05-15&model=first_touch&lookback_days=2")
+                #expect(short["rows"]?.arrayValue?.first { $0["source"]?.stringValue == "google" }?["conversions"]?.scalarText == "1.000000")
+
+                // Weekly purchase cohorts: p and q first bought in the week of 4 May (p's and q's
+                // days 8 and 1 fall into the weeks of 11 and 4 May).
+                let retention = try await get("/retention?event=purchase&period=week&from=2026-05-01&to=2026-06-30")
+                let cohorts = retention["cohorts"]?.arrayValue ?? []
+                #expect(cohorts.map { $0["cohort"]?.stringValue ?? "" } == ["2026-05-04", "2026-05-11"])
+                #expect(cohorts.map { $0["persons"]?.scalarText ?? "" } == ["1", "1"])
+                // p (cohort of 11 May) bought again two weeks later.
+                #expect(cohorts.last?["periods"] == .array([.object(["period": .number("2"), "persons": .number("1"), "share": .number("1.0000")])]))
+
+                let products = try await get("/products?from=2026-05-01&to=2026-06-30&breakdown=product_id")
+                let byProduct = Dictionary(uniqueKeysWithValues: (products["rows"]?.arrayValue ?? []).map {
+                    ($0["product_id"]?.stringValue ?? "", "\($0["quantity"]?.scalarText ?? "") \($0["orders"]?.scalarText ?? "") \($0["revenue"]?.arrayValue?.first?["amount_minor"]?.scalarText ?? "")")
+                })
+                #expect(byProduct == ["mug": "2 1 800", "tea": "2 2 500"])
             }
         }
     }

@@ -1,0 +1,115 @@
+import Contracts
+import Foundation
+import HTTPAPI
+import Logging
+import PostgresNIO
+
+/// `GET /v1/sites/{site}/retention?event=purchase&period=week`: persons grouped by the period
+/// of their first matching event (cohorts starting in the range), and the share of each
+/// cohort doing it again in each later period. Counted per stitched person from the facts.
+struct RetentionReport {
+    let postgres: PostgresClient
+    let logger: Logger
+
+    func run(site: String, query: ReportQuery, parameters: [(String, String)]) async throws -> JSONValue {
+        var event = "purchase"
+        var period = "week"
+        for (name, value) in parameters {
+            if name == "event" {
+                guard !value.isEmpty else { throw APIError.invalid(.invalidParameter, "event must name an action or event", field: "event") }
+                event = value
+            }
+            if name == "period" {
+                guard ["day", "week", "month"].contains(value) else { throw APIError.invalid(.invalidParameter, "period must be day, week or month", field: "period") }
+                period = value
+            }
+        }
+        var binds = [site, query.from, query.to, period]
+        let match = Action(eventName: event).map { EventMatch(action: $0.rawValue) } ?? EventMatch(name: event)
+        let sql = """
+            WITH hits AS (
+                SELECT DISTINCT e.person_id, date_trunc($4, e.day)::date AS period
+                FROM analytics.events e WHERE e.site = $1 AND \(match.condition(binds: &binds))
+            ), firsts AS (
+                SELECT person_id, min(period) AS cohort FROM hits GROUP BY person_id
+            )
+            SELECT to_char(f.cohort, 'YYYY-MM-DD'),
+                   (CASE $4 WHEN 'day' THEN h.period - f.cohort
+                            WHEN 'week' THEN (h.period - f.cohort) / 7
+                            ELSE (extract(year FROM age(h.period, f.cohort)) * 12 + extract(month FROM age(h.period, f.cohort)))::int END)::int8,
+                   count(*)::int8
+            FROM firsts f JOIN hits h USING (person_id)
+            WHERE f.cohort BETWEEN date_trunc($4, $2::date)::date AND $3::date
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """
+        var postgresBinds = PostgresBindings()
+        for value in binds { postgresBinds.append(value) }
+        var cohorts: [(String, [(Int64, Int64)])] = []
+        for try await (cohort, index, persons) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger).decode((String, Int64, Int64).self) {
+            if cohorts.last?.0 != cohort { cohorts.append((cohort, [])) }
+            cohorts[cohorts.count - 1].1.append((index, persons))
+        }
+        return .object([
+            "site": .string(site), "from": .string(query.from), "to": .string(query.to), "event": .string(event), "period": .string(period),
+            "cohorts": .array(cohorts.map { cohort, periods in
+                let size = periods.first { $0.0 == 0 }?.1 ?? 0
+                return .object([
+                    "cohort": .string(cohort), "persons": .number(String(size)),
+                    "periods": .array(periods.filter { $0.0 > 0 }.map { index, persons in
+                        .object(["period": .number(String(index)), "persons": .number(String(persons)), "share": .number(OverviewReport.rate(persons, of: size))])
+                    }),
+                ])
+            }),
+        ])
+    }
+}
+
+/// `GET /v1/sites/{site}/products?breakdown=product_id|sku|category|brand`: quantity, orders
+/// and revenue per currency from the line items of the orders in the range (the items of the
+/// copy whose money counts, the server's when there is one).
+struct ProductsReport {
+    let postgres: PostgresClient
+    let logger: Logger
+
+    static let dimensions = ["product_id", "sku", "category", "brand", "name", "variant"]
+
+    func run(site: String, query: ReportQuery, parameters: [(String, String)]) async throws -> JSONValue {
+        var dimension = "product_id"
+        for (name, value) in parameters where name == "breakdown" {
+            guard Self.dimensions.contains(value) else {
+                throw APIError.invalid(.invalidParameter, "products breakdown must be one of \(Self.dimensions.joined(separator: ", "))", field: "breakdown")
+            }
+            dimension = value
+        }
+        var binds = PostgresBindings()
+        binds.append(site)
+        binds.append(query.from)
+        binds.append(query.to)
+        // `dimension` comes from the whitelist above.
+        let sql = """
+            SELECT coalesce(item->>'\(dimension)', '(not set)'), o.currency,
+                   sum(coalesce((item->>'quantity')::int8, 1))::int8, count(DISTINCT o.order_id)::int8,
+                   sum(coalesce((item->>'price_minor')::int8, 0) * coalesce((item->>'quantity')::int8, 1)
+                       - coalesce((item->>'discount_minor')::int8, 0))::int8
+            FROM analytics.orders o
+            JOIN analytics.events e ON e.site = o.site AND e.event_uuid = o.event_uuid
+            CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.items, '[]'::jsonb)) AS item
+            WHERE o.site = $1 AND o.day BETWEEN $2::date AND $3::date
+            GROUP BY 1, 2
+            """
+        struct Row { var quantity: Int64 = 0; var orders: Int64 = 0; var revenue = CurrencyAmounts() }
+        var rows: [String: Row] = [:]
+        for try await (key, currency, quantity, orders, revenue) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            .decode((String, String, Int64, Int64, Int64).self) {
+            rows[key, default: Row()].quantity += quantity
+            rows[key, default: Row()].orders += orders
+            if !currency.isEmpty { rows[key, default: Row()].revenue.add(currency, revenue) }
+        }
+        return .object([
+            "site": .string(site), "from": .string(query.from), "to": .string(query.to), "breakdown": .string(dimension),
+            "rows": .array(rows.sorted { $0.value.quantity != $1.value.quantity ? $0.value.quantity > $1.value.quantity : $0.key < $1.key }.map { key, row in
+                .object([dimension: .string(key), "quantity": .number(String(row.quantity)), "orders": .number(String(row.orders)), "revenue": row.revenue.json])
+            }),
+        ])
+    }
+}
