@@ -81,6 +81,9 @@ public struct QueryAPI: Sendable {
             }
         }
         addDefinitionRoutes(to: router)
+        router.get("/openapi.json") { _, _ in
+            JSONResponse.ok(OpenAPI.json)
+        }
         router.get("/") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
