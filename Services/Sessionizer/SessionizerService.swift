@@ -81,7 +81,7 @@ public final class SessionizerService: Service {
         var outgoing: [KafkaOutgoingMessage] = []
         for message in messages {
             do {
-                let event = try MessageCoding.decode(RawEvent.self, from: message.value)
+                let event = try MessageCoding.decodeRawEvent(message.value)
                 guard !event.site.isEmpty else { throw SessionizerInputError.noSite }
                 events.append(event)
             } catch {

@@ -11,8 +11,10 @@ struct PageURL {
         var rest = Substring(text)
         // `host/path` without a scheme (some apps and proxies send referrers like that) still names a host.
         let firstSegment = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        let schemeless = !rest.contains("://") && firstSegment.contains(".") && !firstSegment.contains(" ") && !rest.hasPrefix("/")
-        if let schemeEnd = rest.range(of: "://") ?? (schemeless ? rest.startIndex..<rest.startIndex : nil) {
+        // `firstRange(of:)` is the standard library's; Foundation's `range(of:)` bridges through NSString.
+        let separator = rest.firstRange(of: "://")
+        let schemeless = separator == nil && firstSegment.contains(".") && !firstSegment.contains(" ") && !rest.hasPrefix("/")
+        if let schemeEnd = separator ?? (schemeless ? rest.startIndex..<rest.startIndex : nil) {
             rest = rest[schemeEnd.upperBound...]
             let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
             var authority = rest[..<authorityEnd]

@@ -180,8 +180,37 @@ struct RawEventEncodingTests {
     func decodesToTheSameEventAsCodable(event: RawEvent) throws {
         let direct = MessageCoding.encode(event)
         #expect(try MessageCoding.decode(RawEvent.self, from: direct) == event)
+        #expect(try MessageCoding.decodeRawEvent(direct) == event)
+        #expect(try MessageCoding.decodeRawEvent(try JSONEncoder().encode(event)) == event)
         // And it is the same document the generic encoder writes.
         let generic = try JSONValue.parse(Array(try JSONEncoder().encode(event)))
         #expect(try JSONValue.parse(direct) == generic)
+    }
+
+    @Test(arguments: [
+        EnrichedEvent(event: full(), sessionId: EventID.uuidV7(millis: 5), personId: "p\u{1F}\"", sessionStartedAt: -7,
+                      context: SourceContext(source: "google", medium: "cpc", campaign: "c", term: "t", content: "x", clickId: "g",
+                                             referrer: "https://www.google.com/", referrerDomain: "www.google.com", landingPage: "/", channel: "Paid Search")),
+        EnrichedEvent(event: RawEvent(eventUUID: EventID.uuidV7(millis: 0), site: "s", type: .pageview, name: "pageview", occurredAt: 1, receivedAt: 2, origin: .browser),
+                      sessionId: EventID.uuidV7(millis: 0), personId: "a", sessionStartedAt: 1, context: .direct),
+    ])
+    func enrichedEventsDecodeToTheSameEventAsCodable(enriched: EnrichedEvent) throws {
+        let direct = MessageCoding.encode(enriched)
+        #expect(try MessageCoding.decode(EnrichedEvent.self, from: direct) == enriched)
+        #expect(try JSONValue.parse(direct) == JSONValue.parse(Array(try JSONEncoder().encode(enriched))))
+    }
+
+    @Test(arguments: [
+        "", "[]", #"{"site": "s"}"#,
+        #"{"event_uuid": "nope", "site": "s", "type": "pageview", "name": "p", "occurred_at": 1, "received_at": 1, "origin": "browser", "items": []}"#,
+        #"{"event_uuid": "0190F2A4-1C00-7ABC-8DEF-0123456789AB", "site": "s", "type": "click", "name": "p", "occurred_at": 1, "received_at": 1, "origin": "browser", "items": []}"#,
+        #"{"event_uuid": "0190F2A4-1C00-7ABC-8DEF-0123456789AB", "site": "s", "type": "pageview", "name": "p", "occurred_at": "1", "received_at": 1, "origin": "browser", "items": []}"#,
+        #"{"event_uuid": "0190F2A4-1C00-7ABC-8DEF-0123456789AB", "site": "s", "type": "pageview", "name": "p", "occurred_at": 1, "received_at": 1, "origin": "browser"}"#,
+        #"{"event_uuid": "0190F2A4-1C00-7ABC-8DEF-0123456789AB", "site": "s", "type": "pageview", "name": "p", "occurred_at": 1, "received_at": 1, "origin": "browser", "items": [{"quantity": 1.5}]}"#,
+        #"{"event_uuid": "0190F2A4-1C00-7ABC-8DEF-0123456789AB", "site": "s", "type": "pageview", "name": "p", "occurred_at": 1, "received_at": 1, "origin": "browser", "items": [], "revenue": {"currency": "XXX1", "amount_minor": 1}}"#,
+    ])
+    func theDirectReaderRefusesWhatCodableRefuses(text: String) {
+        #expect(throws: (any Error).self) { try MessageCoding.decodeRawEvent(Array(text.utf8)) }
+        #expect(throws: (any Error).self) { try MessageCoding.decode(RawEvent.self, from: Array(text.utf8)) }
     }
 }
