@@ -80,6 +80,7 @@ struct ShopTraffic {
             let currency = Self.currencies.first { pick -= $0.weight; return pick < 0 }!
             var clock = Int64.random(in: start...(end - 6 * 3_600_000), using: &random)
             var latePurchase: (visit: Int, post: Post)?
+            var hasOrdered = false
             let visits = Int.random(in: 1...3, using: &random)
             for visitIndex in 0..<visits {
                 var roll = Int.random(in: 0..<totalWeight, using: &random)
@@ -105,8 +106,11 @@ struct ShopTraffic {
                 }
                 for _ in 0..<Int.random(in: 0...4, using: &random) {
                     clock += Int64.random(in: 5_000...120_000, using: &random)
-                    browser.append(event(["type": .string("pageview"), "url": .string("https://shop.example/products/p\(Int.random(in: 1...40, using: &random))"),
+                    let product = "p\(Int.random(in: 1...40, using: &random))"
+                    browser.append(event(["type": .string("pageview"), "url": .string("https://shop.example/products/" + product),
                                           "referrer": .string("https://shop.example/")]))
+                    // The shop's product page reports the product seen (the funnel's first step).
+                    browser.append(event(["name": .string("view_item"), "items": .array([.object(["product_id": .string(product)])])]))
                 }
                 if Int.random(in: 0..<100, using: &random) < 10 {
                     // Mid-visit the visitor clicks another campaign's ad: a new session, credited to it.
@@ -142,6 +146,7 @@ struct ShopTraffic {
                         : .string(Money(currency: money, amountMinor: total).decimalText)
                     let purchase: [String: JSONValue] = [
                         "name": .string("purchase"), "event_id": .string(orderId), "value": value,
+                        "order": .object(["is_first_purchase": .bool(!hasOrdered)]),
                         "currency": .string(Bool.random(using: &random) ? currency.code : currency.code.lowercased()), "items": .array(items),
                     ]
                     let delivery = Int.random(in: 0..<10, using: &random)
@@ -165,6 +170,7 @@ struct ShopTraffic {
                         }
                         posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
                     }
+                    hasOrdered = true
                     let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
                     expected.revenue[key, default: 0] += total
                     expected.ordersByKey[key, default: 0] += 1
