@@ -55,6 +55,7 @@ struct ShopTraffic {
 
     var visitors: [Visitor] = []
     var expected = Expected()
+    var history = ShopHistory()
 
     /// Every visitor makes one to three visits, well apart. Besides the plain cases (browser,
     /// server or both report the order) the traffic holds the scenarios the pipeline must get
@@ -98,6 +99,8 @@ struct ShopTraffic {
                 var landing: [String: JSONValue] = ["type": .string("pageview"), "url": .string("https://shop.example/" + Self.landingPath(&random) + arrival.query)]
                 if let referrer = arrival.referrer { landing["referrer"] = .string(referrer) }
                 browser.append(event(landing))
+                let deviceKey = "\(index)/\(device)"
+                history.sessions.append(.init(device: deviceKey, start: clock, key: [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign]))
                 // A user logs in on the second device always, on the first sometimes.
                 if let userId, !loggedIn.contains(device), device == 1 || Bool.random(using: &random) {
                     clock += Int64.random(in: 5_000...30_000, using: &random)
@@ -111,6 +114,7 @@ struct ShopTraffic {
                                           "referrer": .string("https://shop.example/")]))
                     // The shop's product page reports the product seen (the funnel's first step).
                     browser.append(event(["name": .string("view_item"), "items": .array([.object(["product_id": .string(product)])])]))
+                    history.steps.append(.init(device: deviceKey, time: clock, step: 0))
                 }
                 if Int.random(in: 0..<100, using: &random) < 10 {
                     // Mid-visit the visitor clicks another campaign's ad: a new session, credited to it.
@@ -120,14 +124,17 @@ struct ShopTraffic {
                     var click: [String: JSONValue] = ["type": .string("pageview"), "url": .string("https://shop.example/collections/winter" + arrival.query)]
                     if let referrer = arrival.referrer { click["referrer"] = .string(referrer) }
                     browser.append(event(click))
+                    history.sessions.append(.init(device: deviceKey, start: clock, key: [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign]))
                 }
                 var posts: [Post] = []
                 if Int.random(in: 0..<100, using: &random) < 22 {
                     // A purchase: cart, checkout, and the order reported by browser, server or both.
                     clock += Int64.random(in: 5_000...60_000, using: &random)
                     browser.append(event(["name": .string("add_to_cart")]))
+                    history.steps.append(.init(device: deviceKey, time: clock, step: 1))
                     clock += Int64.random(in: 5_000...60_000, using: &random)
                     browser.append(event(["name": .string("begin_checkout")]))
+                    history.steps.append(.init(device: deviceKey, time: clock, step: 2))
                     clock += Int64.random(in: 5_000...120_000, using: &random)
                     let money = Currency(code: currency.code)!
                     var total: Int64 = 0
@@ -171,6 +178,7 @@ struct ShopTraffic {
                         posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
                     }
                     hasOrdered = true
+                    history.steps.append(.init(device: deviceKey, time: clock, step: 3, order: orderId, currency: currency.code, amount: total))
                     let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
                     expected.revenue[key, default: 0] += total
                     expected.ordersByKey[key, default: 0] += 1
@@ -194,6 +202,9 @@ struct ShopTraffic {
             if let late = latePurchase {
                 visitor.posts.append(late.post)
                 expected.events += 1
+            }
+            for device in devices.indices {
+                history.persons["\(index)/\(device)"] = loggedIn.contains(device) ? userId! : devices[device]
             }
             visitors.append(visitor)
         }
@@ -223,6 +234,10 @@ struct ShopTraffic {
             "browser_events": .number(String(expected.events)),
             "orders": .number(String(expected.orders.values.reduce(0, +))),
             "revenue_by_source": .array(rows),
+            "goal": history.goalJSON,
+            "funnel": history.funnelJSON,
+            "attribution": history.attributionJSON,
+            "retention": history.retentionJSON,
             "totals": .array(totals.keys.sorted().map { code in
                 .object(["currency": .string(code), "orders": .number(String(expected.orders[code]!)), "revenue_minor": .number(String(totals[code]!))])
             }),

@@ -46,6 +46,7 @@ struct Verify: AsyncParsableCommand {
             }
             if differences.isEmpty {
                 print("verify: the revenue report matches \(expected) exactly (\(rows.count) source/currency rows)")
+                if document["goal"] != nil { try await verifyReports(document, site: site, from: from, to: to, client: client, deadline: deadline) }
                 return
             }
             if Date() > deadline { break }
@@ -54,5 +55,64 @@ struct Verify: AsyncParsableCommand {
         print("verify: the revenue report still differs from \(expected) after \(timeout) s:")
         for line in differences.prefix(40) { print("  " + line) }
         throw ExitCode.failure
+    }
+
+    /// The goal, funnel, attribution and retention reports against the simulator's history:
+    /// creates the "Purchases" goal and the e-commerce funnel (admin token), then polls each
+    /// report until it equals the expected figures.
+    func verifyReports(_ document: JSONValue, site: String, from: String, to: String, client: HTTPClient, deadline: Date) async throws {
+        func call(_ method: String, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
+            let (status, answer) = try await adminCall(client, base: queryAPI, token: token, method: method, path: "/v1/sites/\(site)" + path, body: body)
+            guard (200..<300).contains(status) else { throw ValidationError("\(method) \(path) answered \(status): \(answer.serialized)") }
+            return answer
+        }
+        let goal = try await call("POST", "/goals", .object(["name": .string("Purchases"), "match": .object(["action": .string("purchase")]), "revenue": .bool(true)]))
+        let funnel = try await call("POST", "/funnels/templates/ecommerce")
+        let range = "from=\(from)&to=\(to)"
+        func money(_ value: JSONValue?) -> String {
+            (value?.arrayValue ?? []).map { "\($0["currency"]?.stringValue ?? "") \($0["amount_minor"]?.scalarText ?? "")" }.joined(separator: ", ")
+        }
+        var checks: [(name: String, expected: String, fetch: () async throws -> String)] = []
+        let expectedGoal = document["goal"]!
+        checks.append(("goal Purchases", ["visitors", "converters", "conversions"].map { expectedGoal[$0]?.scalarText ?? "" }.joined(separator: " ") + " | " + money(expectedGoal["revenue"]), {
+            let report = try await call("GET", "/goals/\(goal["id"]?.stringValue ?? "")/report?\(range)")
+            return ["visitors", "converters", "conversions"].map { report[$0]?.scalarText ?? "" }.joined(separator: " ") + " | " + money(report["revenue"])
+        }))
+        checks.append(("e-commerce funnel persons per step", (document["funnel"]?.arrayValue ?? []).compactMap(\.scalarText).joined(separator: " → "), {
+            let report = try await call("GET", "/funnels/\(funnel["id"]?.stringValue ?? "")/report?\(range)")
+            return (report["steps"]?.arrayValue ?? []).compactMap { $0["persons"]?.scalarText }.joined(separator: " → ")
+        }))
+        for (model, rows) in document["attribution"]?.objectValue ?? [:] {
+            func lines(_ rows: [JSONValue]) -> String {
+                rows.map { row in
+                    ["source", "medium", "campaign", "conversions"].map { row[$0]?.scalarText ?? "" }.joined(separator: " / ") + " " + money(row["revenue"])
+                }.sorted().joined(separator: "\n")
+            }
+            checks.append(("attribution \(model)", lines(rows.arrayValue ?? []), {
+                lines(try await call("GET", "/attribution?\(range)&model=\(model)&lookback_days=30")["rows"]?.arrayValue ?? [])
+            }))
+        }
+        func cohorts(_ list: [JSONValue]) -> String {
+            list.map { cohort in
+                "\(cohort["cohort"]?.stringValue ?? ""): \(cohort["persons"]?.scalarText ?? "")"
+                    + (cohort["periods"]?.arrayValue ?? []).map { " +\($0["period"]?.scalarText ?? ""): \($0["persons"]?.scalarText ?? "")" }.joined()
+            }.joined(separator: "\n")
+        }
+        checks.append(("weekly purchase retention", cohorts(document["retention"]?.arrayValue ?? []), {
+            cohorts(try await call("GET", "/retention?\(range)&event=purchase&period=week")["cohorts"]?.arrayValue ?? [])
+        }))
+        for check in checks {
+            var actual = ""
+            while true {
+                actual = try await check.fetch()
+                if actual == check.expected { break }
+                if Date() > deadline {
+                    print("verify: the \(check.name) report differs from \(expected):\n  expected: \(check.expected.replacingOccurrences(of: "\n", with: "\n            "))\n  actual:   \(actual.replacingOccurrences(of: "\n", with: "\n            "))")
+                    throw ExitCode.failure
+                }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            print("verify: \(check.name) matches (\(check.expected.split(separator: "\n").first ?? ""))")
+        }
     }
 }
