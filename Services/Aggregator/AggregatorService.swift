@@ -73,7 +73,7 @@ public final class AggregatorService: Service {
         var deadLetters: [KafkaOutgoingMessage] = []
         for message in messages {
             do {
-                switch try MessageCoding.decode(EnrichedMessage.self, from: message.value) {
+                switch try MessageCoding.decodeEnrichedMessage(message.value) {
                 case .event(let enriched):
                     lines += FactRows.line(enriched)
                     instants.append(Date(timeIntervalSince1970: Double(enriched.event.occurredAt) / 1000))

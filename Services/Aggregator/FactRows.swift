@@ -37,6 +37,12 @@ enum FactRows {
 
     /// COPY text escaping: backslash, tab, newline and carriage return.
     static func escape(_ value: String, into out: inout String) {
+        // Most values need no escaping: append them whole (scalar by scalar was a quarter of
+        // the Aggregator's CPU).
+        if !value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+            out += value
+            return
+        }
         for character in value.unicodeScalars {
             switch character {
             case "\\": out += "\\\\"

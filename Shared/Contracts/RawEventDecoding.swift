@@ -1,8 +1,9 @@
 import Foundation
 
-/// A direct reader of `RawEvent` messages over the project's JSON parser: the Sessionizer reads
-/// one per event, and `JSONDecoder` was a fifth of its time. It accepts exactly what the
-/// Codable decoder accepts for these fields (tests compare the two).
+/// Direct readers of the topics' messages over the project's JSON parser: the Sessionizer reads
+/// a `RawEvent` per event and the Aggregator an `EnrichedMessage`, and `JSONDecoder` was a
+/// fifth of the one's time and half the other's. They accept what the Codable decoders
+/// accept for these fields (tests compare them).
 extension MessageCoding {
     public struct DecodingError: Error, CustomStringConvertible {
         public var description: String
@@ -12,7 +13,34 @@ extension MessageCoding {
         let document: JSONValue
         do { document = try JSONValue.parse(bytes) } catch { throw DecodingError(description: "invalid JSON: \(error)") }
         guard let object = document.objectValue else { throw DecodingError(description: "a raw event must be a JSON object") }
+        return try rawEvent(Fields(object: object, path: ""))
+    }
+
+    /// The enriched topic's messages (the Aggregator reads one per event).
+    public static func decodeEnrichedMessage(_ bytes: some Collection<UInt8>) throws -> EnrichedMessage {
+        let document: JSONValue
+        do { document = try JSONValue.parse(bytes) } catch { throw DecodingError(description: "invalid JSON: \(error)") }
+        guard let object = document.objectValue else { throw DecodingError(description: "an enriched message must be a JSON object") }
         let fields = Fields(object: object, path: "")
+        if let link = try fields.optionalObject("link") {
+            return .link(IdentityLink(site: try link.string("site"), anonymousId: try link.string("anonymous_id"), personId: try link.string("person_id"),
+                                      linkedAt: try link.integer("linked_at"), eventUUID: try link.uuid("event_uuid")))
+        }
+        guard let event = try fields.optionalObject("event") else { throw DecodingError(description: "event must be an object") }
+        guard let context = try fields.optionalObject("context") else { throw DecodingError(description: "context must be an object") }
+        return .event(EnrichedEvent(
+            event: try rawEvent(event), sessionId: try fields.uuid("session_id"), personId: try fields.string("person_id"),
+            sessionStartedAt: try fields.integer("session_started_at"),
+            context: SourceContext(
+                source: try context.string("source"), medium: try context.string("medium"), campaign: try context.string("campaign"),
+                term: try context.optionalString("term"), content: try context.optionalString("content"),
+                clickId: try context.optionalString("click_id"), referrer: try context.optionalString("referrer"),
+                referrerDomain: try context.optionalString("referrer_domain"), landingPage: try context.optionalString("landing_page"),
+                channel: try context.string("channel"))))
+    }
+
+    private static func rawEvent(_ fields: Fields) throws -> RawEvent {
+        let object = fields.object
         var event = RawEvent(
             eventUUID: try fields.uuid("event_uuid"), site: try fields.string("site"),
             type: try fields.enumeration("type", EventType.self), name: try fields.string("name"),
@@ -42,7 +70,7 @@ extension MessageCoding {
             info.isFirstPurchase = try order.optionalBool("is_first_purchase")
             event.order = info
         }
-        guard let items = object["items"]?.arrayValue else { throw DecodingError(description: "items must be a list") }
+        guard let items = object["items"]?.arrayValue else { throw DecodingError(description: "\(fields.path)items must be a list") }
         event.items = try items.enumerated().map { index, value in
             guard let item = value.objectValue else { throw DecodingError(description: "items[\(index)] must be an object") }
             let fields = Fields(object: item, path: "items[\(index)].")

@@ -197,6 +197,9 @@ struct RawEventEncodingTests {
     func enrichedEventsDecodeToTheSameEventAsCodable(enriched: EnrichedEvent) throws {
         let direct = MessageCoding.encode(enriched)
         #expect(try MessageCoding.decode(EnrichedEvent.self, from: direct) == enriched)
+        #expect(try MessageCoding.decodeEnrichedMessage(direct) == .event(enriched))
+        let link = EnrichedMessage.link(IdentityLink(site: "s", anonymousId: "a", personId: "u", linkedAt: 5, eventUUID: enriched.sessionId))
+        #expect(try MessageCoding.decodeEnrichedMessage(try MessageCoding.encode(link)) == link)
         #expect(try JSONValue.parse(direct) == JSONValue.parse(Array(try JSONEncoder().encode(enriched))))
     }
 
