@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 SWIFT_BUILD = $(ENV) && swift build $$SWIFT_LINK_FLAGS
 
-.PHONY: setup build build-release up down test bench-collector bench-sessionizer clean help
+.PHONY: setup build build-release up down test bench-collector bench-sessionizer bench-aggregator bench-queries clean help
 
 help:
 	@echo "make up      run the whole pipeline locally (Collector :8080, QueryAPI :8081)"
@@ -14,6 +14,8 @@ help:
 	@echo "make build   build the tributary binary (.build/debug/tributary)"
 	@echo "make bench-collector   Collector vs nginx and vs librdkafka's producer (results in BENCHMARKS.md)"
 	@echo "make bench-sessionizer Sessionizer vs a plain librdkafka consume+produce; memory per visitor (results in BENCHMARKS.md)"
+	@echo "make bench-aggregator  Aggregator vs a plain COPY of the same rows; freshness at 5k events/s (results in BENCHMARKS.md)"
+	@echo "make bench-queries     every report's p50/p95 over 10M events vs DuckDB scanning the same events (results in BENCHMARKS.md)"
 
 setup:
 	@bash scripts/setup
@@ -37,6 +39,7 @@ test: setup
 	  $(ENV) && swift test --skip-build $$SWIFT_LINK_FLAGS && \
 	  bash scripts/e2e && \
 	  bash scripts/bi-test && \
+	  bash scripts/openapi-test && \
 	  bash scripts/scaleout-test && \
 	  bash scripts/crash-test && \
 	  bash scripts/browser-test
@@ -51,6 +54,14 @@ bench-collector: build-release
 # e.g. make bench-sessionizer BENCH_ARGS="--events 1000000 --visitors 100000 --profile"
 bench-sessionizer: build-release
 	@bash scripts/bench-sessionizer $(BENCH_ARGS)
+
+# e.g. make bench-aggregator BENCH_ARGS="--rate 5000,1000 --duration 60 --profile"
+bench-aggregator: build-release
+	@bash scripts/bench-aggregator $(BENCH_ARGS)
+
+# e.g. make bench-queries BENCH_ARGS="--events 2000000 --runs 20 --budget 45"
+bench-queries: build-release
+	@bash scripts/bench-queries $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

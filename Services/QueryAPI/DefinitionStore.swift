@@ -3,6 +3,7 @@ import Foundation
 import HTTPAPI
 import Logging
 import PostgresNIO
+import Storage
 
 /// Goals and funnels of sites in `control.goals` / `control.funnels`.
 struct DefinitionStore {
@@ -12,10 +13,12 @@ struct DefinitionStore {
     func create(_ goal: Goal, site: String) async throws -> Goal {
         var goal = goal
         let match = goal.match.json.serialized
-        let rows = try await postgres.query("""
-            INSERT INTO control.goals (site, name, match, revenue) VALUES (\(site), \(goal.name), \(match)::jsonb, \(goal.revenue)) RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { goal.id = id }
+        try await Self.refusingUnstorableNumbers(field: "match.properties") {
+            let rows = try await postgres.query("""
+                INSERT INTO control.goals (site, name, match, revenue) VALUES (\(site), \(goal.name), \(match)::jsonb, \(goal.revenue)) RETURNING id
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { goal.id = id }
+        }
         return goal
     }
 
@@ -33,11 +36,13 @@ struct DefinitionStore {
     func create(_ funnel: Funnel, site: String) async throws -> Funnel {
         var funnel = funnel
         let steps = (funnel.json["steps"] ?? .array([])).serialized
-        let rows = try await postgres.query("""
-            INSERT INTO control.funnels (site, name, steps, window_seconds, step_order)
-            VALUES (\(site), \(funnel.name), \(steps)::jsonb, \(funnel.windowSeconds), \(funnel.order.rawValue)) RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { funnel.id = id }
+        try await Self.refusingUnstorableNumbers(field: "steps") {
+            let rows = try await postgres.query("""
+                INSERT INTO control.funnels (site, name, steps, window_seconds, step_order)
+                VALUES (\(site), \(funnel.name), \(steps)::jsonb, \(funnel.windowSeconds), \(funnel.order.rawValue)) RETURNING id
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { funnel.id = id }
+        }
         return funnel
     }
 
@@ -56,6 +61,16 @@ struct DefinitionStore {
             funnels.append(funnel)
         }
         return funnels
+    }
+
+    /// JSON numbers beyond Postgres' numeric range (e.g. `1e200000` in match properties) cannot
+    /// be stored in jsonb (22003): a 400 naming the field, not a 500.
+    static func refusingUnstorableNumbers(field: String, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as PSQLError where error.sqlState == "22003" {
+            throw APIError.invalid(.invalidParameter, "\(field) holds a number too large or too precise to store", field: field)
+        }
     }
 
     /// Deletes a goal or funnel of the site; false when there was none.

@@ -156,7 +156,8 @@ struct Funnel: Sendable, Hashable {
     /// `30m`, `12h`, `7d` (up to 90 days).
     static func parseWindow(_ text: String) throws(APIError) -> Int64 {
         let units: [Character: Int64] = ["m": 60, "h": 3_600, "d": 86_400]
-        guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count * unit <= 90 * 86_400 else {
+        // The count is bounded before it is multiplied: "99999999999999999d" must not overflow.
+        guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count <= 90 * 86_400 / unit else {
             throw .invalid(.invalidParameter, "window must look like 30m, 12h or 7d (at most 90d)", field: "window")
         }
         return count * unit

@@ -42,6 +42,7 @@ public struct QueryAPI: Sendable {
             try await handle {
                 try self.requireAdmin(request)
                 let site = try context.parameters.require("site")
+                guard Self.isStorable(site) else { throw APIError(.notFound, .notFound, "site '\(site)' does not exist") }
                 do {
                     let keys = try await SiteStore(client: self.postgres, logger: self.logger).rotateKeys(site: site)
                     return JSONResponse.make(.created, Self.keysJSON(site: site, keys: keys))
@@ -106,9 +107,7 @@ public struct QueryAPI: Sendable {
 
     func createSite(_ request: Request, context: some RequestContext) async throws -> Response {
         try requireAdmin(request)
-        let body = try await request.body.collect(upTo: 64 * 1024)
-        let document: JSONValue
-        do { document = try JSONValue.parse(body.readableBytesView) } catch { throw APIError.invalid(.invalidJSON, "invalid JSON: \(error)") }
+        let document = try await Self.body(request)
         guard let id = document["id"]?.stringValue, !id.isEmpty else { throw APIError.invalid(.missingField, "id is required", field: "id") }
         var site = Site(id: id, name: document["name"]?.stringValue ?? id)
         if let timezone = document["timezone"]?.stringValue { site.timezone = timezone }
@@ -163,12 +162,28 @@ public struct QueryAPI: Sendable {
     /// Parameters a report reads itself are passed over (`ignoring`) by the common parser.
     func reportRequest(_ request: Request, context: some RequestContext, ignoring: Set<String> = []) async throws -> (Site, ReportQuery) {
         let site = try await authorizeRead(request, site: try context.parameters.require("site"))
-        let query = try ReportQuery.parse(Self.parameters(request).filter { !ignoring.contains($0.0) }, today: Self.today(in: site.timezone))
+        let parameters = Self.parameters(request)
+        for (name, value) in parameters {
+            try Self.refuseNUL(name, field: name)
+            try Self.refuseNUL(value, field: name)
+        }
+        let query = try ReportQuery.parse(parameters.filter { !ignoring.contains($0.0) }, today: Self.today(in: site.timezone))
         return (site, query)
     }
 
     static func parameters(_ request: Request) -> [(String, String)] {
         request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+    }
+
+    /// Postgres text cannot hold U+0000: no site or definition has it, and query and path
+    /// parameters with it are refused (or not found) here rather than failing in SQL. (JSON
+    /// bodies cannot carry it: `JSONValue.parse` turns `\u0000` into U+FFFD.)
+    static func isStorable(_ text: String) -> Bool { !text.utf8.contains(0) }
+
+    static func refuseNUL(_ text: String, field: String) throws(APIError) {
+        guard isStorable(text) else {
+            throw .invalid(.invalidParameter, "\(field) may not contain NUL (U+0000) characters", field: field)
+        }
     }
 
     /// A read key of this site (or the admin token) may read its reports.
@@ -180,7 +195,7 @@ public struct QueryAPI: Sendable {
             guard resolved.kind == .read else { throw APIError(.forbidden, .forbidden, "a server key cannot read reports; use the site's read key") }
             guard resolved.site == site else { throw APIError(.forbidden, .forbidden, "this key may not read site '\(site)'") }
         }
-        guard let found = try await directory.site(site) else { throw APIError(.notFound, .notFound, "site '\(site)' does not exist") }
+        guard Self.isStorable(site), let found = try await directory.site(site) else { throw APIError(.notFound, .notFound, "site '\(site)' does not exist") }
         return found
     }
 
@@ -275,12 +290,18 @@ extension QueryAPI {
     func authorizeWrite(_ request: Request, context: some RequestContext) async throws -> Site {
         try requireAdmin(request)
         let id = try context.parameters.require("site")
-        guard let site = try await directory.site(id) else { throw APIError(.notFound, .notFound, "site '\(id)' does not exist") }
+        guard Self.isStorable(id), let site = try await directory.site(id) else { throw APIError(.notFound, .notFound, "site '\(id)' does not exist") }
         return site
     }
 
-    static func body(_ request: Request) async throws -> JSONValue {
-        let body = try await request.body.collect(upTo: 64 * 1024)
+    static let maximumBodyBytes = 64 * 1024
+
+    /// The request's JSON body: 413 beyond 64 KiB, 400 when it is not JSON.
+    static func body(_ request: Request) async throws(APIError) -> JSONValue {
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: maximumBodyBytes) } catch {
+            throw APIError(.contentTooLarge, .tooLarge, "the request body exceeds \(maximumBodyBytes) bytes")
+        }
         do { return try JSONValue.parse(body.readableBytesView) } catch { throw APIError.invalid(.invalidJSON, "invalid JSON: \(error)") }
     }
 

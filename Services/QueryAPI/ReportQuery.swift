@@ -65,12 +65,23 @@ struct ReportQuery: Sendable, Equatable {
             }
         }
         let toDate = to ?? today
-        guard let toDay = Timestamp.parseDate(toDate) else { throw .invalid(.invalidParameter, "to must be a date YYYY-MM-DD", field: "to") }
-        let fromDate = from ?? Timestamp.utcDate(Int64(toDay - 29) * 86_400_000)
-        guard let fromDay = Timestamp.parseDate(fromDate) else { throw .invalid(.invalidParameter, "from must be a date YYYY-MM-DD", field: "from") }
+        guard let toDay = day(toDate) else { throw .invalid(.invalidParameter, "to must be a date YYYY-MM-DD from 0001-01-01", field: "to") }
+        let fromDate = from ?? Timestamp.utcDate(Int64(max(toDay - 29, earliestDay)) * 86_400_000)
+        guard let fromDay = day(fromDate) else { throw .invalid(.invalidParameter, "from must be a date YYYY-MM-DD from 0001-01-01", field: "from") }
         guard fromDay <= toDay else { throw .invalid(.invalidParameter, "from is after to", field: "from") }
         guard toDay - fromDay <= 3660 else { throw .invalid(.invalidParameter, "the range may span at most 10 years", field: "from") }
         return ReportQuery(from: fromDate, to: toDate, breakdown: breakdown, filters: filters)
+    }
+
+    /// 0001-01-01: Postgres has no year 0000 (it counts 1 BC), so no date may come before it.
+    static let earliestDay = Timestamp.parseDate("0001-01-01")!
+
+    /// Days since 1970-01-01 of a `YYYY-MM-DD` date Postgres reads as the same date: digits
+    /// only (Postgres takes "+999-01-01" for a time zone) and not before 0001-01-01.
+    static func day(_ text: String) -> Int? {
+        guard text.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              let day = Timestamp.parseDate(text), day >= earliestDay else { return nil }
+        return day
     }
 }
 

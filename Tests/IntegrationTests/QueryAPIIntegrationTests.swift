@@ -74,4 +74,53 @@ struct QueryAPIIntegrationTests {
             #expect(newKeys["read_key"]?.stringValue != readKey)
         }
     }
+
+    /// What schemathesis (scripts/openapi-test) and probing around it found: input Postgres cannot
+    /// store, oversized bodies and huge funnel windows are refused with the documented 4xx, never
+    /// a 500 or a crash.
+    @Test func unstorableOrOversizedInputIsRefusedNotAServerError() async throws {
+        try await withQueryAPI { client in
+            let site = TestStack.uniqueName("q")
+            let admin = Self.adminToken
+            #expect(try await Self.call(client, .post, "/v1/admin/sites", token: admin, body: #"{"id": "\#(site)"}"#).0 == .created)
+
+            // U+0000 in a query or path parameter (in JSON bodies `\u0000` becomes U+FFFD).
+            let (status, error) = try await Self.call(client, .get, "/v1/sites/\(site)/attribution?conversion=a%00b", token: admin)
+            #expect(status == .badRequest)
+            #expect(error["error"]?["field"]?.stringValue == "conversion")
+            #expect(try await Self.call(client, .get, "/v1/sites/\(site)/retention?event=%00", token: admin).0 == .badRequest)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(site)/revenue?filter%5Bsource%5D=x%00", token: admin).0 == .badRequest)
+            let (created, goal) = try await Self.call(client, .post, "/v1/sites/\(site)/goals", token: admin,
+                                                      body: #"{"name": "a\u0000b", "match": {"properties": {"pl\u0000n": "pro"}}}"#)
+            #expect(created == .created)
+            #expect(goal["name"]?.stringValue == "a\u{FFFD}b")
+            #expect(try await Self.call(client, .get, "/v1/sites/a%00b/overview", token: admin).0 == .notFound)
+            #expect(try await Self.call(client, .post, "/v1/admin/sites/a%00b/keys", token: admin).0 == .notFound)
+            #expect(try await Self.call(client, .delete, "/v1/sites/a%00b/goals/1", token: admin).0 == .notFound)
+
+            // Dates Postgres reads otherwise: year 0000 does not exist, "+999" is a time zone to it.
+            let (early, earlyReport) = try await Self.call(client, .get, "/v1/sites/\(site)/attribution?to=0001-01-05", token: admin)
+            #expect(early == .ok)
+            #expect(earlyReport["from"]?.stringValue == "0001-01-01")
+            #expect(try await Self.call(client, .get, "/v1/sites/\(site)/overview?from=%2B999-01-01", token: admin).0 == .badRequest)
+
+            // Numbers jsonb cannot hold (beyond Postgres' numeric range) are 400, not 500.
+            let (huge, hugeError) = try await Self.call(client, .post, "/v1/sites/\(site)/goals", token: admin,
+                                                        body: #"{"name": "G", "match": {"properties": {"n": 1e200000}}}"#)
+            #expect(huge == .badRequest)
+            #expect(hugeError["error"]?["field"]?.stringValue == "match.properties")
+            #expect(try await Self.call(client, .post, "/v1/sites/\(site)/funnels", token: admin,
+                                        body: #"{"name": "F", "steps": [{"properties": {"n": 1e-20000}}, {"action": "purchase"}]}"#).0 == .badRequest)
+
+            // A body over 64 KiB is 413, not 500.
+            let large = #"{"name": "\#(String(repeating: "x", count: 70_000))", "match": {"action": "purchase"}}"#
+            let (tooLarge, largeError) = try await Self.call(client, .post, "/v1/sites/\(site)/goals", token: admin, body: large)
+            #expect(tooLarge == .contentTooLarge)
+            #expect(largeError["error"]?["code"]?.stringValue == "too_large")
+
+            // A window whose seconds overflow Int64 is refused, not a crash.
+            let funnel = #"{"name": "F", "steps": [{"action": "view_item"}, {"action": "purchase"}], "window": "99999999999999999d"}"#
+            #expect(try await Self.call(client, .post, "/v1/sites/\(site)/funnels", token: admin, body: funnel).0 == .badRequest)
+        }
+    }
 }

@@ -24,12 +24,12 @@ import Testing
         #expect(throws: (any Error).self) { try EventMatch.parse(try JSONValue.parse(Array(text.utf8)), field: "match") }
     }
 
-    @Test(arguments: [("30m", Int64(1_800)), ("12h", 43_200), ("7d", 604_800), ("90d", 7_776_000)])
+    @Test(arguments: [("30m", Int64(1_800)), ("12h", 43_200), ("7d", 604_800), ("90d", 7_776_000), ("2160h", 7_776_000), ("129600m", 7_776_000)])
     func windows(text: String, seconds: Int64) throws {
         #expect(try Funnel.parseWindow(text) == seconds)
     }
 
-    @Test(arguments: ["0d", "91d", "7", "d", "7w", "-1h"])
+    @Test(arguments: ["0d", "91d", "7", "d", "7w", "-1h", "2161h", "129601m", "99999999999999999d", "9223372036854775807m"])
     func invalidWindows(text: String) {
         #expect(throws: (any Error).self) { try Funnel.parseWindow(text) }
     }

@@ -37,6 +37,14 @@ import Testing
         #expect(query.to == "2026-02-28")
     }
 
+    /// Postgres has no year 0: the default range starts at 0001-01-01 at the earliest.
+    @Test func theDefaultRangeStartsNoEarlierThanYearOne() throws {
+        let query = try ReportQuery.parse([("to", "0001-01-10")], today: Self.today)
+        #expect(query.from == "0001-01-01")
+        #expect(query.to == "0001-01-10")
+        #expect(try ReportQuery.parse([("from", "9999-12-01"), ("to", "9999-12-31")], today: Self.today).to == "9999-12-31")
+    }
+
     @Test func onlyFromGivenRunsToToday() throws {
         let query = try ReportQuery.parse([("from", "2025-01-01")], today: Self.today)
         #expect(query.from == "2025-01-01")
@@ -63,6 +71,10 @@ import Testing
         ([("from", "")], "from"),
         ([("to", "2026-13-01")], "to"),
         ([("to", "31.03.2026")], "to"),
+        ([("to", "0000-12-31")], "to"),
+        ([("from", "0000-01-01"), ("to", "0001-01-01")], "from"),
+        ([("from", "+999-01-01"), ("to", "2000-01-01")], "from"),
+        ([("to", "+999-01-01")], "to"),
         ([("from", "2000-01-01"), ("to", "2026-01-01")], "from"),
         ([("breakdown", "source,country")], "breakdown"),
         ([("breakdown", "Source")], "breakdown"),

@@ -1,0 +1,112 @@
+import Contracts
+import Foundation
+@testable import QueryAPI
+import Testing
+
+/// `GET /openapi.json` describes every route the QueryAPI serves. The running server's answers
+/// are checked against the document by `scripts/openapi-test` (schemathesis).
+@Suite struct OpenAPITests {
+    /// Every route the query-api server mounts: `QueryAPI.addRoutes` and `Operations.addRoutes`.
+    static let routes: [(method: String, path: String)] = [
+        ("post", "/v1/admin/sites"), ("get", "/v1/admin/sites"), ("post", "/v1/admin/sites/{site}/keys"),
+        ("get", "/v1/sites/{site}/overview"), ("get", "/v1/sites/{site}/revenue"), ("get", "/v1/sites/{site}/products"),
+        ("get", "/v1/sites/{site}/attribution"), ("get", "/v1/sites/{site}/retention"),
+        ("post", "/v1/sites/{site}/goals"), ("get", "/v1/sites/{site}/goals"), ("delete", "/v1/sites/{site}/goals/{id}"),
+        ("get", "/v1/sites/{site}/goals/{id}/report"),
+        ("post", "/v1/sites/{site}/funnels"), ("post", "/v1/sites/{site}/funnels/templates/ecommerce"),
+        ("get", "/v1/sites/{site}/funnels"), ("delete", "/v1/sites/{site}/funnels/{id}"),
+        ("get", "/v1/sites/{site}/funnels/{id}/report"),
+        ("get", "/openapi.json"), ("get", "/"),
+        ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
+    ]
+
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// `router.get("/v1/sites/:site/goals")` … in a source file, as OpenAPI paths (`{site}`).
+    static func registeredRoutes(in relativePath: String) throws -> [String] {
+        let source = try String(contentsOf: repository.appendingPathComponent(relativePath), encoding: .utf8)
+        let pattern = try NSRegularExpression(pattern: #"router\.(get|post|put|patch|delete)\("([^"]*)""#)
+        return pattern.matches(in: source, range: NSRange(source.startIndex..., in: source)).map { match in
+            let method = String(source[Range(match.range(at: 1), in: source)!])
+            let path = source[Range(match.range(at: 2), in: source)!].split(separator: "/", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+            return "\(method) \(path)"
+        }
+    }
+
+    @Test func theDocumentParses() {
+        #expect(OpenAPI.json != .null)
+        #expect(OpenAPI.json["openapi"]?.stringValue == "3.0.3")
+        #expect(OpenAPI.json["components"]?["securitySchemes"]?["adminToken"]?["scheme"]?.stringValue == "bearer")
+    }
+
+    @Test func everyRouteIsDescribed() {
+        let paths = OpenAPI.json["paths"]?.objectValue ?? [:]
+        for (method, path) in Self.routes {
+            #expect(paths[path]?[method] != nil, "\(method.uppercased()) \(path) is missing from /openapi.json")
+        }
+        let listed = Set(Self.routes.map { "\($0.method) \($0.path)" })
+        let described = Set(paths.flatMap { path, item in (item.objectValue ?? [:]).keys.map { "\($0) \(path)" } })
+        #expect(described == listed, "the document describes routes the server does not have, or misses some")
+    }
+
+    /// The list above is the routes the sources register: a new route fails here until it is
+    /// listed, and so described.
+    @Test func theListMatchesTheRegisteredRoutes() throws {
+        let registered = try Self.registeredRoutes(in: "Services/QueryAPI/QueryAPI.swift")
+            + Self.registeredRoutes(in: "Shared/HTTPAPI/Operations.swift")
+        #expect(registered.count == Set(registered).count)
+        #expect(Set(registered) == Set(Self.routes.map { "\($0.method) \($0.path)" }))
+    }
+
+    @Test func everyOperationAnswersJSONErrorsAndHasAnId() throws {
+        var operationIds: Set<String> = []
+        for (path, item) in OpenAPI.json["paths"]?.objectValue ?? [:] {
+            for (method, operation) in item.objectValue ?? [:] {
+                let id = try #require(operation["operationId"]?.stringValue, "\(method) \(path) has no operationId")
+                #expect(operationIds.insert(id).inserted, "operationId \(id) is used twice")
+                let responses = operation["responses"]?.objectValue ?? [:]
+                #expect(responses.keys.contains { $0.hasPrefix("2") }, "\(method) \(path) documents no success")
+                // Authenticated operations answer 401 with the error shape.
+                if operation["security"]?.arrayValue?.isEmpty == false {
+                    #expect(responses["401"]?["$ref"]?.stringValue == "#/components/responses/Unauthorized", "\(method) \(path)")
+                }
+                // Path parameters are declared.
+                let declared = Set((operation["parameters"]?.arrayValue ?? []).compactMap { parameter -> String? in
+                    let resolved = Self.resolve(parameter)
+                    return resolved["in"]?.stringValue == "path" ? resolved["name"]?.stringValue : nil
+                })
+                let inPath = Set(path.split(separator: "/").filter { $0.hasPrefix("{") }.map { String($0.dropFirst().dropLast()) })
+                #expect(declared == inPath, "\(method) \(path) declares path parameters \(declared)")
+            }
+        }
+    }
+
+    @Test func everyReferenceResolves() {
+        var references: [String] = []
+        func collect(_ value: JSONValue) {
+            if let object = value.objectValue {
+                if let reference = object["$ref"]?.stringValue { references.append(reference) }
+                object.values.forEach(collect)
+            } else if let array = value.arrayValue {
+                array.forEach(collect)
+            }
+        }
+        collect(OpenAPI.json)
+        #expect(references.count > 50)
+        for reference in references {
+            #expect(Self.resolve(.object(["$ref": .string(reference)])) != .null, "\(reference) does not resolve")
+        }
+    }
+
+    /// `{"$ref": "#/components/…"}` → the referenced value; anything else as it is.
+    static func resolve(_ value: JSONValue) -> JSONValue {
+        guard let reference = value["$ref"]?.stringValue else { return value }
+        guard reference.hasPrefix("#/") else { return .null }
+        var current: JSONValue? = OpenAPI.json
+        for part in reference.dropFirst(2).split(separator: "/") { current = current?[String(part)] }
+        return current ?? .null
+    }
+}
