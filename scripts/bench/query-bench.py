@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""The measuring half of scripts/bench-queries: report latency over HTTP against a running
+QueryAPI, and the same funnel and revenue-by-source questions answered by DuckDB scanning
+the same raw events, timed in the same rounds.
+
+  query-bench.py load-duckdb --csv events.csv --db events.duckdb
+      loads the exported analytics.events rows (CSV with header, written by
+      scripts/bench-queries) into a DuckDB table `events`, ordered by occurred_at (as raw
+      events arrive); prints `rows=… seconds=…`.
+
+  query-bench.py run --api URL --key READ_KEY --site S --goal ID --funnel ID
+                     --timezone TZ --range NAME:FROM:TO [--range …] --duckdb FILE
+                     [--runs 20] [--warmups 2] [--budget 60] --json OUT --markdown OUT
+      Every case is first warmed up (--warmups requests, only one when the first takes
+      longer than --budget / 4), then measured in rounds: each round runs every case that
+      still needs runs once, in the same order, so a neighbour's load on this shared
+      machine falls on all of them alike. A case gets --runs runs, fewer when its warm-up
+      shows they would take longer than --budget seconds (but at least 3). A report is timed
+      from sending the request to having read the whole 200 answer over one kept-alive
+      HTTP/1.1 connection (time.perf_counter). The peer's questions are timed from
+      execute() to having fetched every row, in this process (no HTTP, no JSON).
+      Afterwards the peer's answers are compared with the API's: persons per funnel step,
+      and orders and revenue per source, medium, campaign and currency.
+"""
+import argparse
+import datetime
+import http.client
+import json
+import math
+import os
+import sys
+import time
+import zoneinfo
+
+STEPS = ["view_item", "add_to_cart", "begin_checkout", "purchase"]
+
+# The ecommerce funnel (Funnel.ecommerce: sequential, 7-day window) from the raw events, the
+# way FunnelReport counts it: per stitched person, copies of one event (same event_id)
+# counted once with the server's copy preferred; a person enters with their first view_item
+# at or after the range's first instant if it is no later than its last; each later step is
+# the first matching event after the previous step, no later than the window after entry.
+PEER_FUNNEL = """
+WITH candidates AS (
+    SELECT person_id, epoch_ms(occurred_at) AS t, action, event_id, origin, event_uuid
+    FROM events
+    WHERE site = $site AND day BETWEEN $from AND $scan_to
+      AND action IN ('view_item', 'add_to_cart', 'begin_checkout', 'purchase')
+), step_events AS (
+    SELECT person_id, t, action FROM candidates WHERE event_id IS NULL
+    UNION ALL
+    SELECT person_id, t, action FROM candidates WHERE event_id IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY (origin = 'server') DESC, event_uuid) = 1
+), entry AS (
+    SELECT person_id, min(t) AS t0 FROM step_events
+    WHERE action = 'view_item' AND t >= $entry_from
+    GROUP BY person_id HAVING min(t) <= $entry_to
+), cart AS (
+    SELECT e.person_id, e.t0, min(s.t) AS t1 FROM entry e JOIN step_events s USING (person_id)
+    WHERE s.action = 'add_to_cart' AND s.t >= e.t0 AND s.t <= e.t0 + $window
+    GROUP BY e.person_id, e.t0
+), checkout AS (
+    SELECT c.person_id, c.t0, min(s.t) AS t2 FROM cart c JOIN step_events s USING (person_id)
+    WHERE s.action = 'begin_checkout' AND s.t >= c.t1 AND s.t <= c.t0 + $window
+    GROUP BY c.person_id, c.t0
+), purchase AS (
+    SELECT c.person_id FROM checkout c JOIN step_events s USING (person_id)
+    WHERE s.action = 'purchase' AND s.t >= c.t2 AND s.t <= c.t0 + $window
+    GROUP BY c.person_id
+)
+SELECT (SELECT count(*) FROM entry), (SELECT count(*) FROM cart), (SELECT count(*) FROM checkout),
+       (SELECT count(*) FROM purchase)
+"""
+
+# Orders and revenue by source, medium, campaign and currency from the raw events, the way
+# the Aggregator builds analytics.orders and the revenue rollup: one order per order id, the
+# money of the server's copy when there is one, the day and source of a copy that knows its
+# session (the browser's preferred); an order no copy of which knows its session follows its
+# person's latest session started before it (within 30 days).
+PEER_REVENUE = """
+WITH copies AS (
+    SELECT coalesce(event_id, CAST(event_uuid AS VARCHAR)) AS order_id, event_uuid, origin, occurred_at,
+           received_at, day, person_id, source, medium, campaign, currency, amount_minor
+    FROM events WHERE site = $site AND action = 'purchase'
+), money AS (
+    SELECT order_id, coalesce(currency, '') AS currency, coalesce(amount_minor, 0) AS revenue_minor FROM copies
+    QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY (origin = 'server') DESC, occurred_at, event_uuid) = 1
+), place AS (
+    SELECT order_id, occurred_at, day, person_id, source, medium, campaign FROM copies
+    QUALIFY row_number() OVER (PARTITION BY order_id
+                               ORDER BY (source = '(unattributed)'), (origin = 'browser') DESC, received_at, event_uuid) = 1
+), orders AS (
+    SELECT * FROM money JOIN place USING (order_id) WHERE day BETWEEN $from AND $to
+), inherited AS (
+    SELECT order_id, person_id, occurred_at FROM orders WHERE source = '(unattributed)'
+), their_sessions AS (
+    SELECT session_id, arg_max(person_id, occurred_at) AS person_id, min(occurred_at) AS started_at,
+           max(occurred_at) AS last_event_at, min(source) AS source, min(medium) AS medium, min(campaign) AS campaign
+    FROM events
+    WHERE site = $site AND origin = 'browser' AND type <> 'identify' AND person_id IN (SELECT person_id FROM inherited)
+    GROUP BY session_id
+), reattributed AS (
+    SELECT i.order_id, s.source, s.medium, s.campaign FROM inherited i JOIN their_sessions s
+      ON s.person_id = i.person_id AND s.started_at <= i.occurred_at AND s.last_event_at >= i.occurred_at - INTERVAL 30 DAY
+    QUALIFY row_number() OVER (PARTITION BY i.order_id ORDER BY s.started_at DESC, s.session_id DESC) = 1
+)
+SELECT coalesce(r.source, o.source), coalesce(r.medium, o.medium), coalesce(r.campaign, o.campaign), o.currency,
+       count(*), sum(o.revenue_minor)::BIGINT
+FROM orders o LEFT JOIN reattributed r USING (order_id)
+GROUP BY ALL
+"""
+
+DUCKDB_COLUMNS = {
+    "site": "VARCHAR", "event_uuid": "UUID", "occurred_at": "TIMESTAMP", "received_at": "TIMESTAMP", "day": "DATE",
+    "type": "VARCHAR", "name": "VARCHAR", "action": "VARCHAR", "event_id": "VARCHAR", "origin": "VARCHAR",
+    "anonymous_id": "VARCHAR", "user_id": "VARCHAR", "person_id": "VARCHAR", "session_id": "UUID",
+    "source": "VARCHAR", "medium": "VARCHAR", "campaign": "VARCHAR", "channel": "VARCHAR",
+    "referrer_domain": "VARCHAR", "landing_page": "VARCHAR", "url": "VARCHAR", "referrer": "VARCHAR",
+    "currency": "VARCHAR", "amount_minor": "BIGINT", "properties": "VARCHAR", "browser": "VARCHAR", "os": "VARCHAR",
+    "device": "VARCHAR", "is_bot": "BOOLEAN", "is_first_purchase": "BOOLEAN", "items": "VARCHAR",
+}
+
+
+def percentile(values, q):
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def load_duckdb(args):
+    import duckdb
+    if os.path.exists(args.db):
+        os.remove(args.db)
+    started = time.perf_counter()
+    con = duckdb.connect(args.db)
+    columns = ", ".join(f"'{name}': '{kind}'" for name, kind in DUCKDB_COLUMNS.items())
+    con.execute(f"""
+        CREATE TABLE events AS
+        SELECT * FROM read_csv('{args.csv}', header = true, columns = {{{columns}}}, nullstr = '', allow_quoted_nulls = false)
+        ORDER BY occurred_at
+    """)
+    con.execute("CHECKPOINT")
+    rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    con.close()
+    print(f"rows={rows} seconds={time.perf_counter() - started:.1f} bytes={os.path.getsize(args.db)} "
+          f"duckdb={duckdb.__version__}")
+
+
+class API:
+    def __init__(self, base, key):
+        parsed = base.split("://", 1)[1]
+        self.host, _, port = parsed.partition(":")
+        self.port = int(port.rstrip("/"))
+        self.key = key
+        self.connection = None
+
+    def get(self, path):
+        """(seconds, status, body) of one GET over a kept-alive connection."""
+        for attempt in range(2):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(self.host, self.port, timeout=600)
+                self.connection.connect()
+            try:
+                started = time.perf_counter()
+                self.connection.request("GET", path, headers={"Authorization": f"Bearer {self.key}"})
+                response = self.connection.getresponse()
+                body = response.read()
+                elapsed = time.perf_counter() - started
+                if response.getheader("Connection", "").lower() == "close":
+                    self.connection.close()
+                    self.connection = None
+                return elapsed, response.status, body
+            except (http.client.HTTPException, ConnectionError):
+                self.connection.close()
+                self.connection = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def run(args):
+    import duckdb
+    api = API(args.api, args.key)
+    zone = zoneinfo.ZoneInfo(args.timezone)
+    con = duckdb.connect(args.duckdb, read_only=True)
+
+    def midnight(date):
+        d = datetime.date.fromisoformat(date)
+        return int(datetime.datetime(d.year, d.month, d.day, tzinfo=zone).timestamp() * 1000)
+
+    ranges = []
+    for spec in args.range:
+        name, first, last = spec.split(":")
+        ranges.append((name, first, last))
+
+    cases = []  # dicts: id, report, label, range, kind ('api'|'peer'), call
+    for name, first, last in ranges:
+        r = f"from={first}&to={last}"
+        base = f"/v1/sites/{args.site}"
+        reports = [
+            ("overview", "overview", f"{base}/overview?{r}"),
+            ("revenue by source, medium, campaign", "revenue-source", f"{base}/revenue?{r}&breakdown=source,medium,campaign"),
+            ("revenue by day", "revenue-day", f"{base}/revenue?{r}&breakdown=day"),
+            ("products", "products", f"{base}/products?{r}"),
+            ("goal (Purchases)", "goal", f"{base}/goals/{args.goal}/report?{r}"),
+            ("funnel (ecommerce)", "funnel", f"{base}/funnels/{args.funnel}/report?{r}"),
+            ("attribution, last touch", "attribution-last", f"{base}/attribution?{r}&model=last_touch"),
+            ("attribution, linear", "attribution-linear", f"{base}/attribution?{r}&model=linear"),
+            ("retention (week)", "retention", f"{base}/retention?{r}&period=week"),
+        ]
+        for label, report, path in reports:
+            cases.append({"id": f"{report}@{name}", "report": report, "label": label, "range": name, "kind": "api",
+                          "path": path, "times": []})
+        scan_to = (datetime.date.fromisoformat(last) + datetime.timedelta(days=7)).isoformat()
+        funnel_params = {"site": args.site, "from": first, "scan_to": scan_to, "entry_from": midnight(first),
+                         "entry_to": midnight((datetime.date.fromisoformat(last) + datetime.timedelta(days=1)).isoformat()) - 1,
+                         "window": 7 * 86_400_000}
+        revenue_params = {"site": args.site, "from": first, "to": last}
+        cases.append({"id": f"peer-funnel@{name}", "report": "funnel", "label": "funnel (ecommerce)", "range": name,
+                      "kind": "peer", "sql": PEER_FUNNEL, "params": funnel_params, "times": []})
+        cases.append({"id": f"peer-revenue-source@{name}", "report": "revenue-source",
+                      "label": "revenue by source, medium, campaign", "range": name, "kind": "peer",
+                      "sql": PEER_REVENUE, "params": revenue_params, "times": []})
+
+    def execute(case):
+        if case["kind"] == "api":
+            elapsed, status, body = api.get(case["path"])
+            if status != 200:
+                raise SystemExit(f"query-bench: {case['path']} answered {status}: {body[:500]!r}")
+            case["answer"] = body
+            case["bytes"] = len(body)
+            return elapsed
+        started = time.perf_counter()
+        rows = con.execute(case["sql"], case["params"]).fetchall()
+        elapsed = time.perf_counter() - started
+        case["answer"] = rows
+        case["bytes"] = len(rows)
+        return elapsed
+
+    def log(text):
+        print(f"[query-bench {time.monotonic() - t0:6.0f}s] {text}", file=sys.stderr, flush=True)
+
+    t0 = time.monotonic()
+    # Warm-ups, then the number of runs each case can afford.
+    for case in cases:
+        first = execute(case)
+        warm = [first]
+        for _ in range(args.warmups - 1):
+            if first > args.budget / 4:
+                break
+            warm.append(execute(case))
+        case["warmups"] = len(warm)
+        case["warmup_seconds"] = warm
+        estimate = min(warm)
+        affordable = int(args.budget / estimate) if estimate > 0 else args.runs
+        case["planned"] = max(min(args.runs, affordable), min(3, args.runs))
+        log(f"warm-up {case['id']}: {', '.join(f'{w * 1000:.1f}' for w in warm)} ms -> {case['planned']} runs")
+    rounds = max(case["planned"] for case in cases)
+    for round_index in range(rounds):
+        for case in cases:
+            if len(case["times"]) < case["planned"]:
+                case["times"].append(execute(case))
+        if (round_index + 1) % 5 == 0 or round_index + 1 == rounds:
+            log(f"round {round_index + 1}/{rounds} done")
+
+    # The peer's answers against the API's.
+    checks = []
+    for name, first, last in ranges:
+        ours = json.loads(next(c for c in cases if c["id"] == f"funnel@{name}")["answer"])
+        our_steps = [int(step["persons"]) for step in ours["steps"]]
+        peer_steps = list(next(c for c in cases if c["id"] == f"peer-funnel@{name}")["answer"][0])
+        checks.append({"range": name, "question": "funnel", "equal": our_steps == peer_steps,
+                       "ours": our_steps, "peer": peer_steps})
+        ours = json.loads(next(c for c in cases if c["id"] == f"revenue-source@{name}")["answer"])
+        our_rows = {}
+        for row in ours["rows"]:
+            key = (row["source"], row["medium"], row["campaign"])
+            our_rows[key] = (int(row["orders"]), {m["currency"]: int(m["amount_minor"]) for m in row["revenue"]})
+        peer_rows = {}
+        for source, medium, campaign, currency, orders, revenue in next(
+                c for c in cases if c["id"] == f"peer-revenue-source@{name}")["answer"]:
+            count, money = peer_rows.get((source, medium, campaign), (0, {}))
+            money = dict(money)
+            if currency:
+                money[currency] = money.get(currency, 0) + revenue
+            peer_rows[(source, medium, campaign)] = (count + orders, money)
+        differing = sorted(k for k in set(our_rows) | set(peer_rows) if our_rows.get(k) != peer_rows.get(k))
+        totals = {}
+        for count, money in our_rows.values():
+            totals["orders"] = totals.get("orders", 0) + count
+            for currency, amount in money.items():
+                totals[currency] = totals.get(currency, 0) + amount
+        checks.append({"range": name, "question": "revenue", "equal": not differing, "rows": len(our_rows),
+                       "peer_rows": len(peer_rows), "differing": [list(k) for k in differing[:5]],
+                       "differing_count": len(differing), "totals": totals})
+
+    results = {"cases": [], "checks": checks, "ranges": ranges, "runs": args.runs, "warmups": args.warmups,
+               "budget": args.budget}
+    for case in cases:
+        times = case["times"]
+        results["cases"].append({
+            "id": case["id"], "report": case["report"], "label": case["label"], "range": case["range"],
+            "kind": case["kind"], "runs": len(times), "warmups": case["warmups"],
+            "p50_ms": percentile(times, 0.5) * 1000, "p95_ms": percentile(times, 0.95) * 1000,
+            "min_ms": min(times) * 1000, "max_ms": max(times) * 1000, "bytes": case["bytes"],
+            "times_ms": [round(t * 1000, 2) for t in times],
+        })
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
+    with open(args.markdown, "w") as f:
+        f.write(markdown(results))
+    for check in checks:
+        log(f"check {check['question']}@{check['range']}: {'equal' if check['equal'] else 'DIFFERENT'}")
+
+
+def ms(value):
+    if value >= 1000:
+        return f"{value:,.0f} ms"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    return f"{value:.1f} ms"
+
+
+def markdown(results):
+    """The tables of the BENCHMARKS.md run entry."""
+    cases = {c["id"]: c for c in results["cases"]}
+    names = [r[0] for r in results["ranges"]]
+    spans = {r[0]: f"{r[1]} … {r[2]}" for r in results["ranges"]}
+    out = []
+    out.append("| report (QueryAPI over HTTP) | " + " | ".join(f"{n}: p50 / p95 (runs)" for n in names)
+               + " | aim p95 < 100 ms |")
+    out.append("|---|" + "---:|" * len(names) + "---|")
+    met = missed = 0
+    for report in ["overview", "revenue-source", "revenue-day", "products", "goal", "funnel", "attribution-last",
+                   "attribution-linear", "retention"]:
+        cells = []
+        verdicts = []
+        label = ""
+        for n in names:
+            c = cases[f"{report}@{n}"]
+            label = c["label"]
+            cells.append(f"{ms(c['p50_ms'])} / {ms(c['p95_ms'])} ({c['runs']})")
+            ok = c["p95_ms"] < 100
+            met += ok
+            missed += not ok
+            verdicts.append(f"{n} {'met' if ok else '**missed**'}")
+        out.append(f"| {label} | " + " | ".join(cells) + " | " + ", ".join(verdicts) + " |")
+    out.append("")
+    out.append(f"Reports within the aim: {met} of {met + missed} (report × range).")
+    out.append("")
+    out.append("| question, range | Tributary (HTTP) p50 / p95 | DuckDB scan p50 / p95 | peer ÷ Tributary (p50; p95) | aim | same answer |")
+    out.append("|---|---:|---:|---:|---|---|")
+    checks = {(c["question"], c["range"]): c for c in results["checks"]}
+    for question, report, aim in [("funnel", "funnel", 10.0), ("revenue", "revenue-source", None)]:
+        for n in names:
+            ours = cases[f"{report}@{n}"]
+            peer = cases[f"peer-{report}@{n}"]
+            r50 = peer["p50_ms"] / ours["p50_ms"]
+            r95 = peer["p95_ms"] / ours["p95_ms"]
+            check = checks[(question, n)]
+            if question == "funnel":
+                same = ("yes" if check["equal"] else "**no**") + f" (persons per step: {', '.join(f'{x:,}' for x in check['ours'])}"
+                same += ")" if check["equal"] else f"; DuckDB {', '.join(f'{x:,}' for x in check['peer'])})"
+                title = f"ecommerce funnel, {n} ({spans[n]})"
+                verdict = f"≥ 10× {'met' if r50 >= aim else '**missed**'}"
+            else:
+                same = ("yes" if check["equal"] else f"**no** ({check['differing_count']} rows differ)") + \
+                    f" ({check['rows']} rows, {check['totals'].get('orders', 0):,} orders)"
+                title = f"revenue by source, medium, campaign, currency, {n}"
+                verdict = "(none; reported)"
+            out.append(f"| {title} | {ms(ours['p50_ms'])} / {ms(ours['p95_ms'])} | {ms(peer['p50_ms'])} / "
+                       f"{ms(peer['p95_ms'])} ({peer['runs']} runs) | **{r50:.2f}×**; {r95:.2f}× | {verdict} | {same} |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    load = sub.add_parser("load-duckdb")
+    load.add_argument("--csv", required=True)
+    load.add_argument("--db", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--api", required=True)
+    r.add_argument("--key", required=True)
+    r.add_argument("--site", required=True)
+    r.add_argument("--goal", required=True)
+    r.add_argument("--funnel", required=True)
+    r.add_argument("--timezone", required=True)
+    r.add_argument("--range", action="append", required=True, help="NAME:FROM:TO (site-local dates)")
+    r.add_argument("--duckdb", required=True)
+    r.add_argument("--runs", type=int, default=20)
+    r.add_argument("--warmups", type=int, default=2)
+    r.add_argument("--budget", type=float, default=60)
+    r.add_argument("--json", required=True)
+    r.add_argument("--markdown", required=True)
+    args = parser.parse_args()
+    if args.command == "load-duckdb":
+        load_duckdb(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
