@@ -19,6 +19,9 @@ public enum Rebuild {
     @discardableResult
     public static func run(postgres: PostgresClient, site: String?, lookback: Duration = .seconds(30 * 86_400), logger: Logger) async throws -> Int {
         try await postgres.withTransaction(logger: logger) { connection in
+            // Locks in a batch's order: the facts first (a batch creating a partition holds the
+            // events table until it commits), then the derived tables.
+            try await connection.run(fixed: "LOCK TABLE analytics.events IN ACCESS SHARE MODE", logger: logger)
             let tables = derivedTables.map { "analytics." + $0 }.joined(separator: ", ")
             try await connection.run(fixed: "LOCK TABLE \(tables) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             logger.info("rebuild: locked the derived tables; replaying the facts of \(site.map { "site \($0)" } ?? "every site")")

@@ -27,3 +27,36 @@ extension Migrations {
         "COMMENT ON TABLE control.funnels IS 'Funnels of a site: ordered steps (each a goal-style match), conversion window and step order (sequential, strict, any).'",
     ])
 }
+
+extension Migrations {
+    /// Two Aggregators (or two tests) starting a new month together: the advisory lock
+    /// serialises them, but the second may not see the first's table in its catalog snapshot
+    /// yet. The creation now treats "already exists" as done.
+    static let partitionRace = Migration(version: 9, name: "analytics: partition creation tolerates a concurrent creator", statements: [
+        """
+        CREATE OR REPLACE FUNCTION analytics.ensure_event_partitions(instants timestamptz[]) RETURNS void
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            month date;
+            partition_name text;
+        BEGIN
+            FOR month IN SELECT DISTINCT date_trunc('month', t AT TIME ZONE 'UTC')::date FROM unnest(instants) AS t LOOP
+                partition_name := 'events_' || to_char(month, 'YYYY_MM');
+                IF to_regclass('analytics.' || partition_name) IS NULL THEN
+                    PERFORM pg_advisory_xact_lock(7207200102);
+                    BEGIN
+                        EXECUTE format(
+                            'CREATE TABLE IF NOT EXISTS analytics.%I PARTITION OF analytics.events FOR VALUES FROM (%L) TO (%L)',
+                            partition_name, month::timestamp AT TIME ZONE 'UTC',
+                            (month + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+                    EXCEPTION WHEN duplicate_table OR unique_violation THEN
+                        NULL; -- another transaction created it first
+                    END;
+                END IF;
+            END LOOP;
+        END
+        $$
+        """,
+        "REVOKE EXECUTE ON FUNCTION analytics.ensure_event_partitions(timestamptz[]) FROM PUBLIC",
+    ])
+}

@@ -25,6 +25,12 @@ struct SessionizerIntegrationTests {
                         anonymousId: anonymousId, userId: userId, occurredAt: millis, receivedAt: millis, url: url, origin: origin)
     }
 
+    /// The topics the Sessionizer writes exist before it sends (the broker creates none by itself).
+    func ensureOutputTopics() async throws {
+        let admin = try KafkaAdmin(configuration: try TestStack.kafka, logger: TestStack.logger)
+        _ = try await admin.ensureTopics([.init(name: Topics.enriched, partitions: 12), .init(name: Topics.deadLetter, partitions: 1)])
+    }
+
     func storedState(_ postgres: PostgresClient, site: String, visitor: String) async throws -> VisitorState? {
         guard let json = try await postgres.single("SELECT state::text FROM sessionizer.visitors WHERE site = \(site) AND visitor_id = \(visitor)", as: String.self) else { return nil }
         return try MessageCoding.decode(VisitorState.self, from: Array(json.utf8))
@@ -42,6 +48,7 @@ struct SessionizerIntegrationTests {
                 event(site, 10),
                 event(site, 95, anonymousId: nil, userId: "u-1", origin: .server, type: .event),
             ]
+            try await ensureOutputTopics()
             let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
             let messages = try events.enumerated().map { try message($0.element, topic: topic, offset: Int64($0.offset)) }
@@ -75,8 +82,7 @@ struct SessionizerIntegrationTests {
             ]
             let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
-            let admin = try KafkaAdmin(configuration: try TestStack.kafka, logger: TestStack.logger)
-            _ = try await admin.ensureTopics([.init(name: Topics.deadLetter, partitions: 1)])
+            try await ensureOutputTopics()
             // Count dead letters by reading them: the broker's high watermark is not exact (Tansu).
             let consumer = try KafkaConsumer(configuration: try TestStack.kafka, groupId: TestStack.uniqueName("dlq"), topics: [Topics.deadLetter], logger: TestStack.logger)
             let service = SessionizerService(configuration: SessionizerConfiguration(), postgres: postgres, logger: TestStack.logger)
