@@ -29,7 +29,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,114 +46,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BINARY = os.path.join(ROOT, os.environ.get("TRIBUTARY_BIN", ".build/debug/tributary"))
+from harness import Report, Tributary, call, free_port, wait_for
+
 ADMIN_TOKEN = "dashboard-test-admin-token"
 RUN = uuid.uuid4().hex[:10]
 SITE = f"dash-{RUN}"
 MONEY_KEYS = ("revenue", "refunds", "net_revenue", "aov")
 
-passed = 0
-failed = 0
-
-
-def log(message):
-    print(f"dashboard: {message}", flush=True)
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        log(f"PASS {name}")
-    else:
-        failed += 1
-        log(f"FAIL {name}" + (f": {detail}" if detail else ""))
-    return ok
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout, interval=0.1):
-    """Polls until condition() is truthy; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-def call(method, url, body=None, headers=None):
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-# ------------------------------------------------------------------------------ tributary
-
-class Tributary:
-    def __init__(self, workdir):
-        self.collector_port, self.query_port, self.metrics_port = free_port(), free_port(), free_port()
-        self.collector = f"http://127.0.0.1:{self.collector_port}"
-        self.query = f"http://127.0.0.1:{self.query_port}"
-        self.log_path = os.path.join(workdir, "tributary.log")
-        self.env = dict(os.environ, TRIBUTARY_COLLECTOR_PORT=str(self.collector_port),
-                        TRIBUTARY_QUERY_PORT=str(self.query_port), TRIBUTARY_METRICS_PORT=str(self.metrics_port),
-                        TRIBUTARY_ADMIN_TOKEN=ADMIN_TOKEN)
-        self.log_file = open(self.log_path, "ab")
-        self.process = subprocess.Popen([BINARY, "all"], env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=ROOT)
-        ready = wait_for(lambda: self.process.poll() is not None or (
-            self.ok(self.collector + "/readyz") and self.ok(self.query + "/readyz")), 60, 0.25)
-        if not ready or self.process.poll() is not None:
-            raise RuntimeError("tributary did not become ready:\n" + self.tail())
-
-    @staticmethod
-    def ok(url):
-        try:
-            return call("GET", url)[0] == 200
-        except OSError:
-            return False
-
-    def tail(self, lines=30):
-        with open(self.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def run(self, *args, timeout=600):
-        """Runs a tributary subcommand against this instance; returns (exit code, output)."""
-        out = subprocess.run([BINARY, *args], env=self.env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-        return out.returncode, (out.stdout + out.stderr).strip()
-
-    def api(self, method, path, body=None, token=ADMIN_TOKEN):
-        headers = {"Authorization": f"Bearer {token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        status, _, answer = call(method, self.query + path, data, headers)
-        try:
-            parsed = json.loads(answer) if answer else None
-        except ValueError:
-            parsed = None
-        return status, parsed
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log_file.close()
+report = Report("dashboard")
+log, check = report.log, report.check
 
 
 # ------------------------------------------------------------------------------ browser
@@ -642,7 +542,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tributary = None
     try:
-        tributary = Tributary(workdir)
+        tributary = Tributary(workdir, ADMIN_TOKEN)
         test_page_is_self_contained(tributary)
         expected = simulate(tributary, workdir)
         define_goals_and_funnels(tributary)
@@ -655,12 +555,11 @@ def main():
         check("setup", False, traceback.format_exc())
     finally:
         if tributary:
-            if failed:
+            if report.failed:
                 log("tributary log tail:\n" + tributary.tail(40))
             tributary.stop()
         subprocess.run(["rm", "-rf", workdir])
-    log(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":

@@ -28,24 +28,21 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
 import uuid
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from harness import ROOT, Report, Tributary, call, free_port, wait_for
+
 SHOP_DIR = os.path.join(ROOT, "Tests", "Browser", "shop")
-BINARY = os.path.join(ROOT, os.environ.get("TRIBUTARY_BIN", ".build/debug/tributary"))
 POSTGRES_URL = os.environ["TRIBUTARY_POSTGRES_URL"]
 ADMIN_TOKEN = "browser-test-admin-token"
 RUN = uuid.uuid4().hex[:10]
@@ -53,51 +50,9 @@ RUN = uuid.uuid4().hex[:10]
 # wait for the consumer groups to form).
 PIPELINE_TIMEOUT = float(os.environ.get("BROWSER_TEST_PIPELINE_TIMEOUT", "45"))
 
-passed = 0
-failed = 0
+report = Report("browser")
+log, check = report.log, report.check
 
-
-def log(message):
-    print(f"browser: {message}", flush=True)
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        log(f"PASS {name}")
-    else:
-        failed += 1
-        log(f"FAIL {name}" + (f": {detail}" if detail else ""))
-    return ok
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout, interval=0.1):
-    """Polls until condition() is truthy; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-def call(method, url, body=None, headers=None):
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-# ------------------------------------------------------------------------------ servers
 
 class Quiet(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -206,51 +161,11 @@ def serve(handler, port):
 
 # ------------------------------------------------------------------------------ tributary
 
-class Tributary:
-    def __init__(self, workdir):
-        self.collector_port, self.query_port, self.metrics_port = free_port(), free_port(), free_port()
-        self.collector = f"http://127.0.0.1:{self.collector_port}"
-        self.query = f"http://127.0.0.1:{self.query_port}"
-        self.log_path = os.path.join(workdir, "tributary.log")
-        env = dict(os.environ, TRIBUTARY_COLLECTOR_PORT=str(self.collector_port),
-                   TRIBUTARY_QUERY_PORT=str(self.query_port), TRIBUTARY_METRICS_PORT=str(self.metrics_port),
-                   TRIBUTARY_ADMIN_TOKEN=ADMIN_TOKEN)
-        self.log_file = open(self.log_path, "ab")
-        self.process = subprocess.Popen([BINARY, "all"], env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=ROOT)
-        ready = wait_for(lambda: self.process.poll() is not None or (
-            self.ok(self.collector + "/readyz") and self.ok(self.query + "/readyz")), 60, 0.25)
-        if not ready or self.process.poll() is not None:
-            raise RuntimeError("tributary did not become ready:\n" + self.tail())
-
-    @staticmethod
-    def ok(url):
-        try:
-            return call("GET", url)[0] == 200
-        except OSError:
-            return False
-
-    def tail(self, lines=30):
-        with open(self.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def create_site(self, site, origin):
-        body = json.dumps({"id": site, "name": f"Browser test {site}", "timezone": "UTC",
-                           "allowed_origins": [origin]}).encode()
-        status, _, answer = call("POST", self.query + "/v1/admin/sites", body,
-                                 {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
-        if status != 201:
-            raise RuntimeError(f"creating site {site}: {status} {answer!r}")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log_file.close()
+def create_site(tributary, site, origin):
+    status, answer = tributary.api("POST", "/v1/admin/sites", {"id": site, "name": f"Browser test {site}", "timezone": "UTC",
+                                                              "allowed_origins": [origin]})
+    if status != 201:
+        raise RuntimeError(f"creating site {site}: {status} {answer!r}")
 
 
 def stored_events(site):
@@ -273,7 +188,7 @@ def await_events(site, count):
     """Polls until the site has `count` events, then a little longer so that a late
     duplicate would show too."""
     started = time.monotonic()
-    rows = wait_for(lambda: (lambda r: r if len(r) >= count else None)(stored_events(site)), PIPELINE_TIMEOUT, 0.5)
+    wait_for(lambda: len(stored_events(site)) >= count, PIPELINE_TIMEOUT, 0.5)
     log(f"{site}: {len(stored_events(site))} of {count} events stored after {time.monotonic() - started:.1f} s")
     time.sleep(2)
     return stored_events(site)
@@ -373,7 +288,7 @@ def test_script(tributary):
 
 def test_shop_flow(tributary, shop, workdir):
     site = f"browser-{RUN}"
-    tributary.create_site(site, shop)
+    create_site(tributary, site, shop)
     user = f"user-{RUN}"
     Shop.config = {"COLLECTOR": tributary.collector, "SITE": site, "ENDPOINT": "", "RUN": RUN,
                    "PRELOAD": "window.tributary = window.tributary || [];"
@@ -442,7 +357,7 @@ def test_shop_flow(tributary, shop, workdir):
 
 def test_outage(tributary, shop, workdir):
     site = f"browser-retry-{RUN}"
-    tributary.create_site(site, shop)
+    create_site(tributary, site, shop)
     visitor = f"visitor-{RUN}"
     proxy_port = free_port()
     Proxy.upstream, Proxy.mode, Proxy.attempts = tributary.collector, "fail", []
@@ -561,7 +476,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tributary = shop_server = None
     try:
-        tributary = Tributary(workdir)
+        tributary = Tributary(workdir, ADMIN_TOKEN)
         shop_port = free_port()
         shop_server = serve(Shop, shop_port)
         shop = f"http://127.0.0.1:{shop_port}"
@@ -579,12 +494,11 @@ def main():
         if shop_server:
             shop_server.shutdown()
         if tributary:
-            if failed:
+            if report.failed:
                 log("tributary log tail:\n" + tributary.tail(40))
             tributary.stop()
         subprocess.run(["rm", "-rf", workdir])
-    log(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":
