@@ -22,6 +22,10 @@ struct GoalReport {
         let condition = goal.match.condition(binds: &binds)
         let keys = dimensions.map { $0 == .day ? "to_char(day, 'YYYY-MM-DD')" : $0.rawValue }
         let keyList = (keys + ["''"]).joined(separator: ", ")
+        // Distinct persons do not add up across rows, so converters and visitors are counted per
+        // row and for the whole range (grouping sets) in the same statement: one scan of the facts.
+        let sets = keys.isEmpty ? "()" : "(\(keys.joined(separator: ", "))), ()"
+        let isTotal = keys.first.map { "grouping(\($0)) = 1" } ?? "true"
         let sql = """
             WITH matched AS (
                 SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text)) e.*
@@ -29,13 +33,18 @@ struct GoalReport {
                 WHERE e.site = $1 AND e.day BETWEEN $2::date AND $3::date \(filters) AND \(condition)
                 ORDER BY coalesce(e.event_id, e.event_uuid::text), (e.origin = 'server') DESC, e.event_uuid
             )
-            SELECT 'conversions', concat_ws(chr(31), \(keyList)), count(DISTINCT person_id)::int8, count(*)::int8,
+            SELECT 'conversions', concat_ws(chr(31), \(keyList)), 0::int8, count(*)::int8,
                    coalesce(currency, ''), coalesce(sum(amount_minor), 0)::int8
             FROM matched GROUP BY \((keys + ["currency"]).joined(separator: ", "))
             UNION ALL
-            SELECT 'visitors', concat_ws(chr(31), \(keyList)), count(DISTINCT person_id)::int8, 0, '', 0
+            SELECT CASE WHEN \(isTotal) THEN 'total converters' ELSE 'converters' END, concat_ws(chr(31), \(keyList)),
+                   count(DISTINCT person_id)::int8, 0, '', 0
+            FROM matched GROUP BY GROUPING SETS (\(sets))
+            UNION ALL
+            SELECT CASE WHEN \(isTotal) THEN 'total visitors' ELSE 'visitors' END, concat_ws(chr(31), \(keyList)),
+                   count(DISTINCT person_id)::int8, 0, '', 0
             FROM analytics.sessions WHERE site = $1 AND day BETWEEN $2::date AND $3::date \(filters)
-            \(keys.isEmpty ? "" : "GROUP BY " + keys.joined(separator: ", "))
+            GROUP BY GROUPING SETS (\(sets))
             """
         var postgresBinds = PostgresBindings()
         for value in binds { postgresBinds.append(value) }
@@ -44,30 +53,15 @@ struct GoalReport {
         var total = Row()
         for try await (kind, key, persons, count, currency, amount) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger)
             .decode((String, String, Int64, Int64, String, Int64).self) {
-            if kind == "visitors" {
-                rows[key, default: Row()].visitors += persons
-            } else {
-                rows[key, default: Row()].converters += persons
+            switch kind {
+            case "total visitors": total.visitors = persons
+            case "total converters": total.converters = persons
+            case "visitors": rows[key, default: Row()].visitors = persons
+            case "converters": rows[key, default: Row()].converters = persons
+            default:
                 rows[key, default: Row()].conversions += count
                 if goal.revenue, !currency.isEmpty { rows[key, default: Row()].revenue.add(currency, amount) }
             }
-        }
-        // Totals: distinct persons do not add up across rows or currencies; count them once more.
-        var totalBinds = PostgresBindings()
-        for value in binds { totalBinds.append(value) }
-        let totalsSQL = """
-            WITH matched AS (
-                SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text)) e.*
-                FROM analytics.events e
-                WHERE e.site = $1 AND e.day BETWEEN $2::date AND $3::date \(filters) AND \(condition)
-                ORDER BY coalesce(e.event_id, e.event_uuid::text), (e.origin = 'server') DESC, e.event_uuid
-            )
-            SELECT (SELECT count(DISTINCT person_id) FROM analytics.sessions WHERE site = $1 AND day BETWEEN $2::date AND $3::date \(filters))::int8,
-                   (SELECT count(DISTINCT person_id) FROM matched)::int8
-            """
-        for try await (visitors, converters) in try await postgres.query(PostgresQuery(unsafeSQL: totalsSQL, binds: totalBinds), logger: logger).decode((Int64, Int64).self) {
-            total.visitors = visitors
-            total.converters = converters
         }
         for row in rows.values {
             total.conversions += row.conversions
