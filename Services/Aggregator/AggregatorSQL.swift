@@ -8,8 +8,11 @@ import PostgresNIO
 ///    before and keeps exactly those in `aggregator_new`. Everything after reads only
 ///    `aggregator_new`, so a replayed batch changes nothing.
 /// 2. `updateFromNewFacts`: sessions, the traffic rollup, refunds and orders from the new
-///    facts. Every change to an order writes signed rows into `aggregator_deltas`.
-/// 3. `applyLinks`: identity links move anonymous history to the user.
+///    facts. Every change to an order writes signed rows into `aggregator_deltas`. Then
+///    `DefinitionRollups.fromNewFacts`: goal conversions and funnel events.
+/// 3. `applyLinks`: identity links move anonymous history to the user; then
+///    `DefinitionRollups.recomputeTouchedEntries` redoes the funnel entries of every person
+///    whose funnel events changed.
 /// 4. `reattributeInheritedOrders`: orders without a session of their own (server purchases)
 ///    follow their person's latest session, so the answer does not depend on which partition
 ///    or instance saw the session first.
@@ -195,7 +198,8 @@ enum AggregatorSQL {
     }
 
     /// Identity links: the user becomes the person of the visitor's anonymous history (events,
-    /// sessions, orders); events already credited to another user stay theirs.
+    /// sessions, orders, goal conversions, funnel events); events already credited to another
+    /// user stay theirs.
     static func applyLinks(_ links: [IdentityLink]) -> PostgresQuery {
         let sites = links.map(\.site), anonymous = links.map(\.anonymousId), people = links.map(\.personId)
         let linkedAt = links.map { Date(timeIntervalSince1970: Double($0.linkedAt) / 1000) }
@@ -221,6 +225,20 @@ enum AggregatorSQL {
             ), orders AS (
                 UPDATE analytics.orders o SET person_id = l.person_id FROM links l
                 WHERE o.site = l.site AND o.person_id = l.anonymous_id
+                RETURNING 1
+            ), conversions AS (
+                UPDATE analytics.goal_conversions c SET person_id = l.person_id FROM links l
+                WHERE c.site = l.site AND c.person_id = l.anonymous_id
+                RETURNING 1
+            ), funnel_events AS (
+                UPDATE analytics.funnel_events f SET person_id = l.person_id FROM links l
+                WHERE f.site = l.site AND f.person_id = l.anonymous_id
+                RETURNING f.site, f.funnel_id, l.anonymous_id, l.person_id, f.day
+            ), funnel_touched AS (
+                -- Both persons' funnel entries change: the visitor's go, the user's take them in.
+                INSERT INTO aggregator_funnel_touched
+                SELECT site, funnel_id, anonymous_id, day FROM funnel_events
+                UNION ALL SELECT site, funnel_id, person_id, day FROM funnel_events
                 RETURNING 1
             )
             INSERT INTO aggregator_touched SELECT site, person_id FROM links

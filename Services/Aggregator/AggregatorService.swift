@@ -47,6 +47,11 @@ public final class AggregatorService: Service {
         let consumer = try KafkaConsumer(configuration: kafka, groupId: configuration.groupId, topics: [Topics.enriched], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         logger.info("aggregator started", metadata: ["group": "\(configuration.groupId)"])
+        // Goal and funnel rollups follow their definitions beside the batches.
+        let feed = Task {
+            await DefinitionFeed(backfill: DefinitionBackfill(postgres: postgres, logger: logger), kafka: kafka,
+                                 groupId: configuration.groupId + "-definitions").run()
+        }
         await consumer.runBatches(maxMessages: configuration.batchSize, logger: logger) { partitions in
             let stored = try await self.postgres.withConnection { connection in
                 try await OffsetStore.aggregator.load(topic: Topics.enriched, on: connection, logger: self.logger)
@@ -59,6 +64,8 @@ public final class AggregatorService: Service {
             try await storeBatch(messages, producer: producer)
             batchTimer.recordInterval(since: start)
         }
+        feed.cancel()
+        await feed.value
         logger.info("aggregator stopped")
         producer.shutdown()
     }
@@ -101,7 +108,9 @@ public final class AggregatorService: Service {
                 try await connection.run("SELECT analytics.ensure_event_partitions(\(instants)::timestamptz[])", logger: self.logger)
             }
             if count > 0 || !links.isEmpty {
-                for statement in AggregatorSQL.createTemporaryTables { try await connection.run(fixed: statement, logger: self.logger) }
+                for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables {
+                    try await connection.run(fixed: statement, logger: self.logger)
+                }
             }
             if count > 0 {
                 try await connection.copyFrom(table: "aggregator_staging", columns: FactRows.columns, logger: self.logger) { writer in
@@ -111,12 +120,15 @@ public final class AggregatorService: Service {
                 for try await newEvents in rows.decode(Int.self) { inserted = newEvents }
             }
             if inserted > 0 {
-                for statement in AggregatorSQL.updateFromNewFacts { try await connection.run(fixed: statement, logger: self.logger) }
+                for statement in AggregatorSQL.updateFromNewFacts + DefinitionRollups.fromNewFacts {
+                    try await connection.run(fixed: statement, logger: self.logger)
+                }
             }
             if !links.isEmpty {
                 try await connection.run(AggregatorSQL.applyLinks(links), logger: self.logger)
             }
             if inserted > 0 || !links.isEmpty {
+                try await DefinitionRollups.recomputeTouchedEntries(on: connection, logger: self.logger)
                 try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: lookbackSeconds), logger: self.logger)
                 for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: self.logger) }
             }

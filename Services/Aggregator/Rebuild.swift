@@ -4,7 +4,7 @@ import PostgresNIO
 import Storage
 
 /// Recomputes every table the Aggregator derives from the facts (sessions, identities,
-/// refunds, orders, traffic and revenue rollups) by running the facts through the same
+/// refunds, orders, traffic and revenue rollups, goal and funnel rollups) by running the facts through the same
 /// statements as a live batch, as if they all arrived at once. The result equals what the
 /// batches built incrementally: the rules never depend on arrival order.
 ///
@@ -13,7 +13,9 @@ import Storage
 /// concurrent batch waits and then applies its deltas on top of the rebuilt tables.
 public enum Rebuild {
     /// Derived tables, in the order a batch writes them (lock order avoids deadlocks).
-    static let derivedTables = ["sessions", "traffic_daily", "refunds", "orders", "identities", "revenue_daily"]
+    static let derivedTables = [
+        "sessions", "traffic_daily", "refunds", "orders", "goal_conversions", "funnel_events", "identities", "funnel_entries", "revenue_daily",
+    ]
 
     /// Rebuilds one site, or every site when `site` is nil; returns how many facts were replayed.
     @discardableResult
@@ -28,7 +30,9 @@ public enum Rebuild {
             for table in derivedTables {
                 try await connection.run(PostgresQuery(unsafeSQL: "DELETE FROM analytics.\(table) WHERE $1::text IS NULL OR site = $1", binds: binds(site)), logger: logger)
             }
-            for statement in AggregatorSQL.createTemporaryTables { try await connection.run(fixed: statement, logger: logger) }
+            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables {
+                try await connection.run(fixed: statement, logger: logger)
+            }
             let copied = try await connection.query(PostgresQuery(unsafeSQL: """
                 WITH facts AS (
                     INSERT INTO aggregator_new
@@ -54,11 +58,52 @@ public enum Rebuild {
                 ORDER BY site, anonymous_id, occurred_at DESC, event_uuid DESC
                 """, logger: logger)
             for statement in AggregatorSQL.updateFromNewFacts { try await connection.run(fixed: statement, logger: logger) }
+            // Goal conversions and funnel events as a batch adds them; the funnel entries per
+            // person at once (as a backfill computes them) rather than through the touched list.
+            try await connection.run(fixed: DefinitionRollups.upsertGoalConversions(facts: "aggregator_new"), logger: logger)
+            try await connection.run(fixed: DefinitionRollups.upsertFunnelEvents(facts: "aggregator_new", touch: false), logger: logger)
+            try await rebuildFunnelEntries(site: site, on: connection, logger: logger)
             try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: Int(lookback.components.seconds)), logger: logger)
             for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: logger) }
             logger.info("rebuild: done, \(facts) facts replayed")
             return facts
         }
+    }
+
+    /// Every sequential and any-order funnel's entries from its funnel events; then every
+    /// definition's rollup is ready (it now covers all facts) and rollups of deleted ones go.
+    static func rebuildFunnelEntries(site: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        var funnels: [(id: Int64, site: String)] = []
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT id, site FROM control.funnels WHERE $1::text IS NULL OR site = $1 ORDER BY id",
+                                                            binds: binds(site)), logger: logger)
+        for try await (id, funnelSite) in rows.decode((Int64, String).self) { funnels.append((id, funnelSite)) }
+        let shapes = try await DefinitionRollups.funnelShapes(ids: Set(funnels.map(\.id)), on: connection, logger: logger)
+        for funnel in funnels {
+            guard let shape = shapes[funnel.id], shape.order != .strict else { continue }
+            var after: String?
+            var entries = 0
+            repeat {
+                let page = try await DefinitionRollups.recomputeEntriesPage(site: funnel.site, funnel: funnel.id, shape: shape, after: after,
+                                                                            limit: 100_000, on: connection, logger: logger)
+                after = page.last
+                entries += page.entries
+            } while after != nil
+            logger.info("rebuild: funnel \(funnel.id) of site \(funnel.site): \(entries) entries")
+        }
+        try await connection.run(PostgresQuery(unsafeSQL: """
+            DELETE FROM analytics.definition_rollups d WHERE ($1::text IS NULL OR d.site = $1)
+              AND NOT EXISTS (SELECT 1 FROM control.goals g WHERE d.kind = 'goal' AND g.id = d.definition_id)
+              AND NOT EXISTS (SELECT 1 FROM control.funnels f WHERE d.kind = 'funnel' AND f.id = d.definition_id)
+            """, binds: binds(site)), logger: logger)
+        try await connection.run(PostgresQuery(unsafeSQL: """
+            INSERT INTO analytics.definition_rollups AS d (kind, definition_id, site, state, rows, ready_at)
+            SELECT 'goal', g.id, g.site, 'ready', (SELECT count(*) FROM analytics.goal_conversions c WHERE c.site = g.site AND c.goal_id = g.id), now()
+            FROM control.goals g WHERE $1::text IS NULL OR g.site = $1
+            UNION ALL
+            SELECT 'funnel', f.id, f.site, 'ready', (SELECT count(*) FROM analytics.funnel_entries x WHERE x.site = f.site AND x.funnel_id = f.id), now()
+            FROM control.funnels f WHERE $1::text IS NULL OR f.site = $1
+            ON CONFLICT (kind, definition_id) DO UPDATE SET state = 'ready', rows = excluded.rows, ready_at = excluded.ready_at
+            """, binds: binds(site)), logger: logger)
     }
 
     static func binds(_ site: String?) -> PostgresBindings {

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import HTTPAPI
+import Storage
 
 /// Which events a goal or funnel step matches: any combination of action, name, type, a path
 /// glob (`*` any characters, `?` one) and property values; at least one criterion.
@@ -53,37 +54,11 @@ struct EventMatch: Sendable, Hashable {
         return .object(object)
     }
 
-    /// A SQL condition over `analytics.events` aliased `e`, with its values appended to
-    /// `binds` (placeholders continue from what `binds` holds).
+    /// A SQL condition over `analytics.events` aliased `e`, with the criteria appended to
+    /// `binds` as one JSON value (placeholders continue from what `binds` holds).
     func condition(binds: inout [String]) -> String {
-        var parts: [String] = []
-        func bind(_ value: String) -> String {
-            binds.append(value)
-            return "$\(binds.count)"
-        }
-        if let action { parts.append("e.action = \(bind(action))") }
-        if let name { parts.append("e.name = \(bind(name))") }
-        if let type { parts.append("e.type = \(bind(type))") }
-        if let path { parts.append("\(Self.pathSQL) LIKE \(bind(Self.likePattern(glob: path))) ESCAPE '\\'") }
-        if let properties { parts.append("e.properties @> \(bind(properties))::jsonb") }
-        return "(" + parts.joined(separator: " AND ") + ")"
-    }
-
-    /// The path of an event's URL: no scheme, host, query or fragment; `/` when empty.
-    static let pathSQL = "coalesce(nullif(split_part(split_part(regexp_replace(coalesce(e.url, ''), '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', ''), '?', 1), '#', 1), ''), '/')"
-
-    /// `*` and `?` become `%` and `_`; LIKE's own special characters are escaped.
-    static func likePattern(glob: String) -> String {
-        var pattern = ""
-        for character in glob {
-            switch character {
-            case "\\", "%", "_": pattern += "\\" + String(character)
-            case "*": pattern += "%"
-            case "?": pattern += "_"
-            default: pattern.append(character)
-            }
-        }
-        return pattern
+        binds.append(json.serialized)
+        return "(" + EventMatchSQL.matches("$\(binds.count)::jsonb") + ")"
     }
 }
 
@@ -109,14 +84,7 @@ struct Goal: Sendable, Hashable {
 
 /// A funnel: ordered steps a person goes through within a window.
 struct Funnel: Sendable, Hashable {
-    enum Order: String, Sendable, CaseIterable {
-        /// Steps in order; other events may come between.
-        case sequential
-        /// Steps in order with no other event of the person between them.
-        case strict
-        /// Every step within the window, in any order.
-        case any
-    }
+    typealias Order = FunnelOrder
 
     struct Step: Sendable, Hashable {
         var name: String

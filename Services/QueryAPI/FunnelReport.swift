@@ -3,97 +3,114 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The pure core of funnel reports: given each person's events in time order (with the steps
-/// each event matches), how far the person got, when, and with which events.
-enum FunnelComputation {
-    struct Event: Sendable, Hashable {
-        var time: Int64
-        /// Indexes of the steps this event matches.
-        var steps: Set<Int>
-        var currency: String?
-        var amountMinor: Int64?
-        /// The breakdown value of the event (its session's source, medium, … as asked).
-        var segment: String
-    }
-
-    /// A person's way through the funnel: the event used for each step reached.
-    struct Path: Sendable, Hashable {
-        var events: [Event]
-    }
-
-    /// The steps reached by one person whose events (oldest first) are given. The person enters
-    /// with the first event of step 0 at or after `entryFrom`, if it is no later than `entryTo`.
-    static func path(_ events: [Event], stepCount: Int, order: Funnel.Order, window: Int64, entryFrom: Int64, entryTo: Int64) -> Path? {
-        switch order {
-        case .sequential, .strict:
-            guard let start = events.firstIndex(where: { $0.steps.contains(0) && $0.time >= entryFrom }), events[start].time <= entryTo else { return nil }
-            var used = [events[start]]
-            var index = start
-            let deadline = events[start].time + window
-            while used.count < stepCount {
-                let step = used.count
-                if order == .strict {
-                    // The very next event must be the next step.
-                    let next = index + 1
-                    guard next < events.count, events[next].time <= deadline, events[next].steps.contains(step) else { break }
-                    index = next
-                } else {
-                    guard let next = events[(index + 1)...].firstIndex(where: { $0.steps.contains(step) }), events[next].time <= deadline else { break }
-                    index = next
-                }
-                used.append(events[index])
-            }
-            return Path(events: used)
-        case .any:
-            // Anchored at the person's first funnel event in the entry range; every step may
-            // happen in any order within the window after it.
-            guard let anchor = events.first(where: { !$0.steps.isEmpty && $0.time >= entryFrom }), anchor.time <= entryTo else { return nil }
-            let deadline = anchor.time + window
-            var used: [Event] = []
-            for step in 0..<stepCount {
-                guard let event = events.first(where: { $0.steps.contains(step) && $0.time >= anchor.time && $0.time <= deadline }) else { break }
-                used.append(event)
-            }
-            return used.isEmpty ? nil : Path(events: used)
-        }
-    }
-
-    struct StepFigures: Sendable, Hashable {
-        var persons = 0
-        var secondsFromPrevious: [Int64] = []
-        var revenue: [String: Int64] = [:]
-    }
-
-    /// Per step: persons reaching it, the time each took from the previous step, and money.
-    static func figures(_ paths: [Path], stepCount: Int) -> [StepFigures] {
-        var steps = Array(repeating: StepFigures(), count: stepCount)
-        for path in paths {
-            for (index, event) in path.events.enumerated() {
-                steps[index].persons += 1
-                if index > 0 { steps[index].secondsFromPrevious.append(max(0, event.time - path.events[index - 1].time) / 1000) }
-                if let currency = event.currency, let amount = event.amountMinor { steps[index].revenue[currency, default: 0] += amount }
-            }
-        }
-        return steps
-    }
-
-    /// The median of whole seconds (the lower middle for an even count); nil when empty.
-    static func median(_ values: [Int64]) -> Int64? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
-}
-
-/// `GET /v1/sites/{site}/funnels/{id}/report`: counted per stitched person from the facts, so
-/// a new funnel covers the past at once. A person enters on a day in the range; later steps
-/// may fall up to the window after it.
+/// `GET /v1/sites/{site}/funnels/{id}/report`, counted per stitched person. A person enters
+/// on a day in the range; later steps may fall up to the window after it. Read from the
+/// funnel's rollup (`analytics.funnel_entries`: each person's path from each day they entered)
+/// once the Aggregator has backfilled it; until then, and for strict funnels, computed from
+/// the facts by the same rule, so a new funnel covers the past at once.
 struct FunnelReport {
     let postgres: PostgresClient
     let logger: Logger
 
-    func run(site: String, timezone: String, funnel: Funnel, query: ReportQuery) async throws -> JSONValue {
+    /// What the answer shows of one step.
+    struct StepSummary: Equatable {
+        var persons: Int64 = 0
+        var medianSecondsFromPrevious: Int64?
+        var revenue: [String: Int64] = [:]
+    }
+
+    func run(site: String, timezone: String, funnel: Funnel, query: ReportQuery, fromRollup: Bool? = nil) async throws -> JSONValue {
         let segmentDimension = query.breakdown.first { [.source, .medium, .campaign, .channel].contains($0) }
+        var fromRollup = fromRollup
+        if fromRollup == nil { fromRollup = try await RollupState(postgres: postgres, logger: logger).isReady(kind: "funnel", id: funnel.id) }
+        let (total, segments) = fromRollup == true && funnel.order != .strict
+            ? try await summariesFromRollup(site: site, funnel: funnel, query: query, segment: segmentDimension)
+            : try await summariesFromFacts(site: site, timezone: timezone, funnel: funnel, query: query, segment: segmentDimension)
+        var object: [String: JSONValue] = [
+            "funnel": funnel.json, "site": .string(site), "from": .string(query.from), "to": .string(query.to),
+            "steps": stepsJSON(total, funnel: funnel), "rows": .array([]),
+        ]
+        if let segmentDimension {
+            object["breakdown"] = .string(segmentDimension.rawValue)
+            object["rows"] = .array(segments.sorted { a, b in
+                let (first, second) = (a.value.first?.persons ?? 0, b.value.first?.persons ?? 0)
+                return first != second ? first > second : a.key < b.key
+            }.map { segment, steps in
+                .object([segmentDimension.rawValue: .string(segment), "steps": stepsJSON(steps, funnel: funnel)])
+            })
+        }
+        return .object(object)
+    }
+
+    /// From the rollup: a person counts once, on their first entry day in the range (the row
+    /// whose previous entry day lies before it). Persons per step from the counts of steps
+    /// reached; medians and money from the few rows that went past the first step or carry money.
+    func summariesFromRollup(site: String, funnel: Funnel, query: ReportQuery, segment: ReportQuery.Dimension?) async throws
+        -> (total: [StepSummary], segments: [String: [StepSummary]]) {
+        let segmentSQL = segment.map(\.rawValue) ?? "''"
+        var binds = PostgresBindings()
+        binds.append(site)
+        binds.append(funnel.id)
+        binds.append(query.from)
+        binds.append(query.to)
+        let sql = """
+            WITH entries AS MATERIALIZED (
+                SELECT steps_reached, seconds_from_previous, currencies, amounts_minor, \(segmentSQL) AS segment
+                FROM analytics.funnel_entries
+                WHERE site = $1 AND funnel_id = $2 AND entry_day BETWEEN $3::date AND $4::date
+                  AND (previous_entry_day IS NULL OR previous_entry_day < $3::date)
+            )
+            SELECT 'reached', segment, steps_reached::int8, count(*)::int8, NULL::int8, NULL::text FROM entries GROUP BY segment, steps_reached
+            UNION ALL
+            SELECT CASE WHEN grouping(segment) = 1 THEN 'total median' ELSE 'median' END, segment, k::int8, count(*)::int8,
+                   floor(percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_from_previous[k + 1]))::int8, NULL
+            FROM entries, generate_series(1, steps_reached - 1) AS k WHERE steps_reached >= 2
+            GROUP BY GROUPING SETS ((segment, k), (k))
+            UNION ALL
+            SELECT 'revenue', segment, k::int8, 0, sum(amounts_minor[k + 1])::int8, currencies[k + 1]
+            FROM entries, generate_series(0, steps_reached - 1) AS k
+            WHERE amounts_minor IS NOT NULL AND amounts_minor[k + 1] IS NOT NULL
+            GROUP BY segment, k, currencies[k + 1]
+            """
+        let stepCount = funnel.steps.count
+        var segments: [String: [StepSummary]] = [:]
+        var total = Array(repeating: StepSummary(), count: stepCount)
+        func steps(_ segment: String) -> [StepSummary] { segments[segment] ?? Array(repeating: StepSummary(), count: stepCount) }
+        for try await (kind, segment, step, count, value, currency) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            .decode((String, String?, Int64, Int64, Int64?, String?).self) {
+            let step = Int(step)
+            switch kind {
+            case "reached":
+                // Reaching n steps counts for each of the first n.
+                var summary = steps(segment ?? "")
+                for index in 0..<min(step, stepCount) {
+                    summary[index].persons += count
+                    total[index].persons += count
+                }
+                segments[segment ?? ""] = summary
+            case "median" where step < stepCount:
+                var summary = steps(segment ?? "")
+                summary[step].medianSecondsFromPrevious = value
+                segments[segment ?? ""] = summary
+            case "total median" where step < stepCount:
+                total[step].medianSecondsFromPrevious = value
+            case "revenue" where step < stepCount:
+                guard let currency, let value else { continue }
+                var summary = steps(segment ?? "")
+                summary[step].revenue[currency, default: 0] += value
+                total[step].revenue[currency, default: 0] += value
+                segments[segment ?? ""] = summary
+            default:
+                continue
+            }
+        }
+        return (total, segments)
+    }
+
+    /// From the facts: every matching event of the range (and the window after it), each
+    /// person's path computed here.
+    func summariesFromFacts(site: String, timezone: String, funnel: Funnel, query: ReportQuery, segment segmentDimension: ReportQuery.Dimension?) async throws
+        -> (total: [StepSummary], segments: [String: [StepSummary]]) {
         var binds = [site, query.from, query.to, String(funnel.windowSeconds)]
         let conditions = funnel.steps.map { $0.match.condition(binds: &binds) }
         let flags = conditions.enumerated().map { "CASE WHEN \($1) THEN \($0) END" }.joined(separator: ", ")
@@ -102,7 +119,7 @@ struct FunnelReport {
         let sql = """
             SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text))
                    e.person_id, (extract(epoch FROM e.occurred_at) * 1000)::int8, array_remove(ARRAY[\(flags)]::int8[], NULL),
-                   e.currency, e.amount_minor, \(segmentDimension.map { "e." + $0.rawValue } ?? "''")
+                   e.currency, e.amount_minor, \(segmentDimension.map { "e." + $0.rawValue } ?? "''"), coalesce(e.event_id, e.event_uuid::text)
             FROM analytics.events e
             WHERE e.site = $1 AND e.day BETWEEN $2::date AND $3::date + make_interval(secs => $4::int8)
               \(onlySteps)
@@ -110,37 +127,31 @@ struct FunnelReport {
             """
         var postgresBinds = PostgresBindings()
         for value in binds { postgresBinds.append(value) }
-        var people: [String: [FunnelComputation.Event]] = [:]
-        for try await (person, time, steps, currency, amount, segment) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger)
-            .decode((String, Int64, [Int], String?, Int64?, String).self) {
-            people[person, default: []].append(FunnelComputation.Event(time: time, steps: Set(steps), currency: currency, amountMinor: amount, segment: segment))
+        var people: [String: [(event: FunnelComputation.Event, key: String)]] = [:]
+        for try await (person, time, steps, currency, amount, segment, key) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger)
+            .decode((String, Int64, [Int], String?, Int64?, String, String).self) {
+            people[person, default: []].append((FunnelComputation.Event(time: time, steps: Set(steps), currency: currency, amountMinor: amount, segment: segment), key))
         }
         let (entryFrom, entryTo) = Self.entryRange(from: query.from, to: query.to, timezone: timezone)
         var paths: [FunnelComputation.Path] = []
         for (_, events) in people {
-            let ordered = events.sorted { $0.time < $1.time }
+            // Simultaneous events in key order, as the rollup reads them.
+            let ordered = events.sorted { ($0.event.time, $0.key) < ($1.event.time, $1.key) }.map(\.event)
             if let path = FunnelComputation.path(ordered, stepCount: funnel.steps.count, order: funnel.order, window: funnel.windowSeconds * 1000,
                                                  entryFrom: entryFrom, entryTo: entryTo) {
                 paths.append(path)
             }
         }
-        var object: [String: JSONValue] = [
-            "funnel": funnel.json, "site": .string(site), "from": .string(query.from), "to": .string(query.to),
-            "steps": stepsJSON(FunnelComputation.figures(paths, stepCount: funnel.steps.count), funnel: funnel),
-        ]
-        if let segmentDimension {
-            let bySegment = Dictionary(grouping: paths) { $0.events[0].segment }
-            object["breakdown"] = .string(segmentDimension.rawValue)
-            object["rows"] = .array(bySegment.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }.map { segment, paths in
-                .object([segmentDimension.rawValue: .string(segment), "steps": stepsJSON(FunnelComputation.figures(paths, stepCount: funnel.steps.count), funnel: funnel)])
-            })
-        } else {
-            object["rows"] = .array([])
+        func summaries(_ paths: [FunnelComputation.Path]) -> [StepSummary] {
+            FunnelComputation.figures(paths, stepCount: funnel.steps.count).map {
+                StepSummary(persons: Int64($0.persons), medianSecondsFromPrevious: FunnelComputation.median($0.secondsFromPrevious), revenue: $0.revenue)
+            }
         }
-        return .object(object)
+        let segments = segmentDimension == nil ? [:] : Dictionary(grouping: paths) { $0.events[0].segment }.mapValues(summaries)
+        return (summaries(paths), segments)
     }
 
-    func stepsJSON(_ figures: [FunnelComputation.StepFigures], funnel: Funnel) -> JSONValue {
+    func stepsJSON(_ figures: [StepSummary], funnel: Funnel) -> JSONValue {
         let start = figures.first?.persons ?? 0
         return .array(figures.enumerated().map { index, step in
             let previous = index == 0 ? step.persons : figures[index - 1].persons
@@ -149,10 +160,10 @@ struct FunnelReport {
             return .object([
                 "name": .string(funnel.steps[index].name),
                 "persons": .number(String(step.persons)),
-                "conversion_from_previous": .number(OverviewReport.rate(Int64(step.persons), of: Int64(previous))),
-                "conversion_from_start": .number(OverviewReport.rate(Int64(step.persons), of: Int64(start))),
+                "conversion_from_previous": .number(OverviewReport.rate(step.persons, of: previous)),
+                "conversion_from_start": .number(OverviewReport.rate(step.persons, of: start)),
                 "dropped": .number(String(previous - step.persons)),
-                "median_seconds_from_previous": FunnelComputation.median(step.secondsFromPrevious).map { .number(String($0)) } ?? .null,
+                "median_seconds_from_previous": step.medianSecondsFromPrevious.map { .number(String($0)) } ?? .null,
                 "revenue": revenue.json,
             ])
         })

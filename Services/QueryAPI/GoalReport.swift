@@ -3,15 +3,18 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// `GET /v1/sites/{site}/goals/{id}/report`: computed from the facts at query time, so a goal
-/// counts the past as soon as it exists. A conversion is one matching event, counted once
-/// however many copies arrived (the server's copy, and its money, preferred); visitors are
-/// the distinct stitched persons with a session in the range.
+/// `GET /v1/sites/{site}/goals/{id}/report`. A conversion is one matching event, counted once
+/// however many copies arrived (the server's copy, with its money, day and source, preferred);
+/// visitors are the distinct stitched persons with a session in the range. Read from the
+/// goal's rollup (`analytics.goal_conversions`) once the Aggregator has backfilled it; until
+/// then computed from the facts by the same rule, so a new goal counts the past at once.
 struct GoalReport {
     let postgres: PostgresClient
     let logger: Logger
 
-    func run(site: String, goal: Goal, query: ReportQuery) async throws -> JSONValue {
+    func run(site: String, goal: Goal, query: ReportQuery, fromRollup: Bool? = nil) async throws -> JSONValue {
+        var fromRollup = fromRollup
+        if fromRollup == nil { fromRollup = try await RollupState(postgres: postgres, logger: logger).isReady(kind: "goal", id: goal.id) }
         let dimensions = query.breakdown.filter { $0.isSourceDimension || $0 == .day }
         var binds = [site, query.from, query.to]
         var filters = ""
@@ -19,7 +22,24 @@ struct GoalReport {
             binds.append(value)
             filters += " AND \(dimension.rawValue) = $\(binds.count)"
         }
-        let condition = goal.match.condition(binds: &binds)
+        let conversions: String
+        if fromRollup == true {
+            binds.append(String(goal.id))
+            conversions = """
+                SELECT * FROM analytics.goal_conversions
+                WHERE site = $1 AND goal_id = $\(binds.count)::int8 AND day BETWEEN $2::date AND $3::date \(filters)
+                """
+        } else {
+            // The copy counted is chosen among all copies, wherever their days fall, as the rollup does.
+            let condition = goal.match.condition(binds: &binds)
+            conversions = """
+                SELECT * FROM (
+                    SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text)) e.*
+                    FROM analytics.events e WHERE e.site = $1 AND \(condition)
+                    ORDER BY coalesce(e.event_id, e.event_uuid::text), (e.origin = 'server') DESC, e.event_uuid
+                ) copies WHERE day BETWEEN $2::date AND $3::date \(filters)
+                """
+        }
         let keys = dimensions.map { $0 == .day ? "to_char(day, 'YYYY-MM-DD')" : $0.rawValue }
         let keyList = (keys + ["''"]).joined(separator: ", ")
         // Distinct persons do not add up across rows, so converters and visitors are counted per
@@ -27,12 +47,7 @@ struct GoalReport {
         let sets = keys.isEmpty ? "()" : "(\(keys.joined(separator: ", "))), ()"
         let isTotal = keys.first.map { "grouping(\($0)) = 1" } ?? "true"
         let sql = """
-            WITH matched AS (
-                SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text)) e.*
-                FROM analytics.events e
-                WHERE e.site = $1 AND e.day BETWEEN $2::date AND $3::date \(filters) AND \(condition)
-                ORDER BY coalesce(e.event_id, e.event_uuid::text), (e.origin = 'server') DESC, e.event_uuid
-            )
+            WITH matched AS (\(conversions))
             SELECT 'conversions', concat_ws(chr(31), \(keyList)), 0::int8, count(*)::int8,
                    coalesce(currency, ''), coalesce(sum(amount_minor), 0)::int8
             FROM matched GROUP BY \((keys + ["currency"]).joined(separator: ", "))
@@ -89,5 +104,19 @@ struct GoalReport {
             object["rows"] = .array([])
         }
         return .object(object)
+    }
+}
+
+/// Whether the Aggregator has finished a goal's or funnel's rollup.
+struct RollupState {
+    let postgres: PostgresClient
+    let logger: Logger
+
+    func isReady(kind: String, id: Int64) async throws -> Bool {
+        let rows = try await postgres.query("""
+            SELECT state = 'ready' FROM analytics.definition_rollups WHERE kind = \(kind) AND definition_id = \(id)
+            """, logger: logger)
+        for try await ready in rows.decode(Bool.self) { return ready }
+        return false
     }
 }

@@ -9,6 +9,10 @@ import Storage
 public struct QueryAPIConfiguration: Sendable {
     /// Bearer token of the admin endpoints (`TRIBUTARY_ADMIN_TOKEN`). Empty disables them.
     public var adminToken = ""
+    /// Publishes a goal or funnel change to `tributary.definitions` (for the Aggregator to build
+    /// or drop its rollup). Nil publishes nothing: the Aggregator then notices the change at its
+    /// next periodic reconcile.
+    public var publishDefinitionChange: (@Sendable (DefinitionChange) async throws -> Void)?
 
     public init() {}
 }
@@ -228,6 +232,7 @@ extension QueryAPI {
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
                 let goal = try await store.create(try Goal.parse(try await Self.body(request)), site: site.id)
+                await self.announce(DefinitionChange(kind: "goal", id: goal.id, site: site.id, deleted: false, definition: goal.json))
                 return JSONResponse.make(.created, goal.json)
             }
         }
@@ -240,7 +245,9 @@ extension QueryAPI {
         router.delete("/v1/sites/:site/goals/:id") { request, context in
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
-                guard try await store.delete(table: "goals", id: try Self.id(context), site: site.id) else { throw APIError(.notFound, .notFound, "no such goal") }
+                let id = try Self.id(context)
+                guard try await store.delete(table: "goals", id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such goal") }
+                await self.announce(DefinitionChange(kind: "goal", id: id, site: site.id, deleted: true))
                 return Response(status: .noContent)
             }
         }
@@ -255,13 +262,16 @@ extension QueryAPI {
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
                 let funnel = try await store.create(try Funnel.parse(try await Self.body(request)), site: site.id)
+                await self.announce(DefinitionChange(kind: "funnel", id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
                 return JSONResponse.make(.created, funnel.json)
             }
         }
         router.post("/v1/sites/:site/funnels/templates/ecommerce") { request, context in
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
-                return JSONResponse.make(.created, try await store.create(Funnel.ecommerce, site: site.id).json)
+                let funnel = try await store.create(Funnel.ecommerce, site: site.id)
+                await self.announce(DefinitionChange(kind: "funnel", id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
+                return JSONResponse.make(.created, funnel.json)
             }
         }
         router.get("/v1/sites/:site/funnels") { request, context in
@@ -273,7 +283,9 @@ extension QueryAPI {
         router.delete("/v1/sites/:site/funnels/:id") { request, context in
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
-                guard try await store.delete(table: "funnels", id: try Self.id(context), site: site.id) else { throw APIError(.notFound, .notFound, "no such funnel") }
+                let id = try Self.id(context)
+                guard try await store.delete(table: "funnels", id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such funnel") }
+                await self.announce(DefinitionChange(kind: "funnel", id: id, site: site.id, deleted: true))
                 return Response(status: .noContent)
             }
         }
@@ -283,6 +295,18 @@ extension QueryAPI {
                 guard let funnel = try await store.funnels(site: site.id, id: try Self.id(context)).first else { throw APIError(.notFound, .notFound, "no such funnel") }
                 return JSONResponse.ok(try await FunnelReport(postgres: self.postgres, logger: self.logger).run(site: site.id, timezone: site.timezone, funnel: funnel, query: query))
             }
+        }
+    }
+
+    /// Tells the Aggregator about a stored change. A failure is logged, not answered: the change
+    /// is stored, reports compute it from the facts meanwhile, and the Aggregator's periodic
+    /// reconcile builds the rollup anyway.
+    func announce(_ change: DefinitionChange) async {
+        guard let publish = configuration.publishDefinitionChange else { return }
+        do {
+            try await publish(change)
+        } catch {
+            logger.warning("could not publish \(change.kind) \(change.id) of site \(change.site) to the definitions topic (\(error)); the Aggregator's next reconcile picks it up")
         }
     }
 

@@ -57,9 +57,18 @@ enum Runtime {
                 operations.addRoutes(to: router)
                 services.append(application(router, host: server.host, port: server.metricsPort, name: "operations", logger: logger))
             }
+            var definitionsProducer: KafkaProducer?
             if roles.contains(.queryAPI) {
                 var configuration = QueryAPIConfiguration()
                 configuration.adminToken = server.adminToken
+                var kafka = common.kafka
+                kafka.clientId = "tributary-query-api"
+                kafka.messageTimeout = .seconds(5)
+                let producer = try KafkaProducer(configuration: kafka, logger: logger)
+                definitionsProducer = producer
+                configuration.publishDefinitionChange = { change in
+                    try await producer.send(KafkaOutgoingMessage(topic: Topics.definitions, key: change.key, value: change.encoded))
+                }
                 let router = Router()
                 QueryAPI(configuration: configuration, postgres: postgres, directory: directory, logger: logger).addRoutes(to: router)
                 operations.addRoutes(to: router)
@@ -95,6 +104,7 @@ enum Runtime {
             try await serviceGroup.run()
             // Events the Collector already acknowledged are on the broker; this only drains stragglers.
             producer?.shutdown()
+            definitionsProducer?.shutdown()
             logger.info("stopped")
             group.cancelAll()
         }

@@ -10,12 +10,12 @@ extension Migrations {
         }
         + biRole)
 
-    private typealias Column = (name: String, comment: String)
+    typealias Column = (name: String, comment: String)
 
     /// Shared wording of the columns that several tables carry.
-    private static let siteColumn: Column = ("site", "Site id (control.sites.id).")
-    private static let dayColumn: Column = ("day", "Calendar day in the site's timezone (control.sites.timezone), not UTC.")
-    private static let sourceContext: [Column] = [
+    static let siteColumn: Column = ("site", "Site id (control.sites.id).")
+    static let dayColumn: Column = ("day", "Calendar day in the site's timezone (control.sites.timezone), not UTC.")
+    static let sourceContext: [Column] = [
         ("source", "Acquisition source of the session: utm_source (lower-cased); the ad network of a click id (google for gclid, bing for msclkid, facebook for fbclid, tiktok for ttclid); the referring search engine, social network or webmail (google, facebook, gmail…) or else the referrer's domain; (direct) without referrer or campaign; (unattributed) for a server event or order with no session to take it from."),
         ("medium", "utm_medium (lower-cased; (not set) when utm_source came without it); cpc or paid_social for a click id; organic, social, email or referral for a referrer; (none) for direct and unattributed."),
         ("campaign", "utm_campaign as sent; (not set) when campaign parameters came without it; (none) without campaign parameters."),
@@ -165,7 +165,7 @@ extension Migrations {
 
 extension String.StringInterpolation {
     /// A SQL string literal: single quotes doubled. For the static comment texts above only.
-    fileprivate mutating func appendInterpolation(literal text: String) {
+    mutating func appendInterpolation(literal text: String) {
         appendLiteral("'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'")
     }
 }

@@ -1,0 +1,247 @@
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Storage
+
+/// Builds the rollup of each goal and funnel from the facts stored before it existed, and drops
+/// the rollups of deleted ones, so that `analytics.definition_rollups` follows `control.goals`
+/// and `control.funnels`.
+///
+/// Why it is exact beside running batches: a batch adds conversions for every definition in
+/// `control` from the moment the definition is committed. The backfill takes a SHARE lock on
+/// `analytics.events` for each chunk it reads (the first one before anything else): that waits
+/// for every batch still inserting facts, which may have looked at `control` before the
+/// definition existed, and lets none insert meanwhile. Every fact is thus seen by a batch that
+/// knew the definition, by the backfill, or by both (the upserts make "both" harmless).
+struct DefinitionBackfill: Sendable {
+    let postgres: PostgresClient
+    let logger: Logger
+    /// Days of facts per backfill transaction; each briefly holds new facts back.
+    var chunkDays = 7
+    /// Funnel events per transaction when funnel entries are computed.
+    var pageEvents = 50_000
+
+    enum Kind: String, Sendable { case goal, funnel }
+
+    struct Definition: Sendable, Hashable {
+        var kind: Kind
+        var id: Int64
+        var site: String
+    }
+
+    /// Backfills every definition whose rollup is missing or unfinished and drops the rollups
+    /// of definitions that no longer exist (and of `deleted`, which may never have been
+    /// registered). Several Aggregators serialise on an advisory lock. Returns how many
+    /// rollups were built or dropped.
+    @discardableResult
+    func reconcile(deleted: [Definition] = []) async throws -> Int {
+        try await postgres.withConnection { connection in
+            // A session lock held on this connection while other connections do the work.
+            try await connection.run(fixed: "SELECT pg_advisory_lock(7207200103)", logger: logger)
+            do {
+                let changed = try await reconcileLocked(deleted: deleted)
+                try await connection.run(fixed: "SELECT pg_advisory_unlock(7207200103)", logger: logger)
+                return changed
+            } catch {
+                _ = try? await connection.run(fixed: "SELECT pg_advisory_unlock(7207200103)", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    private func reconcileLocked(deleted: [Definition]) async throws -> Int {
+        var changed = 0
+        let gone = try await postgres.withConnection { connection in
+            var gone = Set(deleted)
+            let rows = try await connection.query("""
+                SELECT d.kind, d.definition_id, d.site FROM analytics.definition_rollups d
+                WHERE NOT EXISTS (SELECT 1 FROM control.goals g WHERE d.kind = 'goal' AND g.id = d.definition_id)
+                  AND NOT EXISTS (SELECT 1 FROM control.funnels f WHERE d.kind = 'funnel' AND f.id = d.definition_id)
+                """, logger: logger)
+            for try await (kind, id, site) in rows.decode((String, Int64, String).self) {
+                if let kind = Kind(rawValue: kind) { gone.insert(Definition(kind: kind, id: id, site: site)) }
+            }
+            return gone
+        }
+        for definition in gone.sorted(by: { $0.id < $1.id }) {
+            try await drop(definition)
+            changed += 1
+        }
+        while let pending = try await nextPending() {
+            try await backfill(pending)
+            changed += 1
+        }
+        return changed
+    }
+
+    /// A definition in `control` whose rollup is missing or was interrupted, oldest first.
+    private func nextPending() async throws -> Definition? {
+        try await postgres.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT kind, id, site FROM (
+                    SELECT 'goal' AS kind, id, site FROM control.goals UNION ALL SELECT 'funnel', id, site FROM control.funnels
+                ) d
+                WHERE NOT EXISTS (SELECT 1 FROM analytics.definition_rollups r
+                                  WHERE r.kind = d.kind AND r.definition_id = d.id AND r.state = 'ready')
+                ORDER BY id, kind LIMIT 1
+                """, logger: logger)
+            for try await (kind, id, site) in rows.decode((String, Int64, String).self) {
+                if let kind = Kind(rawValue: kind) { return Definition(kind: kind, id: id, site: site) }
+            }
+            return nil
+        }
+    }
+
+    func drop(_ definition: Definition) async throws {
+        try await postgres.withTransaction(logger: logger) { connection in
+            let tables = definition.kind == .goal ? [("goal_conversions", "goal_id")] : [("funnel_entries", "funnel_id"), ("funnel_events", "funnel_id")]
+            for (table, column) in tables {
+                try await connection.run(PostgresQuery(unsafeSQL: "DELETE FROM analytics.\(table) WHERE site = $1 AND \(column) = $2",
+                                                       binds: try DefinitionRollups.binds(definition.site, definition.id)), logger: logger)
+            }
+            try await connection.run("""
+                DELETE FROM analytics.definition_rollups WHERE kind = \(definition.kind.rawValue) AND definition_id = \(definition.id)
+                """, logger: logger)
+        }
+        logger.info("dropped the rollup of deleted \(definition.kind.rawValue) \(definition.id) of site \(definition.site)")
+    }
+
+    /// Fills one definition's rollup from the stored facts, a chunk of days per transaction,
+    /// logging progress; then marks it ready.
+    func backfill(_ definition: Definition) async throws {
+        let name = "\(definition.kind.rawValue) \(definition.id) of site \(definition.site)"
+        let started = ContinuousClock.now
+        // Register, behind the first SHARE lock: from here on every batch knows the definition.
+        let range = try await postgres.withTransaction(logger: logger) { connection -> (first: Date, last: Date)? in
+            try await connection.run(fixed: "LOCK TABLE analytics.events IN SHARE MODE", logger: logger)
+            try await connection.run("""
+                INSERT INTO analytics.definition_rollups (kind, definition_id, site, state)
+                VALUES (\(definition.kind.rawValue), \(definition.id), \(definition.site), 'backfilling')
+                ON CONFLICT (kind, definition_id) DO UPDATE SET state = 'backfilling', registered_at = now(), ready_at = NULL
+                """, logger: logger)
+            let rows = try await connection.query("SELECT min(day), max(day) FROM analytics.events WHERE site = \(definition.site)", logger: logger)
+            for try await (first, last) in rows.decode((Date?, Date?).self) {
+                if let first, let last { return (first, last) }
+            }
+            return nil
+        }
+        var funnel: DefinitionRollups.FunnelShape?
+        if definition.kind == .funnel {
+            funnel = try await postgres.withConnection { connection in
+                try await DefinitionRollups.funnelShapes(ids: [definition.id], on: connection, logger: logger)[definition.id]
+            }
+            guard funnel != nil else { return } // deleted meanwhile: the next reconcile drops it
+        }
+        let computesEntries = funnel.map { $0.order != .strict } ?? false
+        if let range, definition.kind == .goal || computesEntries {
+            let chunks = Int(range.last.timeIntervalSince(range.first) / 86_400) / chunkDays + 1
+            logger.info("backfill \(name): \(chunks) chunks of \(chunkDays) days from \(Self.day(range.first)) to \(Self.day(range.last))")
+            for chunk in 0..<chunks {
+                let from = range.first.addingTimeInterval(Double(chunk * chunkDays) * 86_400)
+                let to = from.addingTimeInterval(Double(chunkDays - 1) * 86_400)
+                let filter = "e.site = $1 AND e.day BETWEEN $2::date AND $3::date"
+                let statement = definition.kind == .goal
+                    ? DefinitionRollups.upsertGoalConversions(facts: "analytics.events", filter: filter, goals: "g.id = $4")
+                    : DefinitionRollups.upsertFunnelEvents(facts: "analytics.events", filter: filter, funnels: "f.id = $4", touch: false)
+                try await postgres.withTransaction(logger: logger) { connection in
+                    try await connection.run(fixed: "LOCK TABLE analytics.events IN SHARE MODE", logger: logger)
+                    for table in DefinitionRollups.temporaryTables { try await connection.run(fixed: table, logger: logger) }
+                    try await connection.run(PostgresQuery(unsafeSQL: statement, binds: try DefinitionRollups.binds(
+                        definition.site, Self.day(from), Self.day(to), definition.id)), logger: logger)
+                }
+                if chunk + 1 == chunks || (chunk + 1) % 4 == 0 {
+                    logger.info("backfill \(name): facts \(chunk + 1)/\(chunks) chunks read (through \(Self.day(min(to, range.last))))")
+                }
+            }
+        }
+        if let funnel, computesEntries {
+            var after: String?
+            var entries = 0, pages = 0
+            repeat {
+                let page = try await postgres.withTransaction(logger: logger) { connection in
+                    try await connection.run(fixed: "LOCK TABLE analytics.events IN SHARE MODE", logger: logger)
+                    return try await DefinitionRollups.recomputeEntriesPage(site: definition.site, funnel: definition.id, shape: funnel,
+                                                                            after: after, limit: pageEvents, on: connection, logger: logger)
+                }
+                after = page.last
+                entries += page.entries
+                pages += 1
+                if after == nil || pages % 10 == 0 { logger.info("backfill \(name): \(entries) entries computed (\(pages) pages)") }
+            } while after != nil
+        }
+        try await postgres.withConnection { connection in
+            try await connection.run(PostgresQuery(unsafeSQL: """
+                UPDATE analytics.definition_rollups SET state = 'ready', ready_at = now(),
+                    rows = CASE kind WHEN 'goal' THEN (SELECT count(*) FROM analytics.goal_conversions WHERE site = $1 AND goal_id = $2)
+                                     ELSE (SELECT count(*) FROM analytics.funnel_entries WHERE site = $1 AND funnel_id = $2) END
+                WHERE kind = $3 AND definition_id = $2
+                """, binds: try DefinitionRollups.binds(definition.site, definition.id, definition.kind.rawValue)), logger: logger)
+        }
+        logger.info("backfill \(name): ready in \(started.duration(to: .now))")
+    }
+
+    static func day(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+    }
+}
+
+/// The Aggregator's follower of `tributary.definitions`: each change (published by the
+/// QueryAPI) triggers a reconcile at once; a reconcile also runs at start-up and every
+/// `interval`, so a change whose message was lost is still picked up.
+struct DefinitionFeed: Sendable {
+    let backfill: DefinitionBackfill
+    let kafka: KafkaConfiguration
+    let groupId: String
+    var interval: Duration = .seconds(60)
+
+    func run() async {
+        let logger = backfill.logger
+        await reconcile(logger: logger)
+        let consumer: KafkaConsumer
+        do {
+            consumer = try KafkaConsumer(configuration: kafka, groupId: groupId, topics: [Topics.definitions], logger: logger)
+        } catch {
+            logger.error("definitions: cannot consume \(Topics.definitions) (\(error)); reconciling every \(interval) instead")
+            while !Task.isCancelled, (try? await Task.sleep(for: interval)) != nil { await reconcile(logger: logger) }
+            return
+        }
+        var lastReconcile = ContinuousClock.now
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let result = try await consumer.poll(maxMessages: 100, timeout: .seconds(1))
+                if result.messages.isEmpty {
+                    if lastReconcile.duration(to: .now) >= interval {
+                        await reconcile(logger: logger)
+                        lastReconcile = .now
+                    }
+                    continue
+                }
+                let deleted = result.messages.compactMap { DefinitionChange.decode($0.value) }.filter(\.deleted).compactMap { change in
+                    DefinitionBackfill.Kind(rawValue: change.kind).map { DefinitionBackfill.Definition(kind: $0, id: change.id, site: change.site) }
+                }
+                logger.info("definitions: \(result.messages.count) changes received; reconciling")
+                try await backfill.reconcile(deleted: deleted)
+                lastReconcile = .now
+                try await consumer.commit(nextOffsets(after: result.messages))
+            } catch {
+                logger.error("definitions: \(String(reflecting: error)); retrying")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        await consumer.close()
+    }
+
+    private func reconcile(logger: Logger) async {
+        do {
+            try await backfill.reconcile()
+        } catch {
+            logger.error("definitions: reconcile failed, will retry: \(String(reflecting: error))")
+        }
+    }
+}

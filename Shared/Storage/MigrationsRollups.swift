@@ -1,0 +1,129 @@
+extension Migrations {
+    /// Rollups of goals and funnels, built by the Aggregator from the facts when a definition
+    /// appears (backfill) and kept up to date by every batch after, so their reports read a
+    /// few rows per conversion or entry instead of scanning the facts.
+    static let definitionRollups = Migration(version: 10, name: "analytics: goal and funnel rollups", statements: [
+        """
+        CREATE TABLE analytics.definition_rollups (
+            kind text NOT NULL CHECK (kind IN ('goal', 'funnel')),
+            definition_id bigint NOT NULL,
+            site text NOT NULL,
+            state text NOT NULL CHECK (state IN ('backfilling', 'ready')),
+            rows bigint NOT NULL DEFAULT 0,
+            registered_at timestamptz NOT NULL DEFAULT now(),
+            ready_at timestamptz,
+            PRIMARY KEY (kind, definition_id)
+        )
+        """,
+        """
+        CREATE TABLE analytics.goal_conversions (
+            site text NOT NULL,
+            goal_id bigint NOT NULL,
+            conversion_key text NOT NULL,
+            event_uuid uuid NOT NULL,
+            origin text NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            day date NOT NULL,
+            person_id text NOT NULL,
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            referrer_domain text NOT NULL,
+            landing_page text NOT NULL,
+            currency text,
+            amount_minor bigint,
+            PRIMARY KEY (site, goal_id, conversion_key)
+        )
+        """,
+        "CREATE INDEX goal_conversions_day ON analytics.goal_conversions (site, goal_id, day)",
+        """
+        CREATE TABLE analytics.funnel_events (
+            site text NOT NULL,
+            funnel_id bigint NOT NULL,
+            event_key text NOT NULL,
+            event_uuid uuid NOT NULL,
+            origin text NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            day date NOT NULL,
+            person_id text NOT NULL,
+            steps smallint[] NOT NULL,
+            currency text,
+            amount_minor bigint,
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            PRIMARY KEY (site, funnel_id, event_key)
+        )
+        """,
+        "CREATE INDEX funnel_events_person ON analytics.funnel_events (site, funnel_id, person_id, occurred_at)",
+        """
+        CREATE TABLE analytics.funnel_entries (
+            site text NOT NULL,
+            funnel_id bigint NOT NULL,
+            person_id text NOT NULL,
+            entry_day date NOT NULL,
+            previous_entry_day date,
+            steps_reached smallint NOT NULL,
+            seconds_from_previous bigint[] NOT NULL,
+            currencies text[],
+            amounts_minor bigint[],
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            PRIMARY KEY (site, funnel_id, person_id, entry_day)
+        )
+        """,
+        """
+        CREATE INDEX funnel_entries_day ON analytics.funnel_entries (site, funnel_id, entry_day)
+            INCLUDE (previous_entry_day, steps_reached, source, medium, campaign, channel)
+        """,
+    ] + rollupComments.flatMap { table in
+        ["COMMENT ON TABLE analytics.\(table.name) IS \(literal: table.comment)"]
+            + table.columns.map { "COMMENT ON COLUMN analytics.\(table.name).\($0.name) IS \(literal: $0.comment)" }
+    })
+
+    private static let context: [Column] = sourceContext.filter { ["source", "medium", "campaign", "channel"].contains($0.name) }
+
+    private static let rollupComments: [(name: String, comment: String, columns: [Column])] = [
+        ("definition_rollups",
+         "Which goal and funnel rollups exist and whether their backfill from the facts is done. Grain: one row per goal or funnel of control.goals / control.funnels. Reports read a rollup only once it is ready.",
+         [("kind", "goal or funnel."), ("definition_id", "Id of the goal (control.goals.id) or funnel (control.funnels.id)."), siteColumn,
+          ("state", "backfilling while the Aggregator fills the rollup from the stored facts; ready once it covers them all (batches keep it current)."),
+          ("rows", "Rows the backfill wrote (conversions for a goal, entries for a funnel)."),
+          ("registered_at", "When the Aggregator started the rollup."), ("ready_at", "When its backfill finished; null while backfilling.")]),
+        ("goal_conversions",
+         "Conversions of each goal: the events matching the goal, one row per conversion however many copies arrived (browser and server copies of one event_id are one conversion; the server copy and its money win). Grain: one row per goal and conversion_key.",
+         [siteColumn, ("goal_id", "The goal (control.goals.id)."),
+          ("conversion_key", "event_id of the matching event, or its event_uuid when it has none: copies sharing it are one conversion."),
+          ("event_uuid", "The copy counted (analytics.events.event_uuid): the server's when there is one."),
+          ("origin", "browser or server: where the counted copy came from."),
+          ("occurred_at", "When the conversion happened (the counted copy's time)."), dayColumn,
+          ("person_id", "The stitched person who converted; follows identity merges.")]
+            + sourceContext + [
+              ("currency", "ISO 4217 code of the conversion's money; null without money."),
+              ("amount_minor", "Money of the conversion in minor units of currency; counted as goal revenue when the goal has revenue on."),
+            ]),
+        ("funnel_events",
+         "Events matching at least one step of a sequential or any-order funnel, per funnel, deduplicated like goal conversions. The input of funnel_entries. Grain: one row per funnel and event_key.",
+         [siteColumn, ("funnel_id", "The funnel (control.funnels.id)."),
+          ("event_key", "event_id of the event, or its event_uuid when it has none."),
+          ("event_uuid", "The copy kept (the server's when there is one)."), ("origin", "browser or server."),
+          ("occurred_at", "When the event happened."), dayColumn, ("person_id", "The stitched person; follows identity merges."),
+          ("steps", "Zero-based indexes of the funnel steps the event matches."),
+          ("currency", "ISO 4217 code of the event's money; null without money."), ("amount_minor", "The event's money in minor units of currency.")]
+            + context),
+        ("funnel_entries",
+         "Each person's way through a funnel from each day they entered it: the path starting at their first step-one event of that day (their first event of any step for any-order funnels). A report over days from … to counts a person once, on their first entry day in the range: rows with entry_day in the range and previous_entry_day before it (or null). Grain: one row per funnel, person and entry day.",
+         [siteColumn, ("funnel_id", "The funnel (control.funnels.id)."), ("person_id", "The stitched person."),
+          ("entry_day", "Day of the entering event, in the site's timezone."),
+          ("previous_entry_day", "The person's previous entry day for this funnel; null for their first."),
+          ("steps_reached", "How many steps the person reached within the funnel's window (1 = entered only)."),
+          ("seconds_from_previous", "Per step reached, whole seconds since the previous step (0 for the first step)."),
+          ("currencies", "Per step reached, the currency of the event used for it (null elements without money); null when no step carried money."),
+          ("amounts_minor", "Per step reached, the money of the event used for it in minor units; null when no step carried money.")]
+            + context.map { ($0.name, "Of the entering event's session: " + $0.comment) }),
+    ]
+}

@@ -1,0 +1,139 @@
+import Contracts
+import Foundation
+import PostgresNIO
+import Storage
+import Testing
+
+@testable import Aggregator
+@testable import Kafka
+@testable import QueryAPI
+
+/// Goal and funnel rollups against the facts they summarise: after a backfill, after live
+/// batches (late events, a server correction, an identity merge) and after a rebuild, every
+/// report read from a rollup equals the same report computed from the facts.
+@Suite("Goal and funnel rollups", .timeLimit(.minutes(3)))
+struct DefinitionRollupTests {
+    typealias Shop = GoalFunnelIntegrationTests
+    let day: Int64 = 24 * 60
+
+    /// Reports of every definition, breakdowns and ranges, from the rollups and from the facts.
+    static func reports(_ postgres: PostgresClient, site: String, goals: [Goal], funnels: [Funnel], fromRollup: Bool) async throws -> [String: JSONValue] {
+        var reports: [String: JSONValue] = [:]
+        for (from, to) in [("2026-05-01", "2026-05-31"), ("2026-05-04", "2026-05-06"), ("2026-05-05", "2026-05-06"), ("2026-05-04", "2026-05-04")] {
+            for breakdown in [[], [ReportQuery.Dimension.source]] {
+                let query = ReportQuery(from: from, to: to, breakdown: breakdown, filters: [])
+                for goal in goals {
+                    reports["goal \(goal.id) \(from)…\(to) \(breakdown)"] = try await GoalReport(postgres: postgres, logger: TestStack.logger)
+                        .run(site: site, goal: goal, query: query, fromRollup: fromRollup)
+                }
+                for funnel in funnels {
+                    reports["funnel \(funnel.id) \(from)…\(to) \(breakdown)"] = try await FunnelReport(postgres: postgres, logger: TestStack.logger)
+                        .run(site: site, timezone: "UTC", funnel: funnel, query: query, fromRollup: fromRollup)
+                }
+            }
+        }
+        return reports
+    }
+
+    static func expectSameReports(_ postgres: PostgresClient, site: String, goals: [Goal], funnels: [Funnel], _ moment: String) async throws {
+        let fromRollups = try await reports(postgres, site: site, goals: goals, funnels: funnels, fromRollup: true)
+        let fromFacts = try await reports(postgres, site: site, goals: goals, funnels: funnels, fromRollup: false)
+        for key in fromFacts.keys.sorted() {
+            #expect(fromRollups[key] == fromFacts[key], "\(moment): \(key)\nrollup: \(fromRollups[key]?.serialized ?? "-")\nfacts:  \(fromFacts[key]?.serialized ?? "-")")
+        }
+    }
+
+    /// The rollup tables of a site as sorted text, to compare states.
+    static func rollupRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
+        var rows: [String] = []
+        for table in ["goal_conversions", "funnel_events", "funnel_entries"] {
+            let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM analytics.\(table) t WHERE site = '\(site)' ORDER BY 1"), logger: TestStack.logger)
+            for try await text in result.decode(String.self) { rows.append(table + " " + text) }
+        }
+        return rows
+    }
+
+    @Test func rollupsAnswerLikeTheFactsAfterBackfillBatchesMergesAndRebuild() async throws {
+        try await TestStack.withPostgres { postgres in
+            let site = TestStack.uniqueName("rollup")
+            _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: site, name: "Shop"))
+            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
+            defer { producer.shutdown() }
+            let aggregator = AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger)
+            // Before any definition exists: shoppers over three days.
+            try await aggregator.storeBatch([
+                try Shop.event(site, "a", 0, name: "view_item"), try Shop.event(site, "a", 1, name: "add_to_cart"),
+                try Shop.event(site, "a", 2, name: "begin_checkout"),
+                try Shop.event(site, "a", 3, name: "purchase", order: "o-1", amount: 1000),
+                try Shop.event(site, "a", 3, name: "purchase", origin: .server, order: "o-1", amount: 1200),
+                try Shop.event(site, "b", 0, name: "view_item"), try Shop.event(site, "b", day + 5, name: "add_to_cart"),
+                try Shop.event(site, "b", day + 6, name: "view_item"), try Shop.event(site, "b", 2 * day, name: "add_to_cart"),
+                try Shop.event(site, "c", 0, name: "view_item", source: "google"),
+                try Shop.event(site, "c", 10, name: "pageview", url: "https://shop.example/thanks"),
+                try Shop.event(site, "d", 0, name: "add_to_cart"), try Shop.event(site, "d", 5, name: "view_item"),
+            ], producer: producer)
+
+            let store = DefinitionStore(postgres: postgres, logger: TestStack.logger)
+            let steps = #"[{"action": "view_item"}, {"action": "add_to_cart"}, {"action": "begin_checkout"}, {"action": "purchase"}]"#
+            var goals: [Goal] = []
+            for text in [#"{"name": "Purchases", "match": {"action": "purchase"}}"#, #"{"name": "Thanks", "match": {"type": "pageview", "path": "/thanks*"}, "revenue": false}"#] {
+                goals.append(try await store.create(try Goal.parse(try JSONValue.parse(text)), site: site))
+            }
+            var funnels: [Funnel] = []
+            for (order, window) in [("sequential", "1d"), ("any", "2d"), ("strict", "1d")] {
+                let text = #"{"name": "\#(order)", "steps": \#(steps), "window": "\#(window)", "order": "\#(order)"}"#
+                funnels.append(try await store.create(try Funnel.parse(try JSONValue.parse(text)), site: site))
+            }
+            // Stored but not yet backfilled: reports come from the facts.
+            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(kind: "goal", id: goals[0].id) == false)
+
+            let backfill = DefinitionBackfill(postgres: postgres, logger: TestStack.logger, chunkDays: 1, pageEvents: 3)
+            #expect(try await backfill.reconcile() >= goals.count + funnels.count)
+            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(kind: "funnel", id: funnels[0].id))
+            try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after the backfill")
+            let purchases = try await GoalReport(postgres: postgres, logger: TestStack.logger)
+                .run(site: site, goal: goals[0], query: ReportQuery(from: "2026-05-01", to: "2026-05-31", breakdown: [], filters: []))
+            #expect(purchases["conversions"] == .number("1"))
+            #expect(purchases["revenue"]?.arrayValue?.first?["amount_minor"] == .number("1200"), "the server's money")
+            let sequential = try await FunnelReport(postgres: postgres, logger: TestStack.logger).run(
+                site: site, timezone: "UTC", funnel: funnels[0], query: ReportQuery(from: "2026-05-04", to: "2026-05-06", breakdown: [], filters: []))
+            // a (all four steps), b (entered on 4 and 5 May: counted once, from the 4th, when its cart
+            // came five minutes past the one-day window), c, d (a view after the cart).
+            #expect(sequential["steps"]?.arrayValue?.compactMap { $0["persons"]?.scalarText } == ["4", "1", "1", "1"])
+
+            // Live batches: a late view that lets d enter earlier, b's purchase days later, a second
+            // order reported by the browser first and corrected by the server in the next batch.
+            try await aggregator.storeBatch([
+                try Shop.event(site, "d", -1, name: "view_item"),
+                try Shop.event(site, "b", 2 * day + 1, name: "begin_checkout"),
+                try Shop.event(site, "b", 2 * day + 2, name: "purchase", order: "o-2", amount: 500),
+                try Shop.event(site, "e", day, name: "view_item", source: "google"),
+            ], producer: producer)
+            try await aggregator.storeBatch([
+                try Shop.event(site, "b", 2 * day + 2, name: "purchase", origin: .server, order: "o-2", amount: 450),
+            ], producer: producer)
+            try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after live batches")
+
+            // e logs in as a: e's history (a view on day 2) becomes a's.
+            let link = IdentityLink(site: site, anonymousId: "e", personId: "a", linkedAt: Shop.t0 + 2 * day * Shop.minute, eventUUID: UUID())
+            let linkMessage = KafkaMessage(topic: "rollup-test", partition: 0, offset: 1, key: nil, value: try MessageCoding.encode(EnrichedMessage.link(link)), timestamp: nil)
+            try await aggregator.storeBatch([linkMessage], producer: producer)
+            let persons = try await postgres.single("SELECT count(DISTINCT person_id)::int8 FROM analytics.funnel_events WHERE site = \(site)", as: Int64.self)
+            #expect(persons == 4, "a, b, c, d: e merged into a")
+            try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after an identity merge")
+
+            // A rebuild recomputes the same rows.
+            let before = try await Self.rollupRows(postgres, site: site)
+            #expect(!before.isEmpty)
+            try await Rebuild.run(postgres: postgres, site: site, logger: TestStack.logger)
+            #expect(try await Self.rollupRows(postgres, site: site) == before)
+
+            // A deleted goal's rollup goes.
+            #expect(try await store.delete(table: "goals", id: goals[1].id, site: site))
+            try await backfill.reconcile(deleted: [.init(kind: .goal, id: goals[1].id, site: site)])
+            let left = try await postgres.single("SELECT count(*)::int8 FROM analytics.goal_conversions WHERE site = \(site) AND goal_id = \(goals[1].id)", as: Int64.self)
+            #expect(left == 0)
+            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(kind: "goal", id: goals[1].id) == false)
+        }
+    }
+}
