@@ -23,12 +23,13 @@ struct FunnelReport {
         let segmentDimension = query.breakdown.first { [.source, .medium, .campaign, .channel].contains($0) }
         var fromRollup = fromRollup
         if fromRollup == nil { fromRollup = try await RollupState(postgres: postgres, logger: logger).isReady(kind: "funnel", id: funnel.id) }
-        let (total, segments) = fromRollup == true && funnel.order != .strict
+        let readsRollup = fromRollup == true && funnel.order != .strict
+        let (total, segments) = readsRollup
             ? try await summariesFromRollup(site: site, funnel: funnel, query: query, segment: segmentDimension)
             : try await summariesFromFacts(site: site, timezone: timezone, funnel: funnel, query: query, segment: segmentDimension)
         var object: [String: JSONValue] = [
             "funnel": funnel.json, "site": .string(site), "from": .string(query.from), "to": .string(query.to),
-            "steps": stepsJSON(total, funnel: funnel), "rows": .array([]),
+            "steps": stepsJSON(total, funnel: funnel), "rows": .array([]), "computed_from": .string(readsRollup ? "rollup" : "facts"),
         ]
         if let segmentDimension {
             object["breakdown"] = .string(segmentDimension.rawValue)

@@ -91,6 +91,7 @@ struct GoalReport {
         }
         var object = json(total)
         object["goal"] = goal.json
+        object["computed_from"] = .string(fromRollup == true ? "rollup" : "facts")
         object["site"] = .string(site)
         object["from"] = .string(query.from)
         object["to"] = .string(query.to)

@@ -2275,6 +2275,11 @@ enum OpenAPI {
       "GoalReport": {
         "type": "object",
         "properties": {
+          "computed_from": {
+            "type": "string",
+            "enum": ["rollup", "facts"],
+            "description": "rollup once the Aggregator has built the definition's rollup (backfilled from the stored facts); facts until then (same figures, computed at query time)."
+          },
           "visitors": {
             "type": "integer",
             "minimum": 0
@@ -2372,6 +2377,7 @@ enum OpenAPI {
           }
         },
         "required": [
+          "computed_from",
           "visitors",
           "converters",
           "conversions",
@@ -2688,6 +2694,11 @@ enum OpenAPI {
       "FunnelReport": {
         "type": "object",
         "properties": {
+          "computed_from": {
+            "type": "string",
+            "enum": ["rollup", "facts"],
+            "description": "rollup once the Aggregator has built the definition's rollup (backfilled from the stored facts); facts until then (same figures, computed at query time)."
+          },
           "funnel": {
             "$ref": "#/components/schemas/Funnel"
           },
@@ -2754,6 +2765,7 @@ enum OpenAPI {
           }
         },
         "required": [
+          "computed_from",
           "funnel",
           "site",
           "from",

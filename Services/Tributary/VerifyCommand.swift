@@ -74,14 +74,21 @@ struct Verify: AsyncParsableCommand {
         }
         var checks: [(name: String, expected: String, fetch: () async throws -> String)] = []
         let expectedGoal = document["goal"]!
-        checks.append(("goal Purchases", ["visitors", "converters", "conversions"].map { expectedGoal[$0]?.scalarText ?? "" }.joined(separator: " ") + " | " + money(expectedGoal["revenue"]), {
-            let report = try await call("GET", "/goals/\(goal["id"]?.stringValue ?? "")/report?\(range)")
-            return ["visitors", "converters", "conversions"].map { report[$0]?.scalarText ?? "" }.joined(separator: " ") + " | " + money(report["revenue"])
-        }))
-        checks.append(("e-commerce funnel persons per step", (document["funnel"]?.arrayValue ?? []).compactMap(\.scalarText).joined(separator: " → "), {
-            let report = try await call("GET", "/funnels/\(funnel["id"]?.stringValue ?? "")/report?\(range)")
-            return (report["steps"]?.arrayValue ?? []).compactMap { $0["persons"]?.scalarText }.joined(separator: " → ")
-        }))
+        // Both as answered at once (from the facts, unless the Aggregator was quicker) and as the
+        // rollups answer once the Aggregator, told by tributary.definitions, has backfilled them.
+        for rollup in [false, true] {
+            func from(_ report: JSONValue) -> String { rollup ? " from the " + (report["computed_from"]?.stringValue ?? "?") : "" }
+            checks.append(("goal Purchases", ["visitors", "converters", "conversions"].map { expectedGoal[$0]?.scalarText ?? "" }.joined(separator: " ") + " | " + money(expectedGoal["revenue"]) + (rollup ? " from the rollup" : ""), {
+                let report = try await call("GET", "/goals/\(goal["id"]?.stringValue ?? "")/report?\(range)")
+                return ["visitors", "converters", "conversions"].map { report[$0]?.scalarText ?? "" }.joined(separator: " ") + " | " + money(report["revenue"])
+                    + from(report)
+            }))
+            checks.append(("e-commerce funnel persons per step", (document["funnel"]?.arrayValue ?? []).compactMap(\.scalarText).joined(separator: " → ") + (rollup ? " from the rollup" : ""), {
+                let report = try await call("GET", "/funnels/\(funnel["id"]?.stringValue ?? "")/report?\(range)")
+                return (report["steps"]?.arrayValue ?? []).compactMap { $0["persons"]?.scalarText }.joined(separator: " → ")
+                    + from(report)
+            }))
+        }
         for (model, rows) in document["attribution"]?.objectValue ?? [:] {
             func lines(_ rows: [JSONValue]) -> String {
                 rows.map { row in
