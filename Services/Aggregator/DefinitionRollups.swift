@@ -133,13 +133,16 @@ enum DefinitionRollups {
             var end = index
             while end + 1 < events.count, events[end + 1].day == day { end += 1 }
             defer { index = end + 1 }
-            guard day >= since, events[index...end].contains(where: { order == .any ? !$0.steps.isEmpty : $0.steps.contains(0) }) else { continue }
-            guard let path = FunnelComputation.path(computed, stepCount: stepCount, order: order, window: windowSeconds * 1000,
-                                                    entryFrom: events[index].time, entryTo: events[end].time) else { continue }
-            let used = path.events.map { events[$0.position] }
+            guard day >= since, let entering = events[index...end].first(where: { order == .any ? !$0.steps.isEmpty : $0.steps.contains(0) }) else { continue }
+            // An any-order path anchored on a later step may reach no step at all: the row still
+            // records the entry, because a report whose range starts that day enters the person
+            // there (and counts them nowhere).
+            let path = FunnelComputation.path(computed, stepCount: stepCount, order: order, window: windowSeconds * 1000,
+                                              entryFrom: events[index].time, entryTo: events[end].time)
+            let used = (path?.events ?? []).map { events[$0.position] }
             let seconds = used.indices.map { $0 == 0 ? 0 : max(0, used[$0].time - used[$0 - 1].time) / 1000 }
             let money = used.map { event in event.currency.flatMap { currency in event.amountMinor.map { (currency, $0) } } }
-            entries.append(Entry(day: day, previousDay: previousDay, seconds: seconds, money: money, entering: used[0]))
+            entries.append(Entry(day: day, previousDay: previousDay, seconds: seconds, money: money, entering: used.first ?? entering))
             previousDay = day
         }
         return entries

@@ -81,7 +81,7 @@ struct FunnelReport {
             .decode((String, String?, Int64, Int64, Int64?, String?).self) {
             let step = Int(step)
             switch kind {
-            case "reached":
+            case "reached" where step > 0:
                 // Reaching n steps counts for each of the first n.
                 var summary = steps(segment ?? "")
                 for index in 0..<min(step, stepCount) {

@@ -120,7 +120,7 @@ extension Migrations {
          [siteColumn, ("funnel_id", "The funnel (control.funnels.id)."), ("person_id", "The stitched person."),
           ("entry_day", "Day of the entering event, in the site's timezone."),
           ("previous_entry_day", "The person's previous entry day for this funnel; null for their first."),
-          ("steps_reached", "How many steps the person reached within the funnel's window (1 = entered only)."),
+          ("steps_reached", "How many steps the person reached within the funnel's window (1 = the first step only; 0 when an any-order funnel was entered on a later step and its first step never followed within the window)."),
           ("seconds_from_previous", "Per step reached, whole seconds since the previous step (0 for the first step)."),
           ("currencies", "Per step reached, the currency of the event used for it (null elements without money); null when no step carried money."),
           ("amounts_minor", "Per step reached, the money of the event used for it in minor units; null when no step carried money.")]

@@ -1,0 +1,54 @@
+@testable import Aggregator
+import Contracts
+import Testing
+
+/// `DefinitionRollups.entries`: a person's row per entry day, each the path a report whose
+/// range starts that day finds.
+@Suite struct FunnelEntriesTests {
+    static let hour: Int64 = 3_600_000
+
+    static func event(_ hours: Int64, _ day: String, _ steps: Set<Int>, source: String = "google", money: Int64? = nil) -> DefinitionRollups.PersonEvent {
+        DefinitionRollups.PersonEvent(time: hours * hour, day: day, steps: steps, currency: money == nil ? nil : "EUR", amountMinor: money,
+                                      source: source, medium: "cpc", campaign: "(none)", channel: "Paid Search")
+    }
+
+    /// view (day 1) → cart (day 1) → view (day 2, newsletter) → checkout (day 2) → purchase (day 3).
+    static let history = [
+        event(0, "2026-05-01", [0]), event(1, "2026-05-01", [1]),
+        event(24, "2026-05-02", [0], source: "newsletter"), event(25, "2026-05-02", [2]),
+        event(50, "2026-05-03", [3], money: 1999),
+    ]
+
+    @Test func oneEntryPerDayWithAStepOneEvent() {
+        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, stepCount: 4, order: .sequential, windowSeconds: 7 * 86_400)
+        #expect(entries.map(\.day) == ["2026-05-01", "2026-05-02"])
+        #expect(entries.map(\.previousDay) == [nil, "2026-05-01"])
+        // From day 1: view, cart, checkout (day 2), purchase (day 3); from day 2 the cart before it does not count.
+        #expect(entries[0].seconds == [0, 3_600, 24 * 3_600, 25 * 3_600])
+        #expect(entries[1].seconds.count == 1)
+        #expect(entries[0].money.last??.amount == 1999 && entries[0].money.last??.currency == "EUR")
+        #expect(entries[0].money.prefix(3).allSatisfy { $0 == nil })
+        #expect(entries.map(\.entering.source) == ["google", "newsletter"])
+    }
+
+    @Test func theWindowEndsThePath() {
+        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, stepCount: 4, order: .sequential, windowSeconds: 2 * 3_600)
+        #expect(entries.map(\.seconds.count) == [2, 1])
+    }
+
+    @Test func onlyDaysFromSinceWithThePreviousEntryCarriedIn() {
+        let entries = DefinitionRollups.entries(Self.history, since: "2026-05-02", previous: "2026-04-20", stepCount: 4, order: .sequential, windowSeconds: 7 * 86_400)
+        #expect(entries.map(\.day) == ["2026-05-02"])
+        #expect(entries.first?.previousDay == "2026-04-20")
+    }
+
+    @Test func anyOrderEntersOnAnyStepAndMayReachNone() {
+        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, stepCount: 4, order: .any, windowSeconds: 7 * 86_400)
+        #expect(entries.map(\.day) == ["2026-05-01", "2026-05-02", "2026-05-03"])
+        // Day 1: all four within the window; day 2: the view, but the cart came before it; day 3:
+        // anchored on the purchase, no view after it, so no step, yet the entry is recorded (a
+        // report from that day enters the person there and counts them nowhere).
+        #expect(entries.map(\.seconds.count) == [4, 1, 0])
+        #expect(entries.map(\.previousDay) == [nil, "2026-05-01", "2026-05-02"])
+    }
+}
