@@ -54,22 +54,27 @@ struct FunnelReport {
         binds.append(funnel.id)
         binds.append(query.from)
         binds.append(query.to)
+        // Persons per step from the index alone; medians and money from the rows that went past
+        // the first step or carry money (a partial index finds just those).
+        let range = """
+            site = $1 AND funnel_id = $2 AND entry_day BETWEEN $3::date AND $4::date
+              AND (previous_entry_day IS NULL OR previous_entry_day < $3::date)
+            """
         let sql = """
-            WITH entries AS MATERIALIZED (
+            WITH detail AS MATERIALIZED (
                 SELECT steps_reached, seconds_from_previous, currencies, amounts_minor, \(segmentSQL) AS segment
-                FROM analytics.funnel_entries
-                WHERE site = $1 AND funnel_id = $2 AND entry_day BETWEEN $3::date AND $4::date
-                  AND (previous_entry_day IS NULL OR previous_entry_day < $3::date)
+                FROM analytics.funnel_entries WHERE \(range) AND (steps_reached >= 2 OR amounts_minor IS NOT NULL)
             )
-            SELECT 'reached', segment, steps_reached::int8, count(*)::int8, NULL::int8, NULL::text FROM entries GROUP BY segment, steps_reached
+            SELECT 'reached', \(segmentSQL), steps_reached::int8, count(*)::int8, NULL::int8, NULL::text
+            FROM analytics.funnel_entries WHERE \(range) GROUP BY 2, steps_reached
             UNION ALL
             SELECT CASE WHEN grouping(segment) = 1 THEN 'total median' ELSE 'median' END, segment, k::int8, count(*)::int8,
                    floor(percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_from_previous[k + 1]))::int8, NULL
-            FROM entries, generate_series(1, steps_reached - 1) AS k WHERE steps_reached >= 2
+            FROM detail, generate_series(1, steps_reached - 1) AS k WHERE steps_reached >= 2
             GROUP BY GROUPING SETS ((segment, k), (k))
             UNION ALL
             SELECT 'revenue', segment, k::int8, 0, sum(amounts_minor[k + 1])::int8, currencies[k + 1]
-            FROM entries, generate_series(0, steps_reached - 1) AS k
+            FROM detail, generate_series(0, steps_reached - 1) AS k
             WHERE amounts_minor IS NOT NULL AND amounts_minor[k + 1] IS NOT NULL
             GROUP BY segment, k, currencies[k + 1]
             """

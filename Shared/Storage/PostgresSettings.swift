@@ -38,6 +38,10 @@ public struct PostgresSettings: Sendable {
         )
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
+        // Postgres compiles a query to machine code once its estimated cost passes
+        // jit_above_cost; for the reports' and the batches' statements that compile takes
+        // longer (0.3-3 s, measured by make bench-queries) than running them.
+        configuration.options.additionalStartupParameters = [("jit", "off")]
         return PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 }
