@@ -10,9 +10,9 @@ import PostgresNIO
 /// 2. `updateFromNewFacts`: sessions, the traffic rollup, refunds and orders from the new
 ///    facts. Every change to an order writes signed rows into `aggregator_deltas`. Then
 ///    `DefinitionRollups.fromNewFacts`: goal conversions and funnel events.
-/// 3. `applyLinks`: identity links move anonymous history to the user; then
-///    `DefinitionRollups.recomputeTouchedEntries` redoes the funnel entries of every person
-///    whose funnel events changed.
+/// 3. `applyLinks`: identity links move anonymous history to the user; then `visitorDays`
+///    and `DefinitionRollups.recomputeTouchedEntries` redo the visitor days of every person
+///    touched and the funnel entries of every person whose funnel events changed.
 /// 4. `reattributeInheritedOrders`: orders without a session of their own (server purchases)
 ///    follow their person's latest session, so the answer does not depend on which partition
 ///    or instance saw the session first.
@@ -241,7 +241,7 @@ enum AggregatorSQL {
                 UNION ALL SELECT site, funnel_id, person_id, day FROM funnel_events
                 RETURNING 1
             )
-            INSERT INTO aggregator_touched SELECT site, person_id FROM links
+            INSERT INTO aggregator_touched SELECT site, person_id FROM links UNION ALL SELECT site, anonymous_id FROM links
             """
     }
 
@@ -301,6 +301,23 @@ enum AggregatorSQL {
         WHERE r.orders = 0 AND r.first_orders = 0 AND r.revenue_minor = 0 AND r.refunds_minor = 0
           AND (r.site, r.day, r.source, r.medium, r.campaign, r.channel, r.referrer_domain, r.landing_page, r.currency)
             = (d.site, d.day, d.source, d.medium, d.campaign, d.channel, d.referrer_domain, d.landing_page, d.currency)
+        """,
+    ]
+
+    /// The visitor days of every person this batch touched, recomputed from their sessions
+    /// (after identity links, so a merged visitor's days become the user's).
+    static let visitorDays = [
+        """
+        DELETE FROM analytics.visitor_days v USING (SELECT DISTINCT site, person_id FROM aggregator_touched) t
+        WHERE v.site = t.site AND v.person_id = t.person_id
+        """,
+        """
+        INSERT INTO analytics.visitor_days (site, person_id, day, previous_day)
+        SELECT site, person_id, day, lag(day) OVER (PARTITION BY site, person_id ORDER BY day)
+        FROM (
+            SELECT DISTINCT s.site, s.person_id, s.day FROM analytics.sessions s
+            JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t ON s.site = t.site AND s.person_id = t.person_id
+        ) days
         """,
     ]
 }

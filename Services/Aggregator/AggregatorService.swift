@@ -128,6 +128,7 @@ public final class AggregatorService: Service {
                 try await connection.run(AggregatorSQL.applyLinks(links), logger: self.logger)
             }
             if inserted > 0 || !links.isEmpty {
+                for statement in AggregatorSQL.visitorDays { try await connection.run(fixed: statement, logger: self.logger) }
                 try await DefinitionRollups.recomputeTouchedEntries(on: connection, logger: self.logger)
                 try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: lookbackSeconds), logger: self.logger)
                 for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: self.logger) }

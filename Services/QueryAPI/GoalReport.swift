@@ -46,6 +46,23 @@ struct GoalReport {
         // row and for the whole range (grouping sets) in the same statement: one scan of the facts.
         let sets = keys.isEmpty ? "()" : "(\(keys.joined(separator: ", "))), ()"
         let isTotal = keys.first.map { "grouping(\($0)) = 1" } ?? "true"
+        // Without filters the range's visitors are a count of visitor days; per row (and with
+        // filters) distinct persons of the sessions.
+        let visitors = filters.isEmpty
+            ? """
+              SELECT 'total visitors', '', count(*)::int8, 0, '', 0 FROM analytics.visitor_days WHERE \(OverviewReport.firstVisitorDays)
+              \(keys.isEmpty ? "" : """
+                  UNION ALL
+                  SELECT 'visitors', concat_ws(chr(31), \(keyList)), count(DISTINCT person_id)::int8, 0, '', 0
+                  FROM analytics.sessions WHERE site = $1 AND day BETWEEN $2::date AND $3::date GROUP BY \(keys.joined(separator: ", "))
+                  """)
+              """
+            : """
+              SELECT CASE WHEN \(isTotal) THEN 'total visitors' ELSE 'visitors' END, concat_ws(chr(31), \(keyList)),
+                     count(DISTINCT person_id)::int8, 0, '', 0
+              FROM analytics.sessions WHERE site = $1 AND day BETWEEN $2::date AND $3::date \(filters)
+              GROUP BY GROUPING SETS (\(sets))
+              """
         let sql = """
             WITH matched AS (\(conversions))
             SELECT 'conversions', concat_ws(chr(31), \(keyList)), 0::int8, count(*)::int8,
@@ -56,10 +73,7 @@ struct GoalReport {
                    count(DISTINCT person_id)::int8, 0, '', 0
             FROM matched GROUP BY GROUPING SETS (\(sets))
             UNION ALL
-            SELECT CASE WHEN \(isTotal) THEN 'total visitors' ELSE 'visitors' END, concat_ws(chr(31), \(keyList)),
-                   count(DISTINCT person_id)::int8, 0, '', 0
-            FROM analytics.sessions WHERE site = $1 AND day BETWEEN $2::date AND $3::date \(filters)
-            GROUP BY GROUPING SETS (\(sets))
+            \(visitors)
             """
         var postgresBinds = PostgresBindings()
         for value in binds { postgresBinds.append(value) }

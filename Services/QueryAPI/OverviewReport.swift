@@ -4,9 +4,10 @@ import Logging
 import PostgresNIO
 
 /// `GET /v1/sites/{site}/overview`: traffic and money of a date range. Sessions and pageviews
-/// come from `traffic_daily`, orders and money from `revenue_daily`, and visitors (distinct
-/// stitched persons with a session in the range) from `analytics.sessions`, since distinct
-/// counts do not add up across days.
+/// come from `traffic_daily`, orders and money from `revenue_daily`. Visitors (distinct
+/// stitched persons with a session in the range) do not add up across days: they are the
+/// persons whose first visitor day in the range lies in it (`visitor_days`), or with filters
+/// on the source, the distinct persons of the matching `sessions`.
 struct OverviewReport {
     let postgres: PostgresClient
     let logger: Logger
@@ -22,8 +23,11 @@ struct OverviewReport {
             trafficConditions.append("\(dimension.rawValue) = $\(bindings.count)")
         }
         let conditions = trafficConditions.joined(separator: " AND ")
+        let visitorsSQL = trafficConditions.count == 2
+            ? "SELECT count(*) FROM analytics.visitor_days WHERE \(Self.firstVisitorDays)"
+            : "SELECT count(DISTINCT person_id) FROM analytics.sessions WHERE \(conditions)"
         let sql = """
-            SELECT (SELECT count(DISTINCT person_id) FROM analytics.sessions WHERE \(conditions))::int8,
+            SELECT (\(visitorsSQL))::int8,
                    (SELECT coalesce(sum(sessions), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8,
                    (SELECT coalesce(sum(pageviews), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8
             """
@@ -46,6 +50,9 @@ struct OverviewReport {
         object["conversion_rate"] = .number(Self.rate(orders, of: sessions))
         return .object(object)
     }
+
+    /// The rows of `visitor_days` that count each visitor of the range $2 … $3 of site $1 once.
+    static let firstVisitorDays = "site = $1 AND day BETWEEN $2::date AND $3::date AND (previous_day IS NULL OR previous_day < $2::date)"
 
     /// A share as a JSON number with four decimals ("0.0421"); 0 when nothing to divide.
     static func rate(_ part: Int64, of whole: Int64) -> String {

@@ -1,7 +1,8 @@
 extension Migrations {
     /// Rollups of goals and funnels, built by the Aggregator from the facts when a definition
     /// appears (backfill) and kept up to date by every batch after, so their reports read a
-    /// few rows per conversion or entry instead of scanning the facts.
+    /// few rows per conversion or entry instead of scanning the facts; and visitor days, which
+    /// make distinct visitors of a range a count.
     static let definitionRollups = Migration(version: 10, name: "analytics: goal and funnel rollups", statements: [
         """
         CREATE TABLE analytics.definition_rollups (
@@ -86,6 +87,16 @@ extension Migrations {
         CREATE INDEX funnel_entries_detail ON analytics.funnel_entries (site, funnel_id, entry_day)
             WHERE steps_reached >= 2 OR amounts_minor IS NOT NULL
         """,
+        """
+        CREATE TABLE analytics.visitor_days (
+            site text NOT NULL,
+            person_id text NOT NULL,
+            day date NOT NULL,
+            previous_day date,
+            PRIMARY KEY (site, person_id, day)
+        )
+        """,
+        "CREATE INDEX visitor_days_day ON analytics.visitor_days (site, day) INCLUDE (previous_day)",
     ] + rollupComments.flatMap { table in
         ["COMMENT ON TABLE analytics.\(table.name) IS \(literal: table.comment)"]
             + table.columns.map { "COMMENT ON COLUMN analytics.\(table.name).\($0.name) IS \(literal: $0.comment)" }
@@ -94,6 +105,11 @@ extension Migrations {
     private static let context: [Column] = sourceContext.filter { ["source", "medium", "campaign", "channel"].contains($0.name) }
 
     private static let rollupComments: [(name: String, comment: String, columns: [Column])] = [
+        ("visitor_days",
+         "The days each stitched person had a session, each with the person's previous such day, so that distinct visitors of any range are a count: rows with day in the range and previous_day before it (or null). Grain: one row per person and day; follows identity merges.",
+         [siteColumn, ("person_id", "The stitched person (analytics.sessions.person_id)."),
+          ("day", "A day on which a session of the person started, in the site's timezone."),
+          ("previous_day", "The person's previous day with a session; null for their first.")]),
         ("definition_rollups",
          "Which goal and funnel rollups exist and whether their backfill from the facts is done. Grain: one row per goal or funnel of control.goals / control.funnels. Reports read a rollup only once it is ready.",
          [("kind", "goal or funnel."), ("definition_id", "Id of the goal (control.goals.id) or funnel (control.funnels.id)."), siteColumn,

@@ -51,10 +51,22 @@ struct DefinitionRollupTests {
         }
     }
 
+    /// Visitors of a range counted from `visitor_days` equal the distinct persons of the sessions.
+    static func expectVisitorDaysMatchSessions(_ postgres: PostgresClient, site: String, _ moment: String) async throws {
+        for (from, to) in [("2026-05-01", "2026-05-31"), ("2026-05-05", "2026-05-06"), ("2026-05-06", "2026-05-08")] {
+            let counted = try await postgres.single(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM analytics.visitor_days WHERE \(OverviewReport.firstVisitorDays)",
+                                                                  binds: try DefinitionRollups.binds(site, from, to)), as: Int64.self)
+            let distinct = try await postgres.single("""
+                SELECT count(DISTINCT person_id)::int8 FROM analytics.sessions WHERE site = \(site) AND day BETWEEN \(from)::date AND \(to)::date
+                """, as: Int64.self)
+            #expect(counted == distinct, "\(moment): visitors \(from) … \(to)")
+        }
+    }
+
     /// The rollup tables of a site as sorted text, to compare states.
     static func rollupRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
         var rows: [String] = []
-        for table in ["goal_conversions", "funnel_events", "funnel_entries"] {
+        for table in ["goal_conversions", "funnel_events", "funnel_entries", "visitor_days"] {
             let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM analytics.\(table) t WHERE site = '\(site)' ORDER BY 1"), logger: TestStack.logger)
             for try await text in result.decode(String.self) { rows.append(table + " " + text) }
         }
@@ -123,6 +135,7 @@ struct DefinitionRollupTests {
                 try Shop.event(site, "b", 2 * day + 2, name: "purchase", origin: .server, order: "o-2", amount: 450),
             ], producer: producer)
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after live batches")
+            try await Self.expectVisitorDaysMatchSessions(postgres, site: site, "after live batches")
 
             // e logs in as a: e's history (a view on day 2) becomes a's.
             let link = IdentityLink(site: site, anonymousId: "e", personId: "a", linkedAt: Shop.t0 + 2 * day * Shop.minute, eventUUID: UUID())
@@ -131,6 +144,7 @@ struct DefinitionRollupTests {
             let persons = try await postgres.single("SELECT count(DISTINCT person_id)::int8 FROM analytics.funnel_events WHERE site = \(site)", as: Int64.self)
             #expect(persons == 5, "a, b, c, d, f: e merged into a")
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after an identity merge")
+            try await Self.expectVisitorDaysMatchSessions(postgres, site: site, "after an identity merge")
 
             // A rebuild recomputes the same rows.
             let before = try await Self.rollupRows(postgres, site: site)
