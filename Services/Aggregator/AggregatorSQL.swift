@@ -320,4 +320,26 @@ enum AggregatorSQL {
         ) days
         """,
     ]
+
+    /// The line items of every order whose counted copy (its `event_uuid`) arrived in this
+    /// batch: a new order, or a server copy correcting a browser one. Run after the orders.
+    static let orderItems = [
+        """
+        DELETE FROM analytics.order_items i USING aggregator_new n, analytics.orders o
+        WHERE n.action = 'purchase' AND o.site = n.site AND o.order_id = coalesce(n.event_id, n.event_uuid::text)
+          AND o.event_uuid = n.event_uuid AND i.site = o.site AND i.order_id = o.order_id
+        """,
+        """
+        INSERT INTO analytics.order_items (site, order_id, position, product_id, sku, name, category, brand, variant,
+                                           quantity, price_minor, discount_minor)
+        SELECT o.site, o.order_id, item.position, item.value ->> 'product_id', item.value ->> 'sku', item.value ->> 'name',
+               item.value ->> 'category', item.value ->> 'brand', item.value ->> 'variant',
+               coalesce((item.value ->> 'quantity')::int8, 1), coalesce((item.value ->> 'price_minor')::int8, 0),
+               coalesce((item.value ->> 'discount_minor')::int8, 0)
+        FROM aggregator_new n
+        JOIN analytics.orders o ON n.action = 'purchase' AND o.site = n.site AND o.order_id = coalesce(n.event_id, n.event_uuid::text)
+                                AND o.event_uuid = n.event_uuid
+        CROSS JOIN LATERAL jsonb_array_elements(coalesce(n.items, '[]'::jsonb)) WITH ORDINALITY AS item(value, position)
+        """,
+    ]
 }

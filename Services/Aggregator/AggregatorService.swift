@@ -120,7 +120,7 @@ public final class AggregatorService: Service {
                 for try await newEvents in rows.decode(Int.self) { inserted = newEvents }
             }
             if inserted > 0 {
-                for statement in AggregatorSQL.updateFromNewFacts + DefinitionRollups.fromNewFacts {
+                for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + DefinitionRollups.fromNewFacts {
                     try await connection.run(fixed: statement, logger: self.logger)
                 }
             }

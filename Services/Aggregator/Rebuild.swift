@@ -14,7 +14,7 @@ import Storage
 public enum Rebuild {
     /// Derived tables, in the order a batch writes them (lock order avoids deadlocks).
     static let derivedTables = [
-        "sessions", "traffic_daily", "refunds", "orders", "goal_conversions", "funnel_events", "identities", "visitor_days", "funnel_entries",
+        "sessions", "traffic_daily", "refunds", "orders", "order_items", "goal_conversions", "funnel_events", "identities", "visitor_days", "funnel_entries",
         "revenue_daily",
     ]
 
@@ -58,7 +58,7 @@ public enum Rebuild {
                 FROM aggregator_new WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
                 ORDER BY site, anonymous_id, occurred_at DESC, event_uuid DESC
                 """, logger: logger)
-            for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.visitorDays { try await connection.run(fixed: statement, logger: logger) }
+            for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + AggregatorSQL.visitorDays { try await connection.run(fixed: statement, logger: logger) }
             // Goal conversions and funnel events as a batch adds them; the funnel entries per
             // person at once (as a backfill computes them) rather than through the touched list.
             try await connection.run(fixed: DefinitionRollups.upsertGoalConversions(facts: "aggregator_new"), logger: logger)

@@ -87,13 +87,9 @@ struct ProductsReport {
         binds.append(query.to)
         // `dimension` comes from the whitelist above.
         let sql = """
-            SELECT coalesce(item->>'\(dimension)', '(not set)'), o.currency,
-                   sum(coalesce((item->>'quantity')::int8, 1))::int8, count(DISTINCT o.order_id)::int8,
-                   sum(coalesce((item->>'price_minor')::int8, 0) * coalesce((item->>'quantity')::int8, 1)
-                       - coalesce((item->>'discount_minor')::int8, 0))::int8
-            FROM analytics.orders o
-            JOIN analytics.events e ON e.site = o.site AND e.event_uuid = o.event_uuid
-            CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.items, '[]'::jsonb)) AS item
+            SELECT coalesce(i.\(dimension), '(not set)'), o.currency, sum(i.quantity)::int8, count(DISTINCT o.order_id)::int8,
+                   sum(i.price_minor * i.quantity - i.discount_minor)::int8
+            FROM analytics.orders o JOIN analytics.order_items i ON i.site = o.site AND i.order_id = o.order_id
             WHERE o.site = $1 AND o.day BETWEEN $2::date AND $3::date
             GROUP BY 1, 2
             """

@@ -97,6 +97,24 @@ extension Migrations {
         )
         """,
         "CREATE INDEX visitor_days_day ON analytics.visitor_days (site, day) INCLUDE (previous_day)",
+        """
+        CREATE TABLE analytics.order_items (
+            site text NOT NULL,
+            order_id text NOT NULL,
+            position int NOT NULL,
+            product_id text,
+            sku text,
+            name text,
+            category text,
+            brand text,
+            variant text,
+            quantity bigint NOT NULL,
+            price_minor bigint NOT NULL,
+            discount_minor bigint NOT NULL,
+            PRIMARY KEY (site, order_id, position)
+        )
+        """,
+        "CREATE INDEX orders_day ON analytics.orders (site, day)",
     ] + rollupComments.flatMap { table in
         ["COMMENT ON TABLE analytics.\(table.name) IS \(literal: table.comment)"]
             + table.columns.map { "COMMENT ON COLUMN analytics.\(table.name).\($0.name) IS \(literal: $0.comment)" }
@@ -105,6 +123,14 @@ extension Migrations {
     private static let context: [Column] = sourceContext.filter { ["source", "medium", "campaign", "channel"].contains($0.name) }
 
     private static let rollupComments: [(name: String, comment: String, columns: [Column])] = [
+        ("order_items",
+         "Line items of each order in analytics.orders: those of the copy whose money counts (the server's when there is one), replaced when that copy changes. Money in the order's currency (analytics.orders.currency). Grain: one row per order and item position.",
+         [siteColumn, ("order_id", "The order (analytics.orders.order_id)."), ("position", "1-based position of the item in the order."),
+          ("product_id", "Product id as sent; null when not sent."), ("sku", "SKU as sent; null when not sent."),
+          ("name", "Product name as sent; null when not sent."), ("category", "Product category as sent; null when not sent."),
+          ("brand", "Brand as sent; null when not sent."), ("variant", "Variant as sent; null when not sent."),
+          ("quantity", "Units bought (1 when not sent)."), ("price_minor", "Unit price in minor units of the order's currency (0 when not sent)."),
+          ("discount_minor", "Discount on the line in minor units (0 when not sent); the line's revenue is price_minor × quantity − discount_minor.")]),
         ("visitor_days",
          "The days each stitched person had a session, each with the person's previous such day, so that distinct visitors of any range are a count: rows with day in the range and previous_day before it (or null). Grain: one row per person and day; follows identity merges.",
          [siteColumn, ("person_id", "The stitched person (analytics.sessions.person_id)."),

@@ -32,23 +32,24 @@ struct OrderSemanticsIntegrationTests {
         /// A browser event number `number` in session number `session`: the session whose number
         /// is its event's started with it (a session's id is its first event's id).
         mutating func browser(_ number: Int, at millis: Int64, session: Int, context: SourceContext, anonymousId: String, person: String,
-                              name: String = "pageview", order: String? = nil, amount: Int64? = nil, userId: String? = nil) throws -> KafkaMessage {
+                              name: String = "pageview", order: String? = nil, amount: Int64? = nil, userId: String? = nil,
+                              items: [LineItem] = []) throws -> KafkaMessage {
             let action = Action(eventName: name)
             let event = RawEvent(
                 eventUUID: Self.sessionUUID(number), site: site, type: name == "pageview" ? .pageview : .event, name: name,
                 action: action, eventId: order, anonymousId: anonymousId, userId: userId, occurredAt: millis, receivedAt: millis, url: "https://shop.example/",
-                revenue: amount.map { Money(currency: eur, amountMinor: $0) }, origin: .browser)
+                revenue: amount.map { Money(currency: eur, amountMinor: $0) }, items: items, origin: .browser)
             return try message(.event(EnrichedEvent(event: event, sessionId: Self.sessionUUID(session), personId: person,
                                                     sessionStartedAt: millis, context: context)))
         }
 
         /// A server event the Sessionizer could not attribute (no session of its own).
         mutating func server(name: String, at millis: Int64, person: String, order: String, amount: Int64?, currency: Currency = eur,
-                             context: SourceContext = .unattributed, session: Int? = nil) throws -> KafkaMessage {
+                             context: SourceContext = .unattributed, session: Int? = nil, items: [LineItem] = []) throws -> KafkaMessage {
             let event = RawEvent(
                 eventUUID: EventID.uuidV7(millis: millis), site: site, type: .event, name: name, action: Action(eventName: name),
                 eventId: order, userId: person, occurredAt: millis, receivedAt: millis,
-                revenue: amount.map { Money(currency: currency, amountMinor: $0) }, origin: .server)
+                revenue: amount.map { Money(currency: currency, amountMinor: $0) }, items: items, origin: .server)
             return try message(.event(EnrichedEvent(event: event, sessionId: session.map(Self.sessionUUID) ?? event.eventUUID, personId: person,
                                                     sessionStartedAt: millis, context: context)))
         }
@@ -93,22 +94,34 @@ struct OrderSemanticsIntegrationTests {
             try await aggregator.storeBatch([
                 try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a"),
                 try shop.browser(2, at: t0 + Self.minute, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a",
-                                 name: "purchase", order: "o-1", amount: 1000),
+                                 name: "purchase", order: "o-1", amount: 1000, items: [LineItem(productId: "mug", priceMinor: 1000)]),
             ], producer: producer)
             try await expectRollup(postgres, site: shop.site, ["newsletter EUR 2026-05-04": "orders=1 revenue=1000 refunds=0"])
+            func items() async throws -> [String] {
+                var lines: [String] = []
+                let rows = try await postgres.query("SELECT product_id, quantity, price_minor FROM analytics.order_items WHERE site = \(shop.site) ORDER BY position",
+                                                    logger: TestStack.logger)
+                for try await (product, quantity, price) in rows.decode((String?, Int64, Int64).self) { lines.append("\(product ?? "-") \(quantity)×\(price)") }
+                return lines
+            }
+            #expect(try await items() == ["mug 1×1000"])
 
             // The shop's server reports the real total (shipping added) a minute later, without a session.
-            try await aggregator.storeBatch([try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "a", order: "o-1", amount: 1250)], producer: producer)
+            try await aggregator.storeBatch([try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "a", order: "o-1", amount: 1250,
+                                                             items: [LineItem(productId: "mug", priceMinor: 1000), LineItem(productId: "shipping", priceMinor: 250)])],
+                                            producer: producer)
             try await expectRollup(postgres, site: shop.site, ["newsletter EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
             let origin = try await postgres.single("SELECT origin, revenue_minor FROM analytics.orders WHERE site = \(shop.site)", as: (String, Int64).self)
             #expect(origin?.0 == "server" && origin?.1 == 1250)
+            #expect(try await items() == ["mug 1×1000", "shipping 1×250"], "the server's items replace the browser's")
 
             // Another browser copy (a reloaded thank-you page) with a stale value: nothing changes.
             try await aggregator.storeBatch([
                 try shop.browser(3, at: t0 + 3 * Self.minute, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a",
-                                 name: "purchase", order: "o-1", amount: 900),
+                                 name: "purchase", order: "o-1", amount: 900, items: [LineItem(productId: "cup", priceMinor: 900)]),
             ], producer: producer)
             try await expectRollup(postgres, site: shop.site, ["newsletter EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
+            #expect(try await items() == ["mug 1×1000", "shipping 1×250"])
         }
     }
 
