@@ -4,9 +4,9 @@ import PostgresNIO
 
 /// The statements of the Aggregator's batch transaction, in the order they run:
 ///
-/// 1. COPY the batch into `aggregator_staging`; `insertFacts` stores the events not stored
-///    before and keeps exactly those in `aggregator_new`. Everything after reads only
-///    `aggregator_new`, so a replayed batch changes nothing.
+/// 1. COPY the batch into `aggregator_staging`; `insertFacts` keeps the events not stored
+///    before in `aggregator_new`, and `storeNewFacts` stores exactly those. Everything after
+///    reads only `aggregator_new`, so a replayed batch changes nothing.
 /// 2. `updateFromNewFacts`: sessions, the traffic rollup, refunds and orders from the new
 ///    facts. Every change to an order writes signed rows into `aggregator_deltas`. Then
 ///    `DefinitionRollups.fromNewFacts`: goal conversions and funnel events.
@@ -49,10 +49,11 @@ enum AggregatorSQL {
         """,
     ]
 
-    /// New facts (duplicates skipped), copied to `aggregator_new`. Returns how many were new.
+    /// The batch's facts not stored before, into `aggregator_new` (an anti-join against the
+    /// facts; the staging rows are unique: `AggregatorService.prepare` drops repeats). Returns how many.
     static let insertFacts = """
-        WITH inserted AS (
-            INSERT INTO analytics.events (
+        WITH kept AS (
+            INSERT INTO aggregator_new (
                 site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
                 anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
                 referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
@@ -64,15 +65,28 @@ enum AggregatorSQL {
                    s.url, s.referrer, s.currency, s.amount_minor, s.properties,
                    s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items
             FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
-            ON CONFLICT DO NOTHING
-            RETURNING site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
-                anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
-                referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-                browser, os, device, is_bot, is_first_purchase, items
-        ), kept AS (
-            INSERT INTO aggregator_new SELECT * FROM inserted RETURNING 1
+            WHERE NOT EXISTS (
+                SELECT FROM analytics.events e
+                WHERE e.site = s.site AND e.event_uuid = s.event_uuid AND e.occurred_at = s.occurred_at)
+            RETURNING 1
         )
         SELECT count(*)::int8 FROM kept
+        """
+
+    /// Stores the new facts: each written once, by a plain `INSERT` (no speculative insertion).
+    /// A concurrent batch storing one of them first makes this fail on the primary key, and the
+    /// batch is retried: its anti-join then skips that fact.
+    static let storeNewFacts = """
+        INSERT INTO analytics.events (
+            site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
+            anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
+            referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
+            browser, os, device, is_bot, is_first_purchase, items)
+        SELECT site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
+            anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
+            referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
+            browser, os, device, is_bot, is_first_purchase, items
+        FROM aggregator_new
         """
 
     static let dimensions = "site, day, source, medium, campaign, channel, referrer_domain, landing_page"

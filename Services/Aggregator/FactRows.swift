@@ -1,7 +1,9 @@
 import Contracts
+import Foundation
 
-/// Turns enriched events into rows of the staging table in `COPY … FROM STDIN` text format.
-/// Pure, so the exact bytes sent to Postgres are unit-tested.
+/// Turns enriched events into rows of the staging table in `COPY … FROM STDIN` text format,
+/// written straight as UTF-8 bytes (building a `String` field by field was a third of the
+/// Aggregator's CPU). Pure, so the exact bytes sent to Postgres are unit-tested.
 enum FactRows {
     /// Staging columns, in COPY order.
     static let columns = [
@@ -11,46 +13,203 @@ enum FactRows {
         "is_first_purchase", "browser", "os", "device", "is_bot", "items",
     ]
 
-    static func line(_ enriched: EnrichedEvent) -> String {
+    private static let tab = UInt8(ascii: "\t")
+    private static let null: [UInt8] = Array("\\N".utf8)
+    private static let none: [UInt8] = Array("(none)".utf8)
+
+    /// Appends the event's row, newline included.
+    static func append(_ enriched: EnrichedEvent, to out: inout [UInt8]) {
         let event = enriched.event
         let context = enriched.context
-        let fields: [String?] = [
-            event.site, event.eventUUID.uuidString.lowercased(),
-            Timestamp.formatRFC3339(event.occurredAt), Timestamp.formatRFC3339(event.receivedAt),
-            event.type.rawValue, event.name, event.action?.rawValue, event.eventId, event.origin.rawValue,
-            event.anonymousId, event.userId, enriched.personId, enriched.sessionId.uuidString.lowercased(),
-            context.source, context.medium, context.campaign, context.channel,
-            context.referrerDomain ?? "(none)", context.landingPage ?? "(none)", event.url, event.referrer,
-            event.revenue?.currency.code, event.revenue.map { String($0.amountMinor) }, event.properties,
-            event.order?.isFirstPurchase.map { $0 ? "t" : "f" },
-            event.client?.browser, event.client?.os, event.client?.device, event.client?.isBot == true ? "t" : "f",
-            event.items.isEmpty ? nil : (try? MessageCoding.encode(event.items)).map { String(decoding: $0, as: UTF8.self) },
-        ]
-        var line = ""
-        for (index, field) in fields.enumerated() {
-            if index > 0 { line += "\t" }
-            if let field { escape(field, into: &line) } else { line += "\\N" }
-        }
-        line += "\n"
-        return line
+        field(event.site, &out); out.append(tab)
+        uuid(event.eventUUID, &out); out.append(tab)
+        timestamp(event.occurredAt, &out); out.append(tab)
+        timestamp(event.receivedAt, &out); out.append(tab)
+        field(event.type.rawValue, &out); out.append(tab)
+        field(event.name, &out); out.append(tab)
+        field(event.action?.rawValue, &out); out.append(tab)
+        field(event.eventId, &out); out.append(tab)
+        field(event.origin.rawValue, &out); out.append(tab)
+        field(event.anonymousId, &out); out.append(tab)
+        field(event.userId, &out); out.append(tab)
+        field(enriched.personId, &out); out.append(tab)
+        uuid(enriched.sessionId, &out); out.append(tab)
+        field(context.source, &out); out.append(tab)
+        field(context.medium, &out); out.append(tab)
+        field(context.campaign, &out); out.append(tab)
+        field(context.channel, &out); out.append(tab)
+        if let domain = context.referrerDomain { field(domain, &out) } else { out.append(contentsOf: none) }
+        out.append(tab)
+        if let page = context.landingPage { field(page, &out) } else { out.append(contentsOf: none) }
+        out.append(tab)
+        field(event.url, &out); out.append(tab)
+        field(event.referrer, &out); out.append(tab)
+        field(event.revenue?.currency.code, &out); out.append(tab)
+        if let revenue = event.revenue { integer(revenue.amountMinor, &out) } else { out.append(contentsOf: null) }
+        out.append(tab)
+        field(event.properties, &out); out.append(tab)
+        if let first = event.order?.isFirstPurchase { out.append(first ? UInt8(ascii: "t") : UInt8(ascii: "f")) } else { out.append(contentsOf: null) }
+        out.append(tab)
+        field(event.client?.browser, &out); out.append(tab)
+        field(event.client?.os, &out); out.append(tab)
+        field(event.client?.device, &out); out.append(tab)
+        out.append(event.client?.isBot == true ? UInt8(ascii: "t") : UInt8(ascii: "f")); out.append(tab)
+        if event.items.isEmpty { out.append(contentsOf: null) } else { items(event.items, &out) }
+        out.append(UInt8(ascii: "\n"))
     }
 
-    /// COPY text escaping: backslash, tab, newline and carriage return.
-    static func escape(_ value: String, into out: inout String) {
-        // Most values need no escaping: append them whole (scalar by scalar was a quarter of
-        // the Aggregator's CPU).
-        if !value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
-            out += value
+    /// One row as text (tests).
+    static func line(_ enriched: EnrichedEvent) -> String {
+        var bytes: [UInt8] = []
+        append(enriched, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func field(_ value: String?, _ out: inout [UInt8]) {
+        if let value { escape(value, into: &out) } else { out.append(contentsOf: null) }
+    }
+
+    /// COPY text escaping of a value: backslash, tab, newline and carriage return.
+    static func escape(_ value: String, into out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { escape($0, into: &out) }
+    }
+
+    static func escape(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        // Most values need no escaping: append them whole.
+        guard bytes.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) else {
+            out.append(contentsOf: bytes)
             return
         }
-        for character in value.unicodeScalars {
-            switch character {
-            case "\\": out += "\\\\"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            default: out.unicodeScalars.append(character)
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "\t"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+            case UInt8(ascii: "\n"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            case UInt8(ascii: "\r"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+            default: out.append(byte)
             }
         }
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Lower-case canonical text, as `uuidString.lowercased()`.
+    static func uuid(_ value: UUID, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: value.uuid) { bytes in
+            for (index, byte) in bytes.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            }
+        }
+    }
+
+    static func integer(_ value: Int64, _ out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+
+    /// `2026-11-23T10:00:00.123Z`, as `Timestamp.formatRFC3339`.
+    static func timestamp(_ millis: Int64, _ out: inout [UInt8]) {
+        let days = Int((millis >= 0 ? millis : millis - 86_399_999) / 86_400_000)
+        let msOfDay = Int(millis - Int64(days) * 86_400_000)
+        // Howard Hinnant's civil_from_days, as Timestamp.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        guard (0...9999).contains(year) else {
+            out.append(contentsOf: Array(Timestamp.formatRFC3339(millis).utf8))
+            return
+        }
+        let seconds = msOfDay / 1000
+        digits(year, 4, &out); out.append(UInt8(ascii: "-"))
+        digits(month, 2, &out); out.append(UInt8(ascii: "-"))
+        digits(day, 2, &out); out.append(UInt8(ascii: "T"))
+        digits(seconds / 3600, 2, &out); out.append(UInt8(ascii: ":"))
+        digits(seconds / 60 % 60, 2, &out); out.append(UInt8(ascii: ":"))
+        digits(seconds % 60, 2, &out); out.append(UInt8(ascii: "."))
+        digits(msOfDay % 1000, 3, &out); out.append(UInt8(ascii: "Z"))
+    }
+
+    private static func digits(_ value: Int, _ width: Int, _ out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// Line items as a JSON array (the members `LineItem`'s Codable encoding writes), COPY-escaped.
+    static func items(_ items: [LineItem], _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (index, item) in items.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            var separator = UInt8(ascii: "{")
+            func member(_ key: StaticString, _ value: String?) {
+                guard let value else { return }
+                out.append(separator); separator = UInt8(ascii: ",")
+                out.append(UInt8(ascii: "\"")); key.withUTF8Buffer { out.append(contentsOf: $0) }
+                out.append(contentsOf: Array("\":".utf8))
+                jsonString(value, &out)
+            }
+            func member(_ key: StaticString, _ value: Int64?) {
+                guard let value else { return }
+                out.append(separator); separator = UInt8(ascii: ",")
+                out.append(UInt8(ascii: "\"")); key.withUTF8Buffer { out.append(contentsOf: $0) }
+                out.append(contentsOf: Array("\":".utf8))
+                integer(value, &out)
+            }
+            member("product_id", item.productId)
+            member("sku", item.sku)
+            member("name", item.name)
+            member("category", item.category)
+            member("brand", item.brand)
+            member("variant", item.variant)
+            member("price_minor", item.priceMinor)
+            member("quantity", item.quantity)
+            member("discount_minor", item.discountMinor)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// A JSON string literal, then COPY-escaped: a JSON escape's backslash doubles, and JSON
+    /// escapes every control character, so no raw tab or newline is left to escape.
+    private static func jsonString(_ value: String, _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x00..<0x20:
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -111,9 +111,72 @@ import Testing
         ("", ""),
     ])
     func copyTextEscaping(raw: String, escaped: String) {
-        var out = ""
+        var out: [UInt8] = []
         FactRows.escape(raw, into: &out)
-        #expect(out == escaped)
+        #expect(String(decoding: out, as: UTF8.self) == escaped)
+    }
+
+    /// The byte writers agree with the formatting they replace.
+    @Test(arguments: [Int64(0), 1, -1, 999, 1_795_428_000_123, -86_400_001, 951_782_400_000, 253_402_300_799_999, 4_102_444_800_000])
+    func timestampsAsTimestampFormats(millis: Int64) {
+        var out: [UInt8] = []
+        FactRows.timestamp(millis, &out)
+        #expect(String(decoding: out, as: UTF8.self) == Timestamp.formatRFC3339(millis))
+    }
+
+    @Test(arguments: [Int64(0), 7, -7, 23800, -1500, Int64.max, Int64.min])
+    func integersAsString(value: Int64) {
+        var out: [UInt8] = []
+        FactRows.integer(value, &out)
+        #expect(String(decoding: out, as: UTF8.self) == String(value))
+    }
+
+    @Test func uuidsLowerCase() {
+        for _ in 0..<100 {
+            let uuid = UUID()
+            var out: [UInt8] = []
+            FactRows.uuid(uuid, &out)
+            #expect(String(decoding: out, as: UTF8.self) == uuid.uuidString.lowercased())
+        }
+    }
+
+    /// Line items with every member, quotes, backslashes and control characters: the COPY
+    /// field unescapes to JSON that decodes back to the items.
+    @Test func itemsRoundTrip() throws {
+        var full = LineItem(productId: "p\"1", sku: "a\\b", name: "tab\there\nnew \u{01} é 😀", priceMinor: -5, quantity: 3)
+        full.category = "cat"
+        full.brand = "/brand/"
+        full.variant = "v"
+        full.discountMinor = 12
+        let items = [full, LineItem(quantity: 1)]
+        var out: [UInt8] = []
+        FactRows.items(items, &out)
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(!out.contains(UInt8(ascii: "\t")) && !out.contains(UInt8(ascii: "\n")) && !out.contains(UInt8(ascii: "\r")))
+        let unescaped = Self.unescapeCopy(text)
+        #expect(try MessageCoding.decode([LineItem].self, from: Array(unescaped.utf8)) == items)
+    }
+
+    /// COPY text unescaping of one field (backslash sequences of `escape`).
+    static func unescapeCopy(_ field: String) -> String {
+        var out = ""
+        var escaping = false
+        for character in field {
+            if escaping {
+                switch character {
+                case "t": out.append("\t")
+                case "n": out.append("\n")
+                case "r": out.append("\r")
+                default: out.append(character)
+                }
+                escaping = false
+            } else if character == "\\" {
+                escaping = true
+            } else {
+                out.append(character)
+            }
+        }
+        return out
     }
 
     @Test func hostileValuesCannotAddFieldsOrRows() {
