@@ -6,6 +6,7 @@ import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import Storage
+import Synchronization
 
 public struct SessionizerConfiguration: Sendable {
     public var kafka = KafkaConfiguration()
@@ -46,22 +47,92 @@ public final class SessionizerService: Service {
     public func run() async throws {
         var kafka = configuration.kafka
         kafka.clientId = "tributary-sessionizer"
-        let consumer = try KafkaConsumer(configuration: kafka, groupId: configuration.groupId, topics: [Topics.raw], logger: logger)
+        let pipeline = CheckpointPipeline()
+        // Another instance takes revoked partitions over from their stored checkpoint: ours in
+        // flight must be in Postgres before librdkafka gives them up.
+        let consumer = try KafkaConsumer(configuration: kafka, groupId: configuration.groupId, topics: [Topics.raw], logger: logger,
+                                         beforeRevoke: { _ in pipeline.waitUntilIdle() })
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         var cache = VisitorCache(capacity: configuration.maximumCachedVisitors)
+        var assigned = Set<TopicPartition>()
+        var recovering = false
+        var evicted = false
         logger.info("sessionizer started", metadata: ["group": "\(configuration.groupId)"])
-        await consumer.runBatches(maxMessages: configuration.batchSize, logger: logger) { partitions in
-            try await self.storedOffsets(partitions)
-        } onRebalance: { rebalance in
-            // Another instance may own these visitors now; re-read their state from Postgres.
-            if case .revoked = rebalance { cache.removeAll() }
-        } process: { messages in
+        // Batches are pipelined: while one batch's outputs are being acknowledged and its
+        // checkpoint is written, the next one is polled, decoded and sessionized (from the
+        // states in memory) and its outputs enqueued behind the previous ones. Checkpoints
+        // commit strictly in batch order, each only after its own outputs were delivered and
+        // the previous checkpoint committed; when one fails, nothing after it commits and the
+        // instance restarts from the stored checkpoint, as after a crash (outputs already sent
+        // are sent again, identically).
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let result: KafkaConsumer.PollResult
+            do {
+                result = try await consumer.pollPositioned(maxMessages: configuration.batchSize) { partitions in
+                    await pipeline.drain()
+                    return try await self.storedOffsets(partitions)
+                }
+            } catch {
+                logger.error("poll failed, retrying: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            for rebalance in result.rebalances {
+                switch rebalance {
+                case .assigned(let partitions):
+                    logger.info("assigned \(partitions.count) partitions: \(partitions.map(\.description).joined(separator: ", "))")
+                    assigned.formUnion(partitions)
+                case .revoked(let partitions):
+                    logger.info("revoked \(partitions.count) partitions")
+                    assigned.subtract(partitions)
+                    // Another instance may own these visitors now; re-read their state from Postgres.
+                    cache.removeAll()
+                }
+            }
+            if recovering || pipeline.hasFailed {
+                // Redo everything after the last checkpoint that committed; what this poll
+                // returned is read again after the seek.
+                await pipeline.drain()
+                cache.removeAll()
+                do {
+                    try await consumer.seek(assigned, toStored: try await storedOffsets(Array(assigned)))
+                    pipeline.reset()
+                    recovering = false
+                    logger.info("resumed from the stored checkpoint of \(assigned.count) partitions")
+                } catch {
+                    recovering = true
+                    logger.error("could not resume from the stored checkpoint, retrying: \(String(reflecting: error))")
+                    try? await Task.sleep(for: .seconds(1))
+                }
+                continue
+            }
+            guard !result.messages.isEmpty else { continue }
             let start = DispatchTime.now()
-            let updated = try await processBatch(messages, cache: cache, producer: producer)
-            cache.store(updated)
-            cachedVisitors.record(cache.count)
-            batchTimer.recordInterval(since: start)
+            do {
+                // A state dropped from the cache is read back from Postgres: the checkpoints
+                // holding it must have committed first.
+                if evicted {
+                    await pipeline.drain()
+                    evicted = false
+                }
+                let batch = try await prepare(result.messages, cache: cache)
+                let deliveries = try await producer.enqueue(batch.outgoing)
+                evicted = cache.store(batch.changed)
+                cachedVisitors.record(cache.count)
+                await pipeline.append { [self] in
+                    try await checkpoint(batch) { try await deliveries.wait() }
+                    processed.increment(by: batch.events)
+                    batchTimer.recordInterval(since: start)
+                }
+            } catch {
+                logger.error("batch failed, retrying from the stored checkpoint: \(String(reflecting: error))")
+                recovering = true
+                try? await Task.sleep(for: .seconds(1))
+            }
         }
+        await pipeline.drain()
+        if pipeline.hasFailed { logger.warning("the last checkpoints failed; they are redone from the stored checkpoint at the next start") }
+        await consumer.close()
         logger.info("sessionizer stopped")
         producer.shutdown()
     }
@@ -77,46 +148,174 @@ public final class SessionizerService: Service {
 
     /// Processes one batch and checkpoints it; returns the visitor states it changed.
     func processBatch(_ messages: [KafkaMessage], cache: VisitorCache, producer: KafkaProducer) async throws -> [VisitorKey: VisitorState] {
-        var events: [RawEvent] = []
+        let batch = try await prepare(messages, cache: cache)
+        let deliveries = try await producer.enqueue(batch.outgoing)
+        try await checkpoint(batch) { try await deliveries.wait() }
+        processed.increment(by: batch.events)
+        return batch.changed
+    }
+
+    /// A batch after the CPU work: what to publish and what to checkpoint.
+    struct PreparedBatch: Sendable {
         var outgoing: [KafkaOutgoingMessage] = []
+        var changed: [VisitorKey: VisitorState] = [:]
+        /// Each changed state's checkpoint JSON and last event time.
+        var payloads: [(key: VisitorKey, json: String, lastSeen: Date)] = []
+        var offsets: [TopicPartition: Int64] = [:]
+        var events = 0
+    }
+
+    /// Decodes, sessionizes and encodes a batch. Partitions are independent (a visitor's events
+    /// share one), so the work is split by partition into lanes that run in parallel, each in
+    /// its partitions' order; lanes are merged in a fixed order.
+    func prepare(_ messages: [KafkaMessage], cache: VisitorCache) async throws -> PreparedBatch {
+        let laneCount = Self.lanes(for: messages)
+        var laneMessages = Array(repeating: [KafkaMessage](), count: laneCount)
+        var laneOfPartition: [TopicPartition: Int] = [:]
         for message in messages {
-            do {
-                let event = try MessageCoding.decodeRawEvent(message.value)
-                guard !event.site.isEmpty else { throw SessionizerInputError.noSite }
-                events.append(event)
-            } catch {
-                deadLettered.increment()
-                let letter = DeadLetter(service: "sessionizer", reason: "invalid raw event: \(error)", topic: message.topic,
-                                        partition: message.partition, offset: message.offset, payload: message.value)
-                outgoing.append(KafkaOutgoingMessage(topic: Topics.deadLetter, key: message.key, value: try MessageCoding.encode(letter)))
+            let partition = message.topicPartition
+            let lane = laneOfPartition[partition] ?? laneOfPartition.count % laneCount
+            laneOfPartition[partition] = lane
+            laneMessages[lane].append(message)
+        }
+
+        let decoded = try await Self.inParallel(laneMessages) { try Self.decode($0) }
+        var batch = PreparedBatch()
+        batch.offsets = nextOffsets(after: messages)
+        var lanes: [VisitorKey: Int] = [:]
+        var serial = false
+        var sites = Set<String>()
+        for (lane, part) in decoded.enumerated() {
+            batch.outgoing.append(contentsOf: part.deadLetters)
+            for event in part.events {
+                sites.insert(event.site)
+                guard let key = VisitorKey(event) else { continue }
+                if let other = lanes.updateValue(lane, forKey: key), other != lane { serial = true }
             }
         }
-        let keys = Set(events.compactMap { VisitorKey($0) })
-        var working = try await loadStates(keys.filter { cache[$0] == nil })
-        let settings = try await sites.settings(for: Set(events.map(\.site)))
-        for event in events {
-            let key = VisitorKey(event)
-            let previous = key.flatMap { working[$0] ?? cache[$0] }
-            let result = Sessionization.process(event, state: previous, rules: rules(for: settings[event.site]))
-            if let key { working[key] = result.state }
-            outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: result.enriched.partitionKey, value: try MessageCoding.encode(result.enriched)))
-            if let link = result.link {
-                outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: link.partitionKey, value: try MessageCoding.encode(EnrichedMessage.link(link))))
-            }
+        deadLettered.increment(by: decoded.reduce(0) { $0 + $1.deadLetters.count })
+        let loaded = try await loadStates(Set(lanes.keys.filter { cache[$0] == nil }))
+        let settings = try await self.sites.settings(for: sites)
+        var rulesBySite: [String: SessionRules] = [:]
+        for site in sites { rulesBySite[site] = rules(for: settings[site]) }
+        let context = LaneContext(cache: cache, loaded: loaded, rulesBySite: rulesBySite, defaultRules: rules(for: nil))
+
+        // A visitor seen in two partitions (the topic was re-partitioned) is processed in one lane.
+        let laneEvents = serial ? [decoded.flatMap(\.events)] : decoded.map(\.events)
+        let results = try await Self.inParallel(laneEvents) { try Self.sessionize($0, context: context) }
+        for result in results {
+            batch.outgoing.append(contentsOf: result.outgoing)
+            batch.changed.merge(result.changed) { _, new in new }
+            batch.payloads.append(contentsOf: result.payloads)
+            batch.events += result.events
         }
-        try await producer.send(outgoing)
-        let offsets = nextOffsets(after: messages)
-        let changed = working.filter { keys.contains($0.key) }
+        return batch
+    }
+
+    /// Stores the batch's changed states and next offsets in one transaction. `beforeCommit`
+    /// runs last inside it: the transaction commits only when it returns. The statements run
+    /// while the broker acknowledges the batch's outputs; only the commit waits for them, so a
+    /// batch's outputs are always delivered before its checkpoint commits (a failed delivery
+    /// rolls the checkpoint back).
+    func checkpoint(_ batch: PreparedBatch, beforeCommit: () async throws -> Void = {}) async throws {
         try await postgres.withTransaction(logger: logger) { connection in
-            try await self.saveStates(changed, on: connection)
+            try await self.saveStates(batch.payloads, on: connection)
             var byTopic: [String: [Int32: Int64]] = [:]
-            for (partition, offset) in offsets { byTopic[partition.topic, default: [:]][partition.partition] = offset }
+            for (partition, offset) in batch.offsets { byTopic[partition.topic, default: [:]][partition.partition] = offset }
             for (topic, partitions) in byTopic {
                 try await OffsetStore.sessionizer.save(topic: topic, offsets: partitions, on: connection, logger: self.logger)
             }
+            try await beforeCommit()
         }
-        processed.increment(by: events.count)
-        return changed
+    }
+
+    /// Lanes for a batch: one per core, at most one per partition in it.
+    static func lanes(for messages: [KafkaMessage]) -> Int {
+        let cores = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        guard cores > 1, messages.count >= 64 else { return 1 }
+        var partitions = Set<Int32>()
+        for message in messages where partitions.count < cores { partitions.insert(message.partition) }
+        return partitions.count
+    }
+
+    /// `work` over each part concurrently (the first part on the calling task); results in order.
+    static func inParallel<Part: Sendable, Output: Sendable>(
+        _ parts: [Part], _ work: @escaping @Sendable (Part) throws -> Output
+    ) async throws -> [Output] {
+        guard parts.count > 1 else { return try parts.map(work) }
+        return try await withThrowingTaskGroup(of: (Int, Output).self) { group in
+            for index in parts.indices.dropFirst() {
+                let part = parts[index]
+                group.addTask { (index, try work(part)) }
+            }
+            var results = [Output?](repeating: nil, count: parts.count)
+            results[0] = try work(parts[0])
+            for try await (index, result) in group { results[index] = result }
+            return results.map { $0! }
+        }
+    }
+
+    struct DecodedLane: Sendable {
+        var events: [RawEvent] = []
+        var deadLetters: [KafkaOutgoingMessage] = []
+    }
+
+    static func decode(_ messages: [KafkaMessage]) throws -> DecodedLane {
+        var lane = DecodedLane()
+        lane.events.reserveCapacity(messages.count)
+        for message in messages {
+            do {
+                let event = try MessageCoding.readRawEvent(message.value)
+                guard !event.site.isEmpty else { throw SessionizerInputError.noSite }
+                lane.events.append(event)
+            } catch {
+                let letter = DeadLetter(service: "sessionizer", reason: "invalid raw event: \(error)", topic: message.topic,
+                                        partition: message.partition, offset: message.offset, payload: message.value)
+                lane.deadLetters.append(KafkaOutgoingMessage(topic: Topics.deadLetter, key: message.key, value: try MessageCoding.encode(letter)))
+            }
+        }
+        return lane
+    }
+
+    /// What every lane reads: the states before the batch and the sites' rules.
+    struct LaneContext: Sendable {
+        var cache: VisitorCache
+        var loaded: [VisitorKey: VisitorState]
+        var rulesBySite: [String: SessionRules]
+        var defaultRules: SessionRules
+    }
+
+    struct SessionizedLane: Sendable {
+        var outgoing: [KafkaOutgoingMessage] = []
+        var changed: [VisitorKey: VisitorState] = [:]
+        var payloads: [(key: VisitorKey, json: String, lastSeen: Date)] = []
+        var events = 0
+    }
+
+    static func sessionize(_ events: [RawEvent], context: LaneContext) throws -> SessionizedLane {
+        var lane = SessionizedLane()
+        lane.outgoing.reserveCapacity(events.count)
+        var working: [VisitorKey: VisitorState] = [:]
+        for event in events {
+            let key = VisitorKey(event)
+            let previous = key.flatMap { working[$0] ?? context.loaded[$0] ?? context.cache[$0] }
+            let result = Sessionization.process(event, state: previous, rules: context.rulesBySite[event.site] ?? context.defaultRules)
+            if let key { working[key] = result.state }
+            lane.outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: Array(result.enriched.partitionKey.utf8),
+                                                      value: MessageCoding.encode(result.enriched)))
+            if let link = result.link {
+                lane.outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: Array(link.partitionKey.utf8),
+                                                          value: try MessageCoding.encode(EnrichedMessage.link(link))))
+            }
+        }
+        lane.events = events.count
+        lane.changed = working
+        lane.payloads.reserveCapacity(working.count)
+        for (key, state) in working {
+            let lastSeen = Date(timeIntervalSince1970: Double(state.sessions.map(\.lastEventAt).max() ?? 0) / 1000)
+            lane.payloads.append((key, state.checkpointJSON(), lastSeen))
+        }
+        return lane
     }
 
     /// The session rules of a site: its settings over the configured defaults.
@@ -146,14 +345,18 @@ public final class SessionizerService: Service {
         return states
     }
 
-    private func saveStates(_ states: [VisitorKey: VisitorState], on connection: PostgresConnection) async throws {
+    private func saveStates(_ states: [(key: VisitorKey, json: String, lastSeen: Date)], on connection: PostgresConnection) async throws {
         guard !states.isEmpty else { return }
         var sites: [String] = [], visitors: [String] = [], payloads: [String] = [], lastSeen: [Date] = []
-        for (key, state) in states {
-            sites.append(key.site)
-            visitors.append(key.visitorId)
-            payloads.append(String(decoding: try MessageCoding.encode(state), as: UTF8.self))
-            lastSeen.append(Date(timeIntervalSince1970: Double(state.sessions.map(\.lastEventAt).max() ?? 0) / 1000))
+        sites.reserveCapacity(states.count)
+        visitors.reserveCapacity(states.count)
+        payloads.reserveCapacity(states.count)
+        lastSeen.reserveCapacity(states.count)
+        for state in states {
+            sites.append(state.key.site)
+            visitors.append(state.key.visitorId)
+            payloads.append(state.json)
+            lastSeen.append(state.lastSeen)
         }
         try await connection.query("""
             INSERT INTO sessionizer.visitors (site, visitor_id, state, last_seen_at)
@@ -161,6 +364,59 @@ public final class SessionizerService: Service {
             ON CONFLICT (site, visitor_id) DO UPDATE SET state = excluded.state, last_seen_at = excluded.last_seen_at
             """, logger: logger)
     }
+}
+
+/// The checkpoints in flight, oldest first: each commits after the one before it, and not at
+/// all when that one failed.
+final class CheckpointPipeline: Sendable {
+    private struct State {
+        var tasks: [Task<Void, any Error>] = []
+        var failed = false
+    }
+
+    /// Checkpoints in flight before the batch being prepared: one commits while the next one's
+    /// outputs are acknowledged.
+    static let depth = 2
+    private let state = Mutex(State())
+    private let running = DispatchGroup()
+
+    var hasFailed: Bool { state.withLock { $0.failed } }
+
+    /// Starts a checkpoint after the last one; returns once at most `depth` are in flight.
+    func append(_ checkpoint: @escaping @Sendable () async throws -> Void) async {
+        running.enter()
+        let oldest: Task<Void, any Error>? = state.withLock { state in
+            let previous = state.tasks.last
+            let task = Task { [self] in
+                defer { running.leave() }
+                do {
+                    try await previous?.value
+                    try await checkpoint()
+                } catch {
+                    self.state.withLock { $0.failed = true }
+                    throw error
+                }
+            }
+            state.tasks.append(task)
+            return state.tasks.count > Self.depth ? state.tasks.removeFirst() : nil
+        }
+        _ = await oldest?.result
+    }
+
+    /// Waits for every checkpoint in flight.
+    func drain() async {
+        let tasks = state.withLock { state in
+            defer { state.tasks.removeAll() }
+            return state.tasks
+        }
+        for task in tasks { _ = await task.result }
+    }
+
+    /// Blocks the calling thread (never a cooperative one) until no checkpoint is in flight.
+    func waitUntilIdle() { running.wait() }
+
+    /// Forgets a failure once the instance resumed from the stored checkpoint.
+    func reset() { state.withLock { $0.failed = false } }
 }
 
 enum SessionizerInputError: Error, CustomStringConvertible {
@@ -181,14 +437,17 @@ struct VisitorCache {
 
     subscript(key: VisitorKey) -> VisitorState? { states[key]?.state }
 
-    mutating func store(_ changed: [VisitorKey: VisitorState]) {
+    /// Returns whether it dropped states to make room.
+    @discardableResult
+    mutating func store(_ changed: [VisitorKey: VisitorState]) -> Bool {
         batch += 1
         for (key, state) in changed { states[key] = (state, batch) }
-        guard states.count > capacity else { return }
+        guard states.count > capacity else { return false }
         // Keep the most recently seen three quarters.
         let keep = capacity * 3 / 4
         let cutoff = states.values.map(\.seen).sorted(by: >)[keep]
         states = states.filter { $0.value.seen > cutoff }
+        return true
     }
 
     mutating func removeAll() { states.removeAll() }

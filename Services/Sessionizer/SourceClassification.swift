@@ -1,13 +1,18 @@
 import Contracts
 
 /// The page URL's parts that matter for acquisition: host, path and campaign parameters.
-struct PageURL {
+struct PageURL: Equatable {
     var host: String?
     var path: String?
     var query: [String: String] = [:]
 
     init?(_ text: String?) {
         guard let text, !text.isEmpty else { return nil }
+        self = PageURL(ascii: text) ?? PageURL(general: text)
+    }
+
+    /// Any non-empty text, `Character` by `Character`.
+    init(general text: String) {
         var rest = Substring(text)
         // `host/path` without a scheme (some apps and proxies send referrers like that) still names a host.
         let firstSegment = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
@@ -33,6 +38,96 @@ struct PageURL {
                 if !value.isEmpty, query[key] == nil { query[key] = value }
             }
         }
+    }
+}
+
+extension PageURL {
+    private init() {}
+
+    /// The same parts as `init?(_:)`, read from the UTF-8 bytes; nil unless the text is
+    /// ASCII without carriage returns, where every byte is one `Character` and both readings
+    /// agree (most URLs; the rest take the general path).
+    init?(ascii text: String) {
+        var text = text
+        let parsed: PageURL? = text.withUTF8 { bytes in
+            for byte in bytes where byte >= 0x80 || byte == 0x0D { return nil }
+            let slash = UInt8(ascii: "/"), question = UInt8(ascii: "?"), hash = UInt8(ascii: "#")
+            func first(from start: Int, to end: Int, where match: (UInt8) -> Bool) -> Int? {
+                var index = start
+                while index < end {
+                    if match(bytes[index]) { return index }
+                    index += 1
+                }
+                return nil
+            }
+            func string(_ start: Int, _ end: Int) -> String {
+                String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            }
+            var url = PageURL()
+            let count = bytes.count
+            let firstSegmentEnd = first(from: 0, to: count, where: { $0 == slash || $0 == question || $0 == hash }) ?? count
+            var separator: Int?
+            if count >= 3 {
+                for index in 0...(count - 3)
+                where bytes[index] == UInt8(ascii: ":") && bytes[index + 1] == slash && bytes[index + 2] == slash {
+                    separator = index
+                    break
+                }
+            }
+            let hasDot = first(from: 0, to: firstSegmentEnd, where: { $0 == UInt8(ascii: ".") }) != nil
+            let hasSpace = first(from: 0, to: firstSegmentEnd, where: { $0 == UInt8(ascii: " ") }) != nil
+            let schemeless = separator == nil && hasDot && !hasSpace && bytes[0] != slash
+            var rest = 0
+            if separator != nil || schemeless {
+                rest = separator.map { $0 + 3 } ?? 0
+                let authorityEnd = first(from: rest, to: count, where: { $0 == slash || $0 == question || $0 == hash }) ?? count
+                var authorityStart = rest
+                var index = authorityEnd
+                while index > rest {
+                    index -= 1
+                    if bytes[index] == UInt8(ascii: "@") { authorityStart = index + 1; break }
+                }
+                var hostEnd = authorityEnd
+                index = authorityEnd
+                while index > authorityStart {
+                    index -= 1
+                    if bytes[index] == UInt8(ascii: ":") { hostEnd = index; break }
+                }
+                var host = [UInt8](UnsafeBufferPointer(rebasing: bytes[authorityStart..<hostEnd]))
+                for position in host.indices where host[position] >= UInt8(ascii: "A") && host[position] <= UInt8(ascii: "Z") {
+                    host[position] += 0x20
+                }
+                url.host = String(decoding: host, as: UTF8.self)
+                rest = authorityEnd
+            }
+            let end = first(from: rest, to: count, where: { $0 == hash }) ?? count
+            let queryStart = first(from: rest, to: end, where: { $0 == question })
+            let pathEnd = queryStart ?? end
+            url.path = pathEnd == rest ? "/" : string(rest, pathEnd)
+            guard let queryStart else { return url }
+            // `FormEncoding.pairs`: `&`-separated, empty pairs skipped, split at the first `=`.
+            func decoded(_ start: Int, _ end: Int) -> String {
+                let escaped = first(from: start, to: end, where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) != nil
+                return escaped ? FormEncoding.percentDecode(Substring(string(start, end))) : string(start, end)
+            }
+            var pairStart = queryStart + 1
+            while pairStart < end {
+                let pairEnd = first(from: pairStart, to: end, where: { $0 == UInt8(ascii: "&") }) ?? end
+                if pairEnd > pairStart {
+                    let equals = first(from: pairStart, to: pairEnd, where: { $0 == UInt8(ascii: "=") })
+                    let name = decoded(pairStart, equals ?? pairEnd)
+                    if !name.isEmpty {
+                        let value = equals.map { decoded($0 + 1, pairEnd) } ?? ""
+                        let key = name.utf8.allSatisfy { $0 < 0x80 && !($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) } ? name : name.lowercased()
+                        if !value.isEmpty, url.query[key] == nil { url.query[key] = value }
+                    }
+                }
+                pairStart = pairEnd + 1
+            }
+            return url
+        }
+        guard let parsed else { return nil }
+        self = parsed
     }
 }
 
@@ -71,8 +166,11 @@ enum SourceClassification {
         + knownReferrers.filter { !$0.match.hasPrefix("com.") && $0.kind == .email }
         + knownReferrers.filter { !$0.match.hasPrefix("com.") && $0.kind != .email }
 
+    /// `referrersByPrecedence` with each pattern's `.`-prefixed form made once, not per lookup.
+    static let referrerPatterns = referrersByPrecedence.map { (match: $0.match, dotted: "." + $0.match, source: $0.source, kind: $0.kind) }
+
     static func referrerKind(host: String) -> (source: String, kind: Kind)? {
-        for entry in referrersByPrecedence where matches(host: host, pattern: entry.match) {
+        for entry in referrerPatterns where matches(host: host, pattern: entry.match, dotted: entry.dotted) {
             return (entry.source, entry.kind)
         }
         return nil
@@ -81,8 +179,33 @@ enum SourceClassification {
     /// `google.` matches any top-level domain (`google.de`, `www.google.co.uk`); other
     /// patterns match the domain and its subdomains.
     static func matches(host: String, pattern: String) -> Bool {
-        if pattern.hasSuffix(".") { return host.hasPrefix(pattern) || host.contains("." + pattern) }
-        return host == pattern || host.hasSuffix("." + pattern)
+        matches(host: host, pattern: pattern, dotted: "." + pattern)
+    }
+
+    /// `dotted` is `"." + pattern`.
+    static func matches(host: String, pattern: String, dotted: String) -> Bool {
+        if pattern.hasSuffix(".") { return host.hasPrefix(pattern) || contains(host, dotted) }
+        return host == pattern || host.hasSuffix(dotted)
+    }
+
+    /// `text.contains(part)`, searched byte by byte when both are ASCII (where every search
+    /// agrees), instead of through Foundation's `NSString` bridge.
+    static func contains(_ text: String, _ part: String) -> Bool {
+        var text = text, part = part
+        let ascii: Bool? = text.withUTF8 { haystack in
+            part.withUTF8 { needle -> Bool? in
+                guard haystack.allSatisfy({ $0 < 0x80 }), needle.allSatisfy({ $0 < 0x80 }) else { return nil }
+                guard !needle.isEmpty else { return true }
+                guard needle.count <= haystack.count else { return false }
+                for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+                    var index = 1
+                    while index < needle.count, haystack[start + index] == needle[index] { index += 1 }
+                    if index == needle.count { return true }
+                }
+                return false
+            }
+        }
+        return ascii ?? text.contains(part)
     }
 
     /// The acquisition context of a session starting with this page and referrer. A referrer

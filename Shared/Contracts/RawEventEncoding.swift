@@ -1,125 +1,243 @@
+import Foundation
+
 /// Direct JSON writers for `RawEvent` and `EnrichedEvent`, the messages every event becomes:
 /// the same documents `JSONEncoder` would produce (tests decode them with the Codable
 /// decoder), at a fraction of the cost on the Collector's and the Sessionizer's hot paths.
+/// They write UTF-8 bytes straight into one buffer per message.
 extension MessageCoding {
     public static func encode(_ event: RawEvent) -> [UInt8] {
-        Array(object(event).utf8)
+        var writer = JSONBytesWriter(capacity: 512)
+        writer.rawEvent(event)
+        return writer.bytes
     }
 
     public static func encode(_ enriched: EnrichedEvent) -> [UInt8] {
-        var writer = ObjectWriter()
-        writer.raw("event", object(enriched.event))
-        writer.string("session_id", enriched.sessionId.uuidString)
+        var writer = JSONBytesWriter(capacity: 1024)
+        writer.beginObject()
+        writer.key("event")
+        writer.rawEvent(enriched.event)
+        writer.uuid("session_id", enriched.sessionId)
         writer.string("person_id", enriched.personId)
         writer.integer("session_started_at", enriched.sessionStartedAt)
-        let context = enriched.context
-        var object = ObjectWriter()
-        object.string("source", context.source)
-        object.string("medium", context.medium)
-        object.string("campaign", context.campaign)
-        object.string("term", context.term)
-        object.string("content", context.content)
-        object.string("click_id", context.clickId)
-        object.string("referrer", context.referrer)
-        object.string("referrer_domain", context.referrerDomain)
-        object.string("landing_page", context.landingPage)
-        object.string("channel", context.channel)
-        writer.raw("context", object.finish())
-        return Array(writer.finish().utf8)
-    }
-
-    static func object(_ event: RawEvent) -> String {
-        var writer = ObjectWriter()
-        writer.string("event_uuid", event.eventUUID.uuidString)
-        writer.string("site", event.site)
-        writer.string("type", event.type.rawValue)
-        writer.string("name", event.name)
-        writer.string("action", event.action?.rawValue)
-        writer.string("event_id", event.eventId)
-        writer.string("anonymous_id", event.anonymousId)
-        writer.string("user_id", event.userId)
-        writer.integer("occurred_at", event.occurredAt)
-        writer.integer("received_at", event.receivedAt)
-        writer.string("url", event.url)
-        writer.string("referrer", event.referrer)
-        if let revenue = event.revenue {
-            var money = ObjectWriter()
-            money.string("currency", revenue.currency.code)
-            money.integer("amount_minor", revenue.amountMinor)
-            writer.raw("revenue", money.finish())
-        }
-        if let order = event.order {
-            var object = ObjectWriter()
-            object.integer("subtotal_minor", order.subtotalMinor)
-            object.integer("total_minor", order.totalMinor)
-            object.integer("shipping_minor", order.shippingMinor)
-            object.integer("tax_minor", order.taxMinor)
-            object.integer("discount_minor", order.discountMinor)
-            object.string("discount_code", order.discountCode)
-            object.string("payment_method", order.paymentMethod)
-            object.bool("is_first_purchase", order.isFirstPurchase)
-            writer.raw("order", object.finish())
-        }
-        writer.raw("items", "[" + event.items.map { item in
-            var object = ObjectWriter()
-            object.string("product_id", item.productId)
-            object.string("sku", item.sku)
-            object.string("name", item.name)
-            object.string("category", item.category)
-            object.string("brand", item.brand)
-            object.string("variant", item.variant)
-            object.integer("price_minor", item.priceMinor)
-            object.integer("quantity", item.quantity)
-            object.integer("discount_minor", item.discountMinor)
-            return object.finish()
-        }.joined(separator: ",") + "]")
-        writer.string("properties", event.properties)
-        writer.string("origin", event.origin.rawValue)
-        if let client = event.client {
-            var object = ObjectWriter()
-            object.string("browser", client.browser)
-            object.string("os", client.os)
-            object.string("device", client.device)
-            object.bool("is_bot", client.isBot)
-            writer.raw("client", object.finish())
-        }
-        return writer.finish()
+        writer.key("context")
+        writer.sourceContext(enriched.context)
+        writer.endObject()
+        return writer.bytes
     }
 }
 
-/// Writes one JSON object member by member; absent optionals are left out, as Codable does.
-private struct ObjectWriter {
-    private var out = "{"
-
-    mutating func key(_ name: String) {
-        if out.utf8.count > 1 { out += "," }
-        out += "\""
-        out += name
-        out += "\":"
+extension JSONBytesWriter {
+    mutating func rawEvent(_ event: RawEvent) {
+        beginObject()
+        uuid("event_uuid", event.eventUUID)
+        string("site", event.site)
+        string("type", event.type.rawValue)
+        string("name", event.name)
+        string("action", event.action?.rawValue)
+        string("event_id", event.eventId)
+        string("anonymous_id", event.anonymousId)
+        string("user_id", event.userId)
+        integer("occurred_at", event.occurredAt)
+        integer("received_at", event.receivedAt)
+        string("url", event.url)
+        string("referrer", event.referrer)
+        if let revenue = event.revenue {
+            key("revenue")
+            beginObject()
+            string("currency", revenue.currency.code)
+            integer("amount_minor", revenue.amountMinor)
+            endObject()
+        }
+        if let order = event.order {
+            key("order")
+            beginObject()
+            integer("subtotal_minor", order.subtotalMinor)
+            integer("total_minor", order.totalMinor)
+            integer("shipping_minor", order.shippingMinor)
+            integer("tax_minor", order.taxMinor)
+            integer("discount_minor", order.discountMinor)
+            string("discount_code", order.discountCode)
+            string("payment_method", order.paymentMethod)
+            bool("is_first_purchase", order.isFirstPurchase)
+            endObject()
+        }
+        key("items")
+        beginArray()
+        for item in event.items {
+            element()
+            beginObject()
+            string("product_id", item.productId)
+            string("sku", item.sku)
+            string("name", item.name)
+            string("category", item.category)
+            string("brand", item.brand)
+            string("variant", item.variant)
+            integer("price_minor", item.priceMinor)
+            integer("quantity", item.quantity)
+            integer("discount_minor", item.discountMinor)
+            endObject()
+        }
+        endArray()
+        string("properties", event.properties)
+        string("origin", event.origin.rawValue)
+        if let client = event.client {
+            key("client")
+            beginObject()
+            string("browser", client.browser)
+            string("os", client.os)
+            string("device", client.device)
+            bool("is_bot", client.isBot)
+            endObject()
+        }
+        endObject()
     }
 
-    mutating func string(_ name: String, _ value: String?) {
+    mutating func sourceContext(_ context: SourceContext) {
+        beginObject()
+        string("source", context.source)
+        string("medium", context.medium)
+        string("campaign", context.campaign)
+        string("term", context.term)
+        string("content", context.content)
+        string("click_id", context.clickId)
+        string("referrer", context.referrer)
+        string("referrer_domain", context.referrerDomain)
+        string("landing_page", context.landingPage)
+        string("channel", context.channel)
+        endObject()
+    }
+}
+
+/// Writes compact JSON as UTF-8 bytes, member by member; absent optionals are left out, as
+/// Codable does. Strings escape `"`, `\` and control characters (`\n`, `\r`, `\t`, else
+/// `\u00xx`) and keep everything else as it is, slashes and non-ASCII included; UUIDs are
+/// written upper-case like `UUID.uuidString`.
+public struct JSONBytesWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+    /// Whether the next member or element of the innermost open container needs a comma.
+    private var needsComma = false
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func beginObject() {
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    public mutating func beginArray() {
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    /// Starts an array element.
+    public mutating func element() {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        needsComma = false
+    }
+
+    /// Starts a member; `name` is written as it is (member names here need no escaping).
+    public mutating func key(_ name: StaticString) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = true
+    }
+
+    public mutating func string(_ name: StaticString, _ value: String?) {
         guard let value else { return }
         key(name)
-        JSONValue.writeString(value, into: &out)
+        stringValue(value)
     }
 
-    mutating func integer(_ name: String, _ value: Int64?) {
+    public mutating func integer(_ name: StaticString, _ value: Int64?) {
         guard let value else { return }
         key(name)
-        out += String(value)
+        integerValue(value)
     }
 
-    mutating func bool(_ name: String, _ value: Bool?) {
+    public mutating func bool(_ name: StaticString, _ value: Bool?) {
         guard let value else { return }
         key(name)
-        out += value ? "true" : "false"
+        if value {
+            bytes.append(contentsOf: [UInt8(ascii: "t"), UInt8(ascii: "r"), UInt8(ascii: "u"), UInt8(ascii: "e")])
+        } else {
+            bytes.append(contentsOf: [UInt8(ascii: "f"), UInt8(ascii: "a"), UInt8(ascii: "l"), UInt8(ascii: "s"), UInt8(ascii: "e")])
+        }
     }
 
-    mutating func raw(_ name: String, _ json: String) {
+    public mutating func uuid(_ name: StaticString, _ value: UUID) {
         key(name)
-        out += json
+        uuidValue(value)
     }
 
-    mutating func finish() -> String { out + "}" }
+    public mutating func stringValue(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            var start = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                if start < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index])) }
+                start = index + 1
+                bytes.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+                case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
+                default:
+                    bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                              Self.lowerHex[Int(byte >> 4)], Self.lowerHex[Int(byte & 0xF)]])
+                }
+            }
+            if start < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...])) }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func integerValue(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for UInt64.max's 20 digits
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var position = buffer.count
+            repeat {
+                position -= 1
+                buffer[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: buffer[position...])
+        }
+    }
+
+    public mutating func uuidValue(_ value: UUID) {
+        bytes.append(UInt8(ascii: "\""))
+        withUnsafeBytes(of: value.uuid) { raw in
+            for index in 0..<16 {
+                if index == 4 || index == 6 || index == 8 || index == 10 { bytes.append(UInt8(ascii: "-")) }
+                bytes.append(Self.upperHex[Int(raw[index] >> 4)])
+                bytes.append(Self.upperHex[Int(raw[index] & 0xF)])
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private static let lowerHex: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let upperHex: [UInt8] = Array("0123456789ABCDEF".utf8)
 }

@@ -31,7 +31,13 @@ public final class KafkaConsumer: Sendable {
     private let logger: Logger
 
     /// Joins `groupId` and subscribes to `topics`. New groups start from the earliest offset.
-    public init(configuration: KafkaConfiguration, groupId: String, topics: [String], logger: Logger) throws(KafkaError) {
+    /// `beforeRevoke` runs on the consumer's queue when partitions are taken away, before
+    /// they are given up: a service that still finishes work for them (a checkpoint in
+    /// flight) waits there, so the next owner sees that work. It must not call this consumer.
+    public init(
+        configuration: KafkaConfiguration, groupId: String, topics: [String], logger: Logger,
+        beforeRevoke: @escaping @Sendable ([TopicPartition]) -> Void = { _ in }
+    ) throws(KafkaError) {
         var properties = RdKafkaClient.baseProperties(configuration)
         properties["group.id"] = groupId
         properties["enable.auto.commit"] = "false"
@@ -54,6 +60,7 @@ public final class KafkaConsumer: Sendable {
                 }
                 buffer.append(.assigned(list))
             } else {
+                beforeRevoke(list)
                 if String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE" {
                     rd_kafka_error_destroy(rd_kafka_incremental_unassign(handle, partitions))
                 } else {

@@ -40,15 +40,35 @@ public final class KafkaProducer: Sendable {
     /// Throws `.timedOut` when the broker could not be reached within the message timeout.
     public func send(_ messages: [KafkaOutgoingMessage]) async throws(KafkaError) {
         guard !messages.isEmpty else { return }
+        try await enqueue(messages).wait()
+    }
+
+    /// Enqueues the messages (after every message enqueued before) and returns without
+    /// waiting for the broker: `wait()` on the result waits for their acknowledgements, so a
+    /// caller can do other work meanwhile. `send` is `enqueue` and `wait`.
+    public func enqueue(_ messages: [KafkaOutgoingMessage]) async throws(KafkaError) -> KafkaDeliveries {
         guard closed.isRunning else { throw KafkaError(code: .closed, message: "producer is shut down") }
         let current = core.withLock { $0 }
         let batch = DeliveryBatch(count: messages.count)
-        await current.enqueue(messages, batch: batch)
-        do {
-            try await batch.wait()
-        } catch {
-            if current.isUnrecoverable(after: error) { replace(current, because: error) }
-            throw error
+        if !messages.isEmpty { await current.enqueue(messages, batch: batch) }
+        return KafkaDeliveries(producer: self, core: current, batch: batch)
+    }
+
+    /// The delivery reports of one `enqueue` call.
+    public struct KafkaDeliveries: Sendable {
+        fileprivate let producer: KafkaProducer
+        fileprivate let core: ProducerCore
+        fileprivate let batch: DeliveryBatch
+
+        /// Returns when the broker acknowledged every message; throws the first failure
+        /// (`.timedOut` when the broker could not be reached within the message timeout).
+        public func wait() async throws(KafkaError) {
+            do {
+                try await batch.wait()
+            } catch {
+                if core.isUnrecoverable(after: error) { producer.replace(core, because: error) }
+                throw error
+            }
         }
     }
 
