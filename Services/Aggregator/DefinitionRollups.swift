@@ -225,13 +225,13 @@ extension DefinitionRollups {
         }
         guard !people.isEmpty else { return 0 }
         let shapes = try await funnelShapes(ids: Set(people.map(\.funnel)), on: connection, logger: logger)
-        var lines = ""
+        var lines: [UInt8] = []
         var written = 0
         for person in people {
             guard let shape = shapes[person.funnel] else { continue }
             for entry in entries(person.events, since: person.since, previous: person.previous, stepCount: shape.stepCount,
                                  order: shape.order, windowSeconds: shape.windowSeconds) {
-                lines += copyLine(site: person.site, funnel: person.funnel, person: person.person, entry)
+                appendCopyLine(site: person.site, funnel: person.funnel, person: person.person, entry, to: &lines)
                 written += 1
             }
         }
@@ -272,11 +272,11 @@ extension DefinitionRollups {
                 DELETE FROM analytics.funnel_entries
                 WHERE site = $1 AND funnel_id = $2 AND ($3::text IS NULL OR person_id > $3) AND ($4::text IS NULL OR person_id <= $4)
                 """, binds: try binds(site, funnel, after, complete ? nil : last)), logger: logger)
-            var lines = ""
+            var lines: [UInt8] = []
             var written = 0
             for (person, events) in people {
                 for entry in entries(events, since: "", previous: nil, stepCount: shape.stepCount, order: shape.order, windowSeconds: shape.windowSeconds) {
-                    lines += copyLine(site: site, funnel: funnel, person: person, entry)
+                    appendCopyLine(site: site, funnel: funnel, person: person, entry, to: &lines)
                     written += 1
                 }
             }
@@ -285,13 +285,13 @@ extension DefinitionRollups {
         }
     }
 
-    static func writeEntries(_ lines: String, on connection: PostgresConnection, logger: Logger) async throws {
+    static func writeEntries(_ lines: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
         guard !lines.isEmpty else { return }
         // COPY names one unqualified table: through a scratch table of the same shape.
         try await connection.run(fixed: "CREATE TEMP TABLE IF NOT EXISTS aggregator_funnel_entries (LIKE analytics.funnel_entries) ON COMMIT DELETE ROWS",
                                  logger: logger)
         try await connection.copyFrom(table: "aggregator_funnel_entries", columns: entryColumns, logger: logger) { writer in
-            try await writer.write(ByteBuffer(string: lines))
+            try await writer.write(ByteBuffer(bytes: lines))
         }
         try await connection.run(fixed: "INSERT INTO analytics.funnel_entries SELECT * FROM aggregator_funnel_entries", logger: logger)
         try await connection.run(fixed: "TRUNCATE aggregator_funnel_entries", logger: logger)
@@ -302,8 +302,8 @@ extension DefinitionRollups {
         "currencies", "amounts_minor", "source", "medium", "campaign", "channel",
     ]
 
-    /// One `COPY … FROM STDIN` text line of an entry.
-    static func copyLine(site: String, funnel: Int64, person: String, _ entry: Entry) -> String {
+    /// Appends one `COPY … FROM STDIN` text line of an entry (escaped as the facts' rows are).
+    static func appendCopyLine(site: String, funnel: Int64, person: String, _ entry: Entry, to out: inout [UInt8]) {
         let hasMoney = entry.money.contains { $0 != nil }
         let currencies = "{" + entry.money.map { $0.map { "\"\($0.currency)\"" } ?? "NULL" }.joined(separator: ",") + "}"
         let amounts = "{" + entry.money.map { $0.map { String($0.amount) } ?? "NULL" }.joined(separator: ",") + "}"
@@ -313,23 +313,11 @@ extension DefinitionRollups {
             hasMoney ? currencies : nil, hasMoney ? amounts : nil,
             entry.entering.source, entry.entering.medium, entry.entering.campaign, entry.entering.channel,
         ]
-        return fields.map { $0.map(copyText) ?? "\\N" }.joined(separator: "\t") + "\n"
-    }
-
-    /// COPY's text format: backslash, tab, newline and carriage return escaped.
-    static func copyText(_ value: String) -> String {
-        guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else { return value }
-        var escaped = ""
-        for character in value.unicodeScalars {
-            switch character {
-            case "\\": escaped += "\\\\"
-            case "\t": escaped += "\\t"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            default: escaped.unicodeScalars.append(character)
-            }
+        for (index, field) in fields.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: "\t")) }
+            if let field { FactRows.escape(field, into: &out) } else { out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")]) }
         }
-        return escaped
+        out.append(UInt8(ascii: "\n"))
     }
 
     static func binds(_ values: (any PostgresEncodable & Sendable)?...) throws -> PostgresBindings {

@@ -124,18 +124,7 @@ enum FactRows {
 
     /// `2026-11-23T10:00:00.123Z`, as `Timestamp.formatRFC3339`.
     static func timestamp(_ millis: Int64, _ out: inout [UInt8]) {
-        let days = Int((millis >= 0 ? millis : millis - 86_399_999) / 86_400_000)
-        let msOfDay = Int(millis - Int64(days) * 86_400_000)
-        // Howard Hinnant's civil_from_days, as Timestamp.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let ((year, month, day), msOfDay) = Timestamp.civil(millis)
         guard (0...9999).contains(year) else {
             out.append(contentsOf: Array(Timestamp.formatRFC3339(millis).utf8))
             return

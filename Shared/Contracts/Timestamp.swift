@@ -84,7 +84,8 @@ public enum Timestamp {
         return daysFromCivil(year: year, month: month, day: day)
     }
 
-    static func civil(_ millis: Int64) -> (date: (year: Int, month: Int, day: Int), msOfDay: Int) {
+    /// The UTC calendar date of a Unix millisecond instant, and the milliseconds into that day.
+    public static func civil(_ millis: Int64) -> (date: (year: Int, month: Int, day: Int), msOfDay: Int) {
         let days = Int((millis >= 0 ? millis : millis - 86_399_999) / 86_400_000)
         let msOfDay = Int(millis - Int64(days) * 86_400_000)
         return (civilFromDays(days), msOfDay)
