@@ -158,6 +158,8 @@ struct DefinitionBackfill: Sendable {
             }
         }
         if let funnel, computesEntries {
+            // Fresh statistics, so each page walks the person index (see Rebuild).
+            try await postgres.withConnection { try await $0.run(fixed: "ANALYZE analytics.funnel_events", logger: logger) }
             var after: String?
             var entries = 0, pages = 0
             repeat {

@@ -79,6 +79,9 @@ public enum Rebuild {
                                                             binds: binds(site)), logger: logger)
         for try await (id, funnelSite) in rows.decode((Int64, String).self) { funnels.append((id, funnelSite)) }
         let shapes = try await DefinitionRollups.funnelShapes(ids: Set(funnels.map(\.id)), on: connection, logger: logger)
+        // The funnel events were all just written: without fresh statistics the planner reads each
+        // page by sorting the whole table instead of walking the person index.
+        if !funnels.isEmpty { try await connection.run(fixed: "ANALYZE analytics.funnel_events", logger: logger) }
         for funnel in funnels {
             guard let shape = shapes[funnel.id], shape.order != .strict else { continue }
             var after: String?

@@ -58,7 +58,10 @@ extension Migrations {
             PRIMARY KEY (site, funnel_id, event_key)
         )
         """,
-        "CREATE INDEX funnel_events_person ON analytics.funnel_events (site, funnel_id, person_id, occurred_at)",
+        // In the order funnel entries read a person's events (ties by key, byte order).
+        """
+        CREATE INDEX funnel_events_person ON analytics.funnel_events (site, funnel_id, person_id, occurred_at, event_key COLLATE "C")
+        """,
         """
         CREATE TABLE analytics.funnel_entries (
             site text NOT NULL,
