@@ -189,12 +189,20 @@ extension DefinitionRollups {
     /// Returns how many entries were written.
     @discardableResult
     static func recomputeTouchedEntries(on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        try await connection.run(fixed: """
-            INSERT INTO aggregator_funnel_recompute (site, funnel_id, person_id, since)
-            SELECT t.site, t.funnel_id, t.person_id, min(t.day) - (ceil(f.window_seconds / 86400.0)::int + 1)
-            FROM aggregator_funnel_touched t JOIN control.funnels f ON f.id = t.funnel_id AND f.site = t.site
-            GROUP BY t.site, t.funnel_id, t.person_id, f.window_seconds
+        let listed = try await connection.query("""
+            WITH listed AS (
+                INSERT INTO aggregator_funnel_recompute (site, funnel_id, person_id, since)
+                SELECT t.site, t.funnel_id, t.person_id, min(t.day) - (ceil(f.window_seconds / 86400.0)::int + 1)
+                FROM aggregator_funnel_touched t JOIN control.funnels f ON f.id = t.funnel_id AND f.site = t.site
+                GROUP BY t.site, t.funnel_id, t.person_id, f.window_seconds
+                RETURNING 1
+            )
+            SELECT count(*)::int8 FROM listed
             """, logger: logger)
+        var persons: Int64 = 0
+        for try await count in listed.decode(Int64.self) { persons = count }
+        // Most batches touch no funnel event (no funnel, or none of its steps): nothing to redo.
+        guard persons > 0 else { return 0 }
         try await connection.run(fixed: """
             UPDATE aggregator_funnel_recompute r SET previous = (
                 SELECT max(x.entry_day) FROM analytics.funnel_entries x

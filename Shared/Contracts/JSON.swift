@@ -293,14 +293,6 @@ private struct JSONParser {
             let escape = bytes[index]
             index += 1
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
             case UInt8(ascii: "u"):
                 var code = try parseHex4()
                 if (0xD800...0xDBFF).contains(code) {
@@ -318,9 +310,29 @@ private struct JSONParser {
                 guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
                 // Postgres text and jsonb cannot hold NUL; a stored event must never be unstorable.
                 scalars.append(code == 0 ? "\u{FFFD}" : scalar)
-            default: throw fail("invalid escape")
+            default:
+                guard let scalar = JSONValue.simpleEscape(escape) else { throw fail("invalid escape") }
+                scalars.append(scalar)
             }
         }
         throw fail("unterminated string")
+    }
+}
+
+extension JSONValue {
+    /// The character a one-letter JSON escape stands for (`n` in `\n`, `"` in `\"`, …); nil
+    /// for `u` and for letters that are no escape. Shared by the parser and the event reader.
+    static func simpleEscape(_ letter: UInt8) -> Unicode.Scalar? {
+        switch letter {
+        case UInt8(ascii: "\""): "\""
+        case UInt8(ascii: "\\"): "\\"
+        case UInt8(ascii: "/"): "/"
+        case UInt8(ascii: "b"): "\u{08}"
+        case UInt8(ascii: "f"): "\u{0C}"
+        case UInt8(ascii: "n"): "\n"
+        case UInt8(ascii: "r"): "\r"
+        case UInt8(ascii: "t"): "\t"
+        default: nil
+        }
     }
 }

@@ -360,14 +360,6 @@ struct RawEventReader {
             let escape = input[index]
             index += 1
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
             case UInt8(ascii: "u"):
                 guard var code = hex4() else { return nil }
                 if (0xD800...0xDBFF).contains(code) {
@@ -380,7 +372,9 @@ struct RawEventReader {
                 guard let scalar = Unicode.Scalar(code) else { return nil }
                 // As the parser: Postgres cannot store NUL.
                 scalars.append(code == 0 ? "\u{FFFD}" : scalar)
-            default: return nil
+            default:
+                guard let scalar = JSONValue.simpleEscape(escape) else { return nil }
+                scalars.append(scalar)
             }
         }
         return nil
