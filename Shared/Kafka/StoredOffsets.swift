@@ -1,5 +1,3 @@
-import Logging
-import ServiceLifecycle
 import CRdKafka
 
 extension KafkaConsumer {
@@ -35,48 +33,4 @@ public func nextOffsets(after messages: [KafkaMessage]) -> [TopicPartition: Int6
         next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1)
     }
     return next
-}
-
-
-extension KafkaConsumer {
-    /// The loop of a stream processor that stores its offsets with its results: polls batches
-    /// positioned at the stored offsets, reports rebalances, and retries each batch until
-    /// `process` succeeds (nothing is skipped on a failure) or the service shuts down. Then
-    /// leaves the group.
-    public func runBatches(
-        maxMessages: Int, logger: Logger,
-        storedOffsets: @escaping ([TopicPartition]) async throws -> [TopicPartition: Int64],
-        onRebalance: (Rebalance) -> Void = { _ in },
-        process: ([KafkaMessage]) async throws -> Void
-    ) async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let result: PollResult
-            do {
-                result = try await pollPositioned(maxMessages: maxMessages, storedOffsets: storedOffsets)
-            } catch {
-                logger.error("poll failed, retrying: \(error)")
-                try? await Task.sleep(for: .seconds(1))
-                continue
-            }
-            for rebalance in result.rebalances {
-                switch rebalance {
-                case .assigned(let partitions): logger.info("assigned \(partitions.count) partitions: \(partitions.map(\.description).joined(separator: ", "))")
-                case .revoked(let partitions): logger.info("revoked \(partitions.count) partitions")
-                }
-                onRebalance(rebalance)
-            }
-            guard !result.messages.isEmpty else { continue }
-            while true {
-                do {
-                    try await process(result.messages)
-                    break
-                } catch {
-                    logger.error("batch failed, retrying: \(String(reflecting: error))")
-                    if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
-        }
-        await close()
-    }
 }
