@@ -18,7 +18,14 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env TRIBUTARY_LOG_LEVEL).")
     var logLevel: String = env("TRIBUTARY_LOG_LEVEL", "info")
 
-    var kafka: KafkaConfiguration { KafkaConfiguration(brokers: kafkaBrokers) }
+    @Option(help: "Seconds a consumer-group member may wait for an assignment before it counts as stalled and rejoins (env TRIBUTARY_KAFKA_GROUP_STALL_TIMEOUT).")
+    var kafkaGroupStallTimeout: Int = Int(env("TRIBUTARY_KAFKA_GROUP_STALL_TIMEOUT", "30")) ?? 30
+
+    var kafka: KafkaConfiguration {
+        var configuration = KafkaConfiguration(brokers: kafkaBrokers)
+        configuration.groupStallTimeout = .seconds(kafkaGroupStallTimeout)
+        return configuration
+    }
 
     func makeLogger(_ label: String) -> Logger {
         var logger = Logger(label: label)

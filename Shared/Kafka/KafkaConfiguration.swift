@@ -8,6 +8,10 @@ public struct KafkaConfiguration: Sendable {
     public var messageTimeout: Duration = .seconds(10)
     /// How long the producer waits to fill a batch. Default 2 ms.
     public var linger: Duration = .milliseconds(2)
+    /// How long a consumer-group member may go without an assignment — after joining, or
+    /// after its partitions were revoked — before it counts as stalled and rejoins. A few
+    /// session timeouts (6 s): a healthy rebalance takes seconds. Default 30 s.
+    public var groupStallTimeout: Duration = .seconds(30)
     /// Extra librdkafka properties, applied last (e.g. `security.protocol`).
     public var properties: [String: String] = [:]
 

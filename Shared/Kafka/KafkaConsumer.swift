@@ -1,6 +1,7 @@
 import CRdKafka
 import Dispatch
 import Logging
+import Metrics
 import Synchronization
 
 /// A consumer-group member with manual offset management.
@@ -10,6 +11,11 @@ import Synchronization
 /// assigned. Rebalances are surfaced in `poll` results, after librdkafka's callback has done
 /// the assignment it requires synchronously. Every blocking librdkafka call runs on this
 /// consumer's own serial dispatch queue, never on the cooperative thread pool.
+///
+/// A member that waits for an assignment longer than `groupStallTimeout` — subscribed but
+/// never assigned, or revoked and never assigned again — is stalled: it logs what it saw
+/// once, counts it in `tributary_consumer_group_stalls_total`, asks the broker to drop the
+/// group's coordinator state, and rejoins as a new member (see `recoverFromStall`).
 public final class KafkaConsumer: Sendable {
     public enum Rebalance: Sendable, Equatable {
         case assigned([TopicPartition])
@@ -23,11 +29,16 @@ public final class KafkaConsumer: Sendable {
         public var rebalances: [Rebalance]
     }
 
-    private let client: RdKafkaClient
-    private let context: CallbackContext
+    /// The librdkafka consumer of the current membership. Replaced only by a rejoin, and
+    /// only read or replaced on `queue`, which serialises every use of it.
+    private let membership: QueueConfined<RdKafkaClient>
+    private let makeMembership: @Sendable () throws(KafkaError) -> RdKafkaClient
     private let queue: DispatchQueue
     private let pendingRebalances: RebalanceBuffer
+    private let watch: GroupWatch
     private let closed = RunningFlag()
+    private let groupId: String
+    private let stalls: Counter
     private let logger: Logger
 
     /// Joins `groupId` and subscribes to `topics`. New groups start from the earliest offset.
@@ -49,52 +60,73 @@ public final class KafkaConsumer: Sendable {
         properties["fetch.wait.max.ms"] = "50"
         properties.merge(configuration.properties) { _, new in new }
         let buffer = RebalanceBuffer()
-        let context = CallbackContext(logger: logger) { handle, error, partitions in
+        let watch = GroupWatch(stallTimeout: configuration.groupStallTimeout)
+        let onRebalance: @Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void = {
+            handle, error, partitions in
             // Only what librdkafka requires synchronously: take or give up the assignment.
             let list = readPartitionList(partitions).map(\.0)
+            let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
             if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-                if String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE" {
+                if cooperative {
                     rd_kafka_error_destroy(rd_kafka_incremental_assign(handle, partitions))
                 } else {
                     rd_kafka_assign(handle, partitions)
                 }
+                watch.assigned(list)
                 buffer.append(.assigned(list))
             } else {
                 beforeRevoke(list)
-                if String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE" {
+                if cooperative {
                     rd_kafka_error_destroy(rd_kafka_incremental_unassign(handle, partitions))
                 } else {
                     rd_kafka_assign(handle, nil)
                 }
+                watch.revoked(list)
                 buffer.append(.revoked(list))
             }
         }
-        self.context = context
+        let memberProperties = properties
+        let makeMembership: @Sendable () throws(KafkaError) -> RdKafkaClient = { () throws(KafkaError) in
+            let context = CallbackContext(logger: logger, onRebalance: onRebalance)
+            let client = try RdKafkaClient(kind: .consumer, properties: memberProperties, context: context) { conf in
+                rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, opaque in
+                    guard let handle, let partitions, let context = CallbackContext.from(opaque) else { return }
+                    context.onRebalance?(handle, error, partitions)
+                }
+            }
+            rd_kafka_poll_set_consumer(client.handle)
+            let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+            let error = rd_kafka_subscribe(client.handle, list)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: .operation, "subscribe", error: error) }
+            watch.joined()
+            return client
+        }
+        self.membership = QueueConfined(try makeMembership())
+        self.makeMembership = makeMembership
         self.pendingRebalances = buffer
+        self.watch = watch
+        self.groupId = groupId
+        self.stalls = Counter(label: "tributary_consumer_group_stalls_total", dimensions: [("group", groupId)])
         self.logger = logger
         self.queue = DispatchQueue(label: "kafka-consumer-\(groupId)")
-        self.client = try RdKafkaClient(kind: .consumer, properties: properties) { conf in
-            context.install(on: conf)
-            rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, opaque in
-                guard let handle, let partitions, let context = CallbackContext.from(opaque) else { return }
-                context.onRebalance?(handle, error, partitions)
-            }
-        }
-        rd_kafka_poll_set_consumer(client.handle)
-        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
-        let error = rd_kafka_subscribe(client.handle, list)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: .operation, "subscribe", error: error) }
     }
+
+    /// How many times this member found itself stalled and rejoined.
+    public var stallRecoveries: Int { watch.recoveries }
 
     /// Waits up to `timeout` for messages, then returns what is ready (at most `maxMessages`),
     /// together with any rebalance that happened meanwhile.
     public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(250)) async throws(KafkaError) -> PollResult {
         guard closed.isRunning else { throw KafkaError(code: .closed, message: "consumer is closed") }
+        if let stall = watch.stall(now: .now) {
+            try await recoverFromStall(stall)
+        }
         let buffer = pendingRebalances
         let logger = logger
-        return await onQueue { [client] in
+        return await onQueue { [membership] in
+            let client = membership.value
             var messages: [KafkaMessage] = []
             var waitMilliseconds = Int32(timeout.milliseconds)
             while messages.count < maxMessages {
@@ -122,10 +154,10 @@ public final class KafkaConsumer: Sendable {
     /// Moves the fetch position of assigned partitions to the given next offsets.
     public func seek(_ offsets: [TopicPartition: Int64]) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        let error: KafkaError? = await onQueue { [client] in
+        let error: KafkaError? = await onQueue { [membership] in
             let list = makePartitionList(offsets.map { ($0.key, $0.value) })
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            if let error = rd_kafka_seek_partitions(client.handle, list, 10_000) {
+            if let error = rd_kafka_seek_partitions(membership.value.handle, list, 10_000) {
                 defer { rd_kafka_error_destroy(error) }
                 return KafkaError(code: .operation, message: "seek: \(String(cString: rd_kafka_error_string(error)))")
             }
@@ -140,10 +172,10 @@ public final class KafkaConsumer: Sendable {
     /// Commits the next offsets to read for the given partitions, synchronously.
     public func commit(_ offsets: [TopicPartition: Int64]) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        let error: KafkaError? = await onQueue { [client] in
+        let error: KafkaError? = await onQueue { [membership] in
             let list = makePartitionList(offsets.map { ($0.key, $0.value) })
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            let error = rd_kafka_commit(client.handle, list, 0)
+            let error = rd_kafka_commit(membership.value.handle, list, 0)
             return error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(code: .operation, "commit", error: error)
         }
         if let error { throw error }
@@ -151,10 +183,10 @@ public final class KafkaConsumer: Sendable {
 
     /// The group's committed next offsets for these partitions (absent when none is committed).
     public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [TopicPartition: Int64] {
-        let result: Result<[TopicPartition: Int64], KafkaError> = await onQueue { [client] in
+        let result: Result<[TopicPartition: Int64], KafkaError> = await onQueue { [membership] in
             let list = makePartitionList(partitions.map { ($0, nil) })
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            let error = rd_kafka_committed(client.handle, list, Int32(timeout.milliseconds))
+            let error = rd_kafka_committed(membership.value.handle, list, Int32(timeout.milliseconds))
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(code: .operation, "committed", error: error)) }
             var offsets: [TopicPartition: Int64] = [:]
             for (partition, offset, _) in readPartitionList(list) where offset >= 0 { offsets[partition] = offset }
@@ -167,10 +199,54 @@ public final class KafkaConsumer: Sendable {
     public func close() async {
         guard closed.isRunning else { return }
         closed.stop()
-        await onQueue { [client] in
-            rd_kafka_consumer_close(client.handle)
+        await onQueue { [membership] in
+            rd_kafka_consumer_close(membership.value.handle)
         }
         _ = pendingRebalances.drain()
+    }
+
+    /// Leaves a group that did not settle and joins it again as a new member.
+    ///
+    /// What we saw on Tansu 0.6 (README, "Testing"): when the member that leads a forming
+    /// group leaves it (LeaveGroup) while others join, the coordinator keeps the departed
+    /// member as the leader of every later generation. Nobody else may send the assignment,
+    /// every SyncGroup ends in "rebalance in progress", and the group never settles, not even
+    /// after all its members left and new ones joined. Only dropping the group's coordinator
+    /// state ends it, so the recovery asks for that (DeleteGroups) before rejoining. It is safe
+    /// here: the services keep their offsets in Postgres, and the definition feed re-reads a
+    /// compacted topic idempotently. Apache Kafka refuses to delete a group that still has
+    /// members (GROUP_NOT_EMPTY), so there the rejoin alone acts, as it should for a member
+    /// stuck mid-rebalance.
+    private func recoverFromStall(_ stall: GroupWatch.Stall) async throws(KafkaError) {
+        let result: Result<Void, KafkaError> = await onQueue { [membership, makeMembership, groupId, logger, stalls] in
+            let old = membership.value
+            if stall.rejoinFailed {
+                // The group was left and dropped already; only the new membership is missing.
+                do throws(KafkaError) { membership.value = try makeMembership(); return .success(()) } catch { return .failure(error) }
+            }
+            let memberId = rd_kafka_memberid(old.handle).map { pointer in
+                defer { rd_kafka_mem_free(old.handle, pointer) }
+                return String(cString: pointer)
+            } ?? ""
+            stalls.increment()
+            logger.error(
+                "consumer group \(groupId) did not settle: no assignment for \(stall.waited.milliseconds / 1000) s since \(stall.since); rejoining as a new member",
+                metadata: [
+                    "member": "\(memberId)", "rebalances_seen": "\(stall.rebalancesSeen)",
+                    "last_assignment": "\(stall.lastAssignment.map(\.description).joined(separator: ","))",
+                ])
+            rd_kafka_consumer_close(old.handle)
+            let deletion = deleteGroup(groupId, using: old.handle)
+            logger.info("consumer group \(groupId): asked the broker to drop its coordinator state: \(deletion)")
+            do throws(KafkaError) {
+                membership.value = try makeMembership()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        watch.recovered(rejoined: (try? result.get()) != nil)
+        try result.get()
     }
 
     @discardableResult
@@ -179,6 +255,106 @@ public final class KafkaConsumer: Sendable {
             queue.async { continuation.resume(returning: work()) }
         }
     }
+}
+
+/// Asks the broker to delete a consumer group; returns what it answered, for the log.
+private func deleteGroup(_ groupId: String, using handle: OpaquePointer) -> String {
+    let resultQueue = rd_kafka_queue_new(handle)
+    defer { rd_kafka_queue_destroy(resultQueue) }
+    let group = rd_kafka_DeleteGroup_new(groupId)
+    defer { rd_kafka_DeleteGroup_destroy(group) }
+    var groups: [OpaquePointer?] = [group]
+    groups.withUnsafeMutableBufferPointer { buffer in
+        rd_kafka_DeleteGroups(handle, buffer.baseAddress, 1, nil, resultQueue)
+    }
+    guard let event = rd_kafka_queue_poll(resultQueue, 10_000) else { return "no answer within 10 s" }
+    defer { rd_kafka_event_destroy(event) }
+    if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {
+        return String(cString: rd_kafka_event_error_string(event))
+    }
+    guard let result = rd_kafka_event_DeleteGroups_result(event) else { return "unexpected result" }
+    var count = 0
+    guard let answers = rd_kafka_DeleteGroups_result_groups(result, &count), count > 0, let answer = answers[0] else { return "no result" }
+    if let error = rd_kafka_group_result_error(answer) { return String(cString: rd_kafka_error_string(error)) }
+    return "deleted"
+}
+
+/// Whether a member waits for an assignment, since when, and what it saw meanwhile: the
+/// consumer's stall detector. Written by the rebalance callback, read by `poll`.
+final class GroupWatch: Sendable {
+    struct Stall: Sendable {
+        var since: String
+        var waited: Duration
+        var rebalancesSeen: Int
+        var lastAssignment: [TopicPartition]
+        /// The member already left after a stall, and joining again failed.
+        var rejoinFailed: Bool
+    }
+
+    private struct State {
+        var waitingSince: ContinuousClock.Instant?
+        var waitingFor = "joining"
+        var rebalancesSeen = 0
+        var lastAssignment: [TopicPartition] = []
+        var holding = Set<TopicPartition>()
+        var recoveries = 0
+        var rejoinFailed = false
+    }
+
+    private let state = Mutex(State())
+    private let stallTimeout: Duration
+
+    init(stallTimeout: Duration) { self.stallTimeout = stallTimeout }
+
+    func joined() {
+        state.withLock { $0.waitingSince = .now; $0.waitingFor = "joining"; $0.holding = [] }
+    }
+
+    func assigned(_ partitions: [TopicPartition]) {
+        state.withLock { state in
+            state.rebalancesSeen += 1
+            state.holding.formUnion(partitions)
+            state.lastAssignment = partitions
+            state.waitingSince = nil
+        }
+    }
+
+    func revoked(_ partitions: [TopicPartition]) {
+        state.withLock { state in
+            state.rebalancesSeen += 1
+            state.holding.subtract(partitions)
+            // An eager rebalance takes everything, then assigns anew: wait for that.
+            if state.holding.isEmpty {
+                state.waitingSince = .now
+                state.waitingFor = "\(partitions.count) partitions were revoked"
+            }
+        }
+    }
+
+    /// The stall, when the member has waited longer than allowed.
+    func stall(now: ContinuousClock.Instant) -> Stall? {
+        state.withLock { state in
+            guard let since = state.waitingSince, state.rejoinFailed || now - since > stallTimeout else { return nil }
+            return Stall(
+                since: state.waitingFor, waited: now - since, rebalancesSeen: state.rebalancesSeen,
+                lastAssignment: state.lastAssignment, rejoinFailed: state.rejoinFailed)
+        }
+    }
+
+    func recovered(rejoined: Bool) {
+        state.withLock { state in
+            if rejoined { state.recoveries += 1 }
+            state.rejoinFailed = !rejoined
+        }
+    }
+    var recoveries: Int { state.withLock { $0.recoveries } }
+}
+
+/// A value only touched on one serial queue. `@unchecked Sendable` is safe because every
+/// read and write happens in work submitted to that queue, never concurrently.
+final class QueueConfined<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 extension KafkaMessage {

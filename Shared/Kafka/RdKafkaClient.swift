@@ -6,6 +6,9 @@ import Logging
 final class RdKafkaClient: @unchecked Sendable {
     // Safe to share: librdkafka documents rd_kafka_t as thread-safe, and `handle` never changes.
     let handle: OpaquePointer
+    /// What librdkafka's callbacks point at (their opaque): released only after the handle is
+    /// destroyed, since stored properties outlive `deinit`'s body.
+    private let callbackContext: CallbackContext?
 
     enum Kind {
         case producer
@@ -13,7 +16,7 @@ final class RdKafkaClient: @unchecked Sendable {
     }
 
     /// Creates the handle. `configure` may install callbacks on the conf before it is consumed.
-    init(kind: Kind, properties: [String: String], configure: (OpaquePointer) -> Void = { _ in }) throws(KafkaError) {
+    init(kind: Kind, properties: [String: String], context: CallbackContext? = nil, configure: (OpaquePointer) -> Void = { _ in }) throws(KafkaError) {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: .configuration, message: "rd_kafka_conf_new failed") }
         var errorText = [CChar](repeating: 0, count: 512)
         for (key, value) in properties.sorted(by: { $0.key < $1.key }) {
@@ -23,6 +26,7 @@ final class RdKafkaClient: @unchecked Sendable {
                 throw KafkaError(code: .configuration, message: "\(key): \(text(errorText))")
             }
         }
+        context?.install(on: conf)
         configure(conf)
         // rd_kafka_new takes ownership of conf on success only.
         guard let handle = rd_kafka_new(kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf, &errorText, errorText.count) else {
@@ -30,6 +34,7 @@ final class RdKafkaClient: @unchecked Sendable {
             throw KafkaError(code: .configuration, message: text(errorText))
         }
         self.handle = handle
+        self.callbackContext = context
     }
 
     deinit {
