@@ -33,6 +33,7 @@ down:
 test: setup
 	@$(SWIFT_BUILD) --build-tests
 	@bash scripts/check-compose
+	@bash scripts/check-settings
 	@trap 'bash scripts/stack down test --purge >/dev/null 2>&1' EXIT; \
 	  bash scripts/stack down test --purge >/dev/null 2>&1; \
 	  eval "$$(bash scripts/stack up test)" && \

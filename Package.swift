@@ -117,6 +117,17 @@ let package = Package(
             dependencies: ["Collector", "HTTPAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/CollectorTests"
         ),
+        .testTarget(
+            name: "TributaryTests",
+            dependencies: [
+                "Tributary",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TributaryTests"
+        ),
         .testTarget(name: "SessionizerTests", dependencies: ["Sessionizer"], path: "Tests/SessionizerTests"),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator"], path: "Tests/AggregatorTests"),
         .testTarget(

@@ -12,6 +12,7 @@ import QueryAPI
 import ServiceLifecycle
 import Sessionizer
 import Storage
+import Synchronization
 
 /// The services a process can run; `tributary all` runs every one.
 enum Role: String, CaseIterable, Sendable {
@@ -19,95 +20,118 @@ enum Role: String, CaseIterable, Sendable {
     case queryAPI = "query-api"
 }
 
-/// Builds and runs the services of one process: Postgres client first, then migrations and
-/// topics, then the stream processors and HTTP servers in one ServiceGroup that drains them
-/// on SIGTERM/SIGINT — the Collector stops accepting first, the Aggregator stops last.
+/// One long-running part of a process, named for logs and tests.
+struct NamedService {
+    let name: String
+    let service: any Service
+}
+
+/// Builds and runs the services of one process in one ServiceGroup, in dependency order:
+/// the Postgres client, then set-up (migrations and topics), then the producers, the stream
+/// processors and the HTTP servers, which start once set-up is done. SIGTERM or SIGINT drains
+/// them in the reverse order: the Collector stops accepting first, the producers flush after
+/// everything that sends through them stopped, and Postgres closes last.
 enum Runtime {
-    static func run(roles: Set<Role>, common: CommonOptions, server: ServerOptions) async throws {
+    static func run(roles: Set<Role>, common: CommonOptions.Resolved, server: ServerOptions.Resolved) async throws {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = common.makeLogger("tributary")
-        let postgres = try PostgresSettings(url: common.postgresURL).makeClient(logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await postgres.run() }
-            try await Setup.prepare(postgres: postgres, common: common, logger: logger)
-            let admin = try KafkaAdmin(configuration: common.kafka, logger: logger)
-            let operations = Operations(registry: registry) {
-                var failing: [String] = []
-                if !(await isReachable(postgres, logger: logger)) { failing.append("postgres") }
-                if !(await admin.isReachable()) { failing.append("kafka") }
-                return failing
-            }
-            let directory = SiteDirectory(client: postgres, logger: logger)
+        let services = try services(roles: roles, common: common, server: server, registry: registry, logger: logger)
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0.service) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("running \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
+        try await serviceGroup.run()
+        logger.info("stopped")
+    }
 
-            // Shutdown runs from the end of this list to its start.
-            var services: [any Service] = []
-            if roles.contains(.aggregator) {
-                var configuration = AggregatorConfiguration()
-                configuration.kafka = common.kafka
-                services.append(AggregatorService(configuration: configuration, postgres: postgres, logger: logger))
-            }
-            if roles.contains(.sessionizer) {
-                var configuration = SessionizerConfiguration()
-                configuration.kafka = common.kafka
-                services.append(SessionizerService(configuration: configuration, postgres: postgres, logger: logger))
-            }
-            if !roles.contains(.collector) && !roles.contains(.queryAPI) {
-                let router = Router()
-                operations.addRoutes(to: router)
-                services.append(application(router, host: server.host, port: server.metricsPort, name: "operations", logger: logger))
-            }
-            var definitionsProducer: KafkaProducer?
-            if roles.contains(.queryAPI) {
-                var configuration = QueryAPIConfiguration()
-                configuration.adminToken = server.adminToken
-                var kafka = common.kafka
-                kafka.clientId = "tributary-query-api"
-                kafka.messageTimeout = .seconds(5)
-                let producer = try KafkaProducer(configuration: kafka, logger: logger)
-                definitionsProducer = producer
-                configuration.publishDefinitionChange = { change in
-                    try await producer.send(KafkaOutgoingMessage(topic: Topics.definitions, key: change.key, value: change.encoded))
-                }
-                let router = Router()
-                QueryAPI(configuration: configuration, postgres: postgres, directory: directory, logger: logger).addRoutes(to: router)
-                operations.addRoutes(to: router)
-                services.append(application(router, host: server.host, port: server.queryPort, name: "query-api", logger: logger))
-            }
-            var producer: KafkaProducer?
-            if roles.contains(.collector) {
-                var kafka = common.kafka
-                kafka.clientId = "tributary-collector"
-                // Answer 503 within seconds when the broker is unreachable, not minutes.
-                kafka.messageTimeout = .seconds(5)
-                let collectorProducer = try KafkaProducer(configuration: kafka, logger: logger)
-                producer = collectorProducer
-                let router = Router()
-                var configuration = CollectorConfiguration()
-                configuration.siteEventsPerSecond = server.siteEventsPerSecond
-                let idempotency = IdempotencyStore(client: postgres, logger: logger)
-                Collector(configuration: configuration, producer: collectorProducer, directory: directory,
-                          idempotency: idempotency, logger: logger)
-                    .addRoutes(to: router)
-                services.append(PeriodicTask(name: "idempotency key expiry", interval: .seconds(600), logger: logger) {
-                    let purged = try await idempotency.purge()
-                    if purged > 0 { logger.info("expired \(purged) idempotency keys") }
-                })
-                operations.addRoutes(to: router)
-                services.append(application(router, host: server.host, port: server.collectorPort, name: "collector", logger: logger))
-            }
-            let serviceGroup = ServiceGroup(configuration: .init(
-                services: services.map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-            logger.info("running \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
-            try await serviceGroup.run()
-            // Events the Collector already acknowledged are on the broker; this only drains stragglers.
-            producer?.shutdown()
-            definitionsProducer?.shutdown()
-            logger.info("stopped")
-            group.cancelAll()
+    /// The services of a process, in start order (shutdown runs from the end to the start).
+    static func services(
+        roles: Set<Role>, common: CommonOptions.Resolved, server: ServerOptions.Resolved,
+        registry: PrometheusCollectorRegistry, logger: Logger
+    ) throws -> [NamedService] {
+        let postgres = try common.makePostgresClient(logger: logger)
+        let setup = SetupService(postgres: postgres, common: common, logger: logger)
+        var producers: [NamedService] = []
+        var processors: [NamedService] = []
+        var servers: [NamedService] = []
+
+        let admin = try KafkaAdmin(configuration: common.kafka, logger: logger)
+        let operations = Operations(registry: registry) {
+            var failing: [String] = []
+            if !(await isReachable(postgres, logger: logger)) { failing.append("postgres") }
+            if !(await admin.isReachable()) { failing.append("kafka") }
+            return failing
         }
+        let directory = SiteDirectory(client: postgres, logger: logger)
+
+        if roles.contains(.aggregator) {
+            var configuration = AggregatorConfiguration()
+            configuration.kafka = common.kafka
+            configuration.groupId = server.aggregatorGroup
+            configuration.batchSize = server.aggregatorBatchSize
+            configuration.attributionLookback = .seconds(server.attributionLookbackDays * 86_400)
+            processors.append(NamedService(name: "aggregator", service: AggregatorService(configuration: configuration, postgres: postgres, logger: logger)))
+        }
+        if roles.contains(.sessionizer) {
+            var configuration = SessionizerConfiguration()
+            configuration.kafka = common.kafka
+            configuration.groupId = server.sessionizerGroup
+            configuration.batchSize = server.sessionizerBatchSize
+            configuration.maximumCachedVisitors = server.sessionizerCachedVisitors
+            configuration.rules.inactivityTimeout = Int64(server.sessionTimeoutMinutes) * 60_000
+            processors.append(NamedService(name: "sessionizer", service: SessionizerService(configuration: configuration, postgres: postgres, logger: logger)))
+        }
+        if !roles.contains(.collector) && !roles.contains(.queryAPI) {
+            let router = Router()
+            operations.addRoutes(to: router)
+            servers.append(NamedService(name: "operations", service: application(router, host: server.host, port: server.metricsPort, name: "operations", logger: logger)))
+        }
+        if roles.contains(.queryAPI) {
+            var configuration = QueryAPIConfiguration()
+            configuration.adminToken = server.adminToken
+            var kafka = common.kafka
+            kafka.clientId = "tributary-query-api"
+            kafka.messageTimeout = .seconds(5)
+            let producer = try KafkaProducer(configuration: kafka, logger: logger)
+            producers.append(NamedService(name: "definitions producer", service: ProducerService(producer: producer)))
+            configuration.publishDefinitionChange = { change in
+                try await producer.send(KafkaOutgoingMessage(topic: Topics.definitions, key: change.key, value: change.encoded))
+            }
+            let router = Router()
+            QueryAPI(configuration: configuration, postgres: postgres, directory: directory, logger: logger).addRoutes(to: router)
+            operations.addRoutes(to: router)
+            servers.append(NamedService(name: "query-api", service: application(router, host: server.host, port: server.queryPort, name: "query-api", logger: logger)))
+        }
+        if roles.contains(.collector) {
+            var kafka = common.kafka
+            kafka.clientId = "tributary-collector"
+            // Answer 503 within seconds when the broker is unreachable, not minutes.
+            kafka.messageTimeout = .seconds(5)
+            let producer = try KafkaProducer(configuration: kafka, logger: logger)
+            // Events the Collector acknowledged are on the broker already; the flush at shutdown only drains stragglers.
+            producers.append(NamedService(name: "collector producer", service: ProducerService(producer: producer)))
+            let router = Router()
+            var configuration = CollectorConfiguration()
+            configuration.siteEventsPerSecond = server.siteEventsPerSecond
+            configuration.maximumBodyBytes = server.maximumBodyBytes
+            configuration.maximumBatchEvents = server.maximumBatchEvents
+            configuration.retryAfterSeconds = server.retryAfterSeconds
+            let idempotency = IdempotencyStore(client: postgres, logger: logger)
+            Collector(configuration: configuration, producer: producer, directory: directory, idempotency: idempotency, logger: logger)
+                .addRoutes(to: router)
+            processors.append(NamedService(name: "idempotency key expiry", service: PeriodicTask(name: "idempotency key expiry", interval: .seconds(600), logger: logger) {
+                let purged = try await idempotency.purge()
+                if purged > 0 { logger.info("expired \(purged) idempotency keys") }
+            }))
+            operations.addRoutes(to: router)
+            servers.append(NamedService(name: "collector", service: application(router, host: server.host, port: server.collectorPort, name: "collector", logger: logger)))
+        }
+        let afterSetup = (producers + processors + servers).map {
+            NamedService(name: $0.name, service: AfterSetup(setup: setup, service: $0.service))
+        }
+        return [NamedService(name: "postgres", service: postgres), NamedService(name: "setup", service: setup)] + afterSetup
     }
 
     static func application(_ router: Router<BasicRequestContext>, host: String, port: Int, name: String, logger: Logger) -> some Service {
@@ -132,7 +156,7 @@ enum Runtime {
 
 /// Schema migrations and topic creation, waiting for Postgres and Kafka to come up.
 enum Setup {
-    static func prepare(postgres: PostgresClient, common: CommonOptions, logger: Logger) async throws {
+    static func prepare(postgres: PostgresClient, common: CommonOptions.Resolved, logger: Logger) async throws {
         try await retrying("Postgres at \(redacted(common.postgresURL))", logger: logger) {
             let applied = try await Migrator.migrate(postgres, logger: logger)
             if !applied.isEmpty { logger.info("applied migrations \(applied)") }
@@ -197,5 +221,63 @@ struct PeriodicTask: Service {
                 try await Task.sleep(for: interval)
             }
         }
+    }
+}
+
+/// Migrations and topics, once Postgres runs; the services after it in the group wait for it.
+final class SetupService: Service {
+    private let postgres: PostgresClient
+    private let common: CommonOptions.Resolved
+    private let logger: Logger
+    private let done = Mutex(false)
+
+    init(postgres: PostgresClient, common: CommonOptions.Resolved, logger: Logger) {
+        self.postgres = postgres
+        self.common = common
+        self.logger = logger
+    }
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { [postgres, common, logger] in
+                try await Setup.prepare(postgres: postgres, common: common, logger: logger)
+            }
+        } catch is CancellationError {
+            return  // stopped while waiting for Postgres or Kafka
+        }
+        done.withLock { $0 = true }
+        // Stay in the group until shutdown: a service that returns would end it.
+        try? await gracefulShutdown()
+    }
+
+    /// Returns once set-up is done; throws CancellationError when the process stops first.
+    func waitUntilDone() async throws {
+        while !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
+    }
+}
+
+/// A service that starts once set-up is done.
+struct AfterSetup: Service {
+    let setup: SetupService
+    let service: any Service
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await setup.waitUntilDone() }
+        } catch is CancellationError {
+            return  // stopped before set-up finished: nothing was started
+        }
+        try await service.run()
+    }
+}
+
+/// Keeps a producer open for the services after it in the group, and flushes and stops it
+/// once they stopped (graceful shutdown reaches it after them).
+struct ProducerService: Service {
+    let producer: KafkaProducer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        producer.shutdown()
     }
 }

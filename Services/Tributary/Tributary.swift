@@ -14,7 +14,7 @@ struct Tributary: AsyncParsableCommand {
         discussion: "Every setting is a flag or a TRIBUTARY_… environment variable; the defaults fit the local stack started by `scripts/stack up`. Run one service per process in production, or `tributary all` on one machine.",
         subcommands: [
             All.self, CollectorCommand.self, SessionizerCommand.self, AggregatorCommand.self, QueryAPICommand.self,
-            Migrate.self, Rebuild.self, Simulate.self, Verify.self,
+            Migrate.self, Rebuild.self, Simulate.self, Verify.self, SettingsCommand.self,
         ]
     )
 
@@ -33,7 +33,7 @@ protocol ServiceCommand: AsyncParsableCommand {
 extension ServiceCommand {
     func run() async throws {
         Tributary.bootstrapLogging()
-        try await Runtime.run(roles: Self.roles, common: common, server: server)
+        try await Runtime.run(roles: Self.roles, common: try common.resolved(), server: try server.resolved())
     }
 }
 
@@ -78,8 +78,9 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         Tributary.bootstrapLogging()
+        let common = try common.resolved()
         let logger = common.makeLogger("tributary.migrate")
-        let postgres = try PostgresSettings(url: common.postgresURL).makeClient(logger: logger)
+        let postgres = try common.makePostgresClient(logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await postgres.run() }
             try await Setup.prepare(postgres: postgres, common: common, logger: logger)
@@ -104,8 +105,9 @@ struct Rebuild: AsyncParsableCommand {
 
     func run() async throws {
         Tributary.bootstrapLogging()
+        let common = try common.resolved()
         let logger = common.makeLogger("tributary.rebuild")
-        let postgres = try PostgresSettings(url: common.postgresURL).makeClient(logger: logger)
+        let postgres = try common.makePostgresClient(logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await postgres.run() }
             try await Migrator.migrate(postgres, logger: logger)

@@ -5,14 +5,9 @@ import Logging
 /// Topic administration through the Kafka protocol (works with Apache Kafka and Tansu alike).
 public final class KafkaAdmin: Sendable {
     private let client: RdKafkaClient
-    private let context: CallbackContext
 
     public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
-        let context = CallbackContext(logger: logger)
-        self.context = context
-        client = try RdKafkaClient(kind: .producer, properties: RdKafkaClient.baseProperties(configuration)) { conf in
-            context.install(on: conf)
-        }
+        client = try RdKafkaClient(kind: .producer, properties: RdKafkaClient.baseProperties(configuration), context: CallbackContext(logger: logger))
     }
 
     public struct TopicSpec: Sendable {

@@ -114,8 +114,9 @@ final class ProducerCore: Sendable {
     private let topics: Mutex<[String: OpaquePointer]> = Mutex([:])
 
     init(properties: [String: String], context: CallbackContext) throws(KafkaError) {
-        client = try RdKafkaClient(kind: .producer, properties: properties) { conf in
-            context.install(on: conf)
+        // The client keeps the context alive as long as its handle: the poller thread may
+        // outlive the KafkaProducer, and librdkafka logs through the context until destroyed.
+        client = try RdKafkaClient(kind: .producer, properties: properties, context: context) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
                 guard let message, let batchPointer = message.pointee._private else { return }
                 // Each enqueued message holds one retain on its batch, released here.
