@@ -99,7 +99,9 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Services/QueryAPI", swiftSettings: swiftSettings
+            path: "Services/QueryAPI",
+            resources: [.copy("Resources/openapi.json")],
+            swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Tributary",

@@ -86,8 +86,10 @@ public struct QueryAPI: Sendable {
             }
         }
         addDefinitionRoutes(to: router)
+        // Read the resources now, at start-up: a broken bundle stops the process here.
+        let openAPI = OpenAPI.json
         router.get("/openapi.json") { _, _ in
-            JSONResponse.ok(OpenAPI.json)
+            JSONResponse.ok(openAPI)
         }
         router.get("/") { _, _ in
             var headers = HTTPFields()
