@@ -100,7 +100,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/QueryAPI",
-            resources: [.copy("Resources/openapi.json")],
+            resources: [.copy("Resources/openapi.json"), .copy("Resources/dashboard")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -133,8 +133,11 @@ let package = Package(
         .testTarget(
             name: "QueryAPITests",
             dependencies: [
-                "QueryAPI", "Contracts", "HTTPAPI",
+                "QueryAPI", "Contracts", "HTTPAPI", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/QueryAPITests"
         ),
