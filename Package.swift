@@ -71,7 +71,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "Services/Collector", swiftSettings: swiftSettings
+            path: "Services/Collector",
+            resources: [.copy("Resources/t.js")],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Sessionizer",
