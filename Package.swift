@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // Shared
@@ -65,10 +66,15 @@ let package = Package(
             dependencies: [
                 "Contracts", "HTTPAPI", "Kafka", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "Services/Collector", swiftSettings: swiftSettings
+            path: "Services/Collector",
+            resources: [.copy("Resources/t.js")],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Sessionizer",
@@ -93,8 +99,12 @@ let package = Package(
             dependencies: [
                 "Contracts", "HTTPAPI", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Services/QueryAPI", swiftSettings: swiftSettings
+            path: "Services/QueryAPI",
+            resources: [.copy("Resources/openapi.json"), .copy("Resources/dashboard")],
+            swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Tributary",
@@ -114,7 +124,11 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
         .testTarget(
             name: "CollectorTests",
-            dependencies: ["Collector", "HTTPAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "Collector", "Contracts", "HTTPAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             path: "Tests/CollectorTests"
         ),
         .testTarget(
@@ -132,7 +146,13 @@ let package = Package(
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator"], path: "Tests/AggregatorTests"),
         .testTarget(
             name: "QueryAPITests",
-            dependencies: ["QueryAPI", "HTTPAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "QueryAPI", "Contracts", "HTTPAPI", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/QueryAPITests"
         ),
         .testTarget(

@@ -86,14 +86,17 @@ public struct QueryAPI: Sendable {
             }
         }
         addDefinitionRoutes(to: router)
+        // Read the resources now, at start-up: a broken bundle stops the process here.
+        let openAPI = OpenAPI.json
+        let dashboard = ByteBuffer(string: Dashboard.page)
         router.get("/openapi.json") { _, _ in
-            JSONResponse.ok(OpenAPI.json)
+            JSONResponse.ok(openAPI)
         }
         router.get("/") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
             headers[.cacheControl] = "no-cache"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: Dashboard.page)))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: dashboard))
         }
     }
 

@@ -14,6 +14,7 @@ import Testing
                 #expect(response.headers[.contentType]?.hasPrefix("application/javascript") == true)
                 #expect(response.headers[.cacheControl]?.contains("max-age") == true)
                 let body = String(buffer: response.body)
+                #expect(body == TrackerScript.body)
                 for api in ["track", "setVisitor", "identify", "sendBeacon", "Idempotency-Key", "localStorage", "pushState"] {
                     #expect(body.contains(api), "the tracker uses \(api)")
                 }
@@ -24,5 +25,17 @@ import Testing
                 #expect(response.status == .notModified)
             }
         }
+    }
+
+    /// `Resources/t.js` is in the bundle, and what is served is it without indentation, blank
+    /// lines and whole-line comments.
+    @Test func theResourceLoadsAndIsServedCompacted() throws {
+        let source = try TrackerScript.source()
+        #expect(source.hasPrefix("/* Tributary tracker"))
+        #expect(TrackerScript.body == TrackerScript.compact(source))
+        #expect(TrackerScript.body.utf8.count < source.utf8.count)
+        let lines = TrackerScript.body.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(!lines.isEmpty && lines.allSatisfy { !$0.isEmpty && !$0.hasPrefix(" ") && !$0.hasPrefix("//") })
+        #expect(TrackerScript.body.hasSuffix("})(window, document, navigator);\n"))
     }
 }
