@@ -14,7 +14,7 @@ struct Tributary: AsyncParsableCommand {
         discussion: "Every setting is a flag or a TRIBUTARY_… environment variable; the defaults fit the local stack started by `scripts/stack up`. Run one service per process in production, or `tributary all` on one machine.",
         subcommands: [
             All.self, CollectorCommand.self, SessionizerCommand.self, AggregatorCommand.self, QueryAPICommand.self,
-            Migrate.self, Rebuild.self, Simulate.self, Verify.self, SettingsCommand.self,
+            Migrate.self, Rebuild.self, Simulate.self, Verify.self, SettingsCommand.self, BenchData.self,
         ]
     )
 

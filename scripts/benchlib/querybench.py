@@ -1,16 +1,15 @@
-#!/usr/bin/env python3
 """The measuring half of scripts/bench-queries: report latency over HTTP against a running
 QueryAPI, and the same funnel and revenue-by-source questions answered by DuckDB scanning
 the same raw events, timed in the same rounds.
 
-  query-bench.py load-duckdb --csv events.csv --db events.duckdb
+  python -m benchlib.querybench load-duckdb --csv events.csv --db events.duckdb
       loads the exported analytics.events rows (CSV with header, written by
       scripts/bench-queries) into a DuckDB table `events`, ordered by occurred_at (as raw
       events arrive); prints `rows=… seconds=…`.
 
-  query-bench.py run --api URL --key READ_KEY --site S --goal ID --funnel ID
-                     --timezone TZ --range NAME:FROM:TO [--range …] --duckdb FILE
-                     [--runs 20] [--warmups 2] [--budget 60] --json OUT --markdown OUT
+  python -m benchlib.querybench run --api URL --key READ_KEY --site S --goal ID --funnel ID
+                                    --timezone TZ --range NAME:FROM:TO [--range …] --duckdb FILE
+                                    [--runs 20] [--warmups 2] [--budget 60] --json OUT --markdown OUT
       Every case is first warmed up (--warmups requests, only one when the first takes
       longer than --budget / 4), then measured in rounds: each round runs every case that
       still needs runs once, in the same order, so a neighbour's load on this shared
@@ -26,11 +25,12 @@ import argparse
 import datetime
 import http.client
 import json
-import math
 import os
 import sys
 import time
 import zoneinfo
+
+from .stats import percentile_linear as percentile
 
 STEPS = ["view_item", "add_to_cart", "begin_checkout", "purchase"]
 
@@ -118,17 +118,6 @@ DUCKDB_COLUMNS = {
     "currency": "VARCHAR", "amount_minor": "BIGINT", "properties": "VARCHAR", "browser": "VARCHAR", "os": "VARCHAR",
     "device": "VARCHAR", "is_bot": "BOOLEAN", "is_first_purchase": "BOOLEAN", "items": "VARCHAR",
 }
-
-
-def percentile(values, q):
-    """Linear interpolation between the closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def load_duckdb(args):

@@ -1,5 +1,5 @@
-#!/usr/bin/env python3
-"""Steady load on the Collector and freshness probes, for scripts/bench-aggregator (part b).
+"""Steady load on the Collector and freshness probes, for scripts/bench-aggregator (part b):
+python3 -m benchlib.freshness --help.
 
 Open-loop load: every batch/rate seconds one `POST /v1/events` of --batch events is sent,
 on schedule, whatever the answers (a pool of keep-alive connections grows as needed, up to
@@ -27,6 +27,10 @@ import asyncio
 import os
 import random
 import time
+
+from .machine import ticks as machine_ticks
+from .procs import cpu_ticks, process_ticks
+from .stats import percentile_nearest_rank as percentile
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -229,40 +233,7 @@ class Site:
         return text
 
 
-# ------------------------------------------------------------------ /proc and /metrics
-
-def proc_ticks(pid, reaped=False):
-    """utime + stime (+ cutime + cstime: children it has waited for, e.g. ended Postgres backends)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if reaped else 0)
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def children(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def cpu_ticks(pid):
-    return proc_ticks(pid, reaped=True) + sum(proc_ticks(c) for c in children(pid))
-
-
-def machine_ticks():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return v[3] + v[4], sum(v)
-
+# ------------------------------------------------------------------ /metrics
 
 async def metrics(url):
     """Sums of the samples of each metric name (labels dropped) from a Prometheus page."""
@@ -288,14 +259,6 @@ async def metrics(url):
 
 
 # ------------------------------------------------------------------ main
-
-def percentile(values, p):
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))  # nearest rank
-    return s[k]
-
 
 async def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -463,15 +426,15 @@ async def main():
 
     async def measure_window():
         await asyncio.sleep(max(0, window_start - time.time()))
-        window["cpu0"] = {n: cpu_ticks(p) for n, p in pids.items()}
-        window["self0"] = proc_ticks(os.getpid())
+        window["cpu0"] = {n: cpu_ticks(p, reaped=True) for n, p in pids.items()}
+        window["self0"] = process_ticks(os.getpid())
         window["machine0"] = machine_ticks()
         window["metrics0"] = await metrics(args.metrics_url) if args.metrics_url else {}
         window["t0"] = time.time()
         await asyncio.sleep(max(0, window_end - time.time()))
         window["t1"] = time.time()
-        window["cpu1"] = {n: cpu_ticks(p) for n, p in pids.items()}
-        window["self1"] = proc_ticks(os.getpid())
+        window["cpu1"] = {n: cpu_ticks(p, reaped=True) for n, p in pids.items()}
+        window["self1"] = process_ticks(os.getpid())
         window["machine1"] = machine_ticks()
         window["metrics1"] = await metrics(args.metrics_url) if args.metrics_url else {}
 

@@ -1,6 +1,6 @@
-#!/usr/bin/env python3
 """Generates the analytics.events rows of a shop's 90 days for the query benchmark
-(scripts/bench-queries), in COPY text format, straight for Postgres.
+(scripts/bench-queries; python3 -m benchlib.querydata --help), in COPY text format,
+straight for Postgres.
 
 The rows are what the Aggregator would have stored after the Sessionizer enriched the
 events (Services/Aggregator/AggregatorSQL.swift, Services/Sessionizer): every event carries
