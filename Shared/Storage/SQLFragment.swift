@@ -140,12 +140,13 @@ extension Sequence<SQLFragment> {
     }
 }
 
-/// A closed set of SQL names (columns) placed in statements verbatim: each raw value is a
-/// plain lower-case identifier, which `SQLFragmentTests` checks for every conforming type.
+/// A closed set of SQL names (columns, aliases) placed in statements verbatim: each raw value
+/// is a plain lower-case identifier, as the tests check for every conforming type.
 public protocol SQLIdentifier: RawRepresentable<String>, CaseIterable, Sendable {}
 
-/// A closed set of values written into statements as string literals rather than binds
-/// (fixed statements have none): each raw value is plain lower-case text without quotes.
+/// A closed set of values written into statements as quoted string literals rather than binds,
+/// so that fixed statements (which send no binds) can name them: each raw value is plain
+/// lower-case text without quotes, as the tests check for every conforming type.
 public protocol SQLConstant: RawRepresentable<String>, CaseIterable, Sendable {}
 
 extension PostgresConnection {
