@@ -24,10 +24,8 @@ struct DefinitionBackfill: Sendable {
     /// Funnel events per transaction when funnel entries are computed.
     var pageEvents = 50_000
 
-    enum Kind: String, Sendable { case goal, funnel }
-
     struct Definition: Sendable, Hashable {
-        var kind: Kind
+        var kind: DefinitionKind
         var id: Int64
         var site: String
     }
@@ -56,13 +54,14 @@ struct DefinitionBackfill: Sendable {
         var changed = 0
         let gone = try await postgres.withConnection { connection in
             var gone = Set(deleted)
-            let rows = try await connection.query("""
+            let orphans: SQLFragment = """
                 SELECT d.kind, d.definition_id, d.site FROM analytics.definition_rollups d
-                WHERE NOT EXISTS (SELECT 1 FROM control.goals g WHERE d.kind = 'goal' AND g.id = d.definition_id)
-                  AND NOT EXISTS (SELECT 1 FROM control.funnels f WHERE d.kind = 'funnel' AND f.id = d.definition_id)
-                """, logger: logger)
+                WHERE NOT EXISTS (SELECT 1 FROM control.goals g WHERE d.kind = \(literal: DefinitionKind.goal) AND g.id = d.definition_id)
+                  AND NOT EXISTS (SELECT 1 FROM control.funnels f WHERE d.kind = \(literal: DefinitionKind.funnel) AND f.id = d.definition_id)
+                """
+            let rows = try await connection.query(orphans.query, logger: logger)
             for try await (kind, id, site) in rows.decode((String, Int64, String).self) {
-                if let kind = Kind(rawValue: kind) { gone.insert(Definition(kind: kind, id: id, site: site)) }
+                if let kind = DefinitionKind(rawValue: kind) { gone.insert(Definition(kind: kind, id: id, site: site)) }
             }
             return gone
         }
@@ -80,16 +79,18 @@ struct DefinitionBackfill: Sendable {
     /// A definition in `control` whose rollup is missing or was interrupted, oldest first.
     private func nextPending() async throws -> Definition? {
         try await postgres.withConnection { connection in
-            let rows = try await connection.query("""
+            let pending: SQLFragment = """
                 SELECT kind, id, site FROM (
-                    SELECT 'goal' AS kind, id, site FROM control.goals UNION ALL SELECT 'funnel', id, site FROM control.funnels
+                    SELECT \(literal: DefinitionKind.goal) AS kind, id, site FROM control.goals
+                    UNION ALL SELECT \(literal: DefinitionKind.funnel), id, site FROM control.funnels
                 ) d
                 WHERE NOT EXISTS (SELECT 1 FROM analytics.definition_rollups r
                                   WHERE r.kind = d.kind AND r.definition_id = d.id AND r.state = 'ready')
                 ORDER BY id, kind LIMIT 1
-                """, logger: logger)
+                """
+            let rows = try await connection.query(pending.query, logger: logger)
             for try await (kind, id, site) in rows.decode((String, Int64, String).self) {
-                if let kind = Kind(rawValue: kind) { return Definition(kind: kind, id: id, site: site) }
+                if let kind = DefinitionKind(rawValue: kind) { return Definition(kind: kind, id: id, site: site) }
             }
             return nil
         }
@@ -97,11 +98,15 @@ struct DefinitionBackfill: Sendable {
 
     func drop(_ definition: Definition) async throws {
         try await postgres.withTransaction(logger: logger) { connection in
-            let tables = definition.kind == .goal ? [("goal_conversions", "goal_id")] : [("funnel_entries", "funnel_id"), ("funnel_events", "funnel_id")]
-            for (table, column) in tables {
-                try await connection.run(PostgresQuery(unsafeSQL: "DELETE FROM analytics.\(table) WHERE site = $1 AND \(column) = $2",
-                                                       binds: try DefinitionRollups.binds(definition.site, definition.id)), logger: logger)
+            let (site, id) = (definition.site, definition.id)
+            let statements: [SQLFragment] = switch definition.kind {
+            case .goal: ["DELETE FROM analytics.goal_conversions WHERE site = \(site) AND goal_id = \(id)"]
+            case .funnel: [
+                "DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(id)",
+                "DELETE FROM analytics.funnel_events WHERE site = \(site) AND funnel_id = \(id)",
+            ]
             }
+            for statement in statements { try await connection.run(statement, logger: logger) }
             try await connection.run("""
                 DELETE FROM analytics.definition_rollups WHERE kind = \(definition.kind.rawValue) AND definition_id = \(definition.id)
                 """, logger: logger)
@@ -142,15 +147,15 @@ struct DefinitionBackfill: Sendable {
             for chunk in 0..<chunks {
                 let from = range.first.addingTimeInterval(Double(chunk * chunkDays) * 86_400)
                 let to = from.addingTimeInterval(Double(chunkDays - 1) * 86_400)
-                let filter = "e.site = $1 AND e.day BETWEEN $2::date AND $3::date"
-                let statement = definition.kind == .goal
-                    ? DefinitionRollups.upsertGoalConversions(facts: "analytics.events", filter: filter, goals: "g.id = $4")
-                    : DefinitionRollups.upsertFunnelEvents(facts: "analytics.events", filter: filter, funnels: "f.id = $4", touch: false)
+                let filter: SQLFragment = "e.site = \(definition.site) AND e.day BETWEEN \(Self.day(from))::date AND \(Self.day(to))::date"
+                let statement = switch definition.kind {
+                case .goal: DefinitionRollups.upsertGoalConversions(facts: .stored, filter: filter, goals: "g.id = \(definition.id)")
+                case .funnel: DefinitionRollups.upsertFunnelEvents(facts: .stored, filter: filter, funnels: "f.id = \(definition.id)", touch: false)
+                }
                 try await postgres.withTransaction(logger: logger) { connection in
                     try await connection.run(fixed: "LOCK TABLE analytics.events IN SHARE MODE", logger: logger)
                     for table in DefinitionRollups.temporaryTables { try await connection.run(fixed: table, logger: logger) }
-                    try await connection.run(PostgresQuery(unsafeSQL: statement, binds: try DefinitionRollups.binds(
-                        definition.site, Self.day(from), Self.day(to), definition.id)), logger: logger)
+                    try await connection.run(statement, logger: logger)
                 }
                 if chunk + 1 == chunks || (chunk + 1) % 4 == 0 {
                     logger.info("backfill \(name): facts \(chunk + 1)/\(chunks) chunks read (through \(Self.day(min(to, range.last))))")
@@ -175,12 +180,14 @@ struct DefinitionBackfill: Sendable {
             } while after != nil
         }
         try await postgres.withConnection { connection in
-            try await connection.run(PostgresQuery(unsafeSQL: """
-                UPDATE analytics.definition_rollups SET state = 'ready', ready_at = now(),
-                    rows = CASE kind WHEN 'goal' THEN (SELECT count(*) FROM analytics.goal_conversions WHERE site = $1 AND goal_id = $2)
-                                     ELSE (SELECT count(*) FROM analytics.funnel_entries WHERE site = $1 AND funnel_id = $2) END
-                WHERE kind = $3 AND definition_id = $2
-                """, binds: try DefinitionRollups.binds(definition.site, definition.id, definition.kind.rawValue)), logger: logger)
+            let rows: SQLFragment = switch definition.kind {
+            case .goal: "SELECT count(*) FROM analytics.goal_conversions WHERE site = \(definition.site) AND goal_id = \(definition.id)"
+            case .funnel: "SELECT count(*) FROM analytics.funnel_entries WHERE site = \(definition.site) AND funnel_id = \(definition.id)"
+            }
+            try await connection.run("""
+                UPDATE analytics.definition_rollups SET state = 'ready', ready_at = now(), rows = (\(rows))
+                WHERE kind = \(literal: definition.kind) AND definition_id = \(definition.id)
+                """ as SQLFragment, logger: logger)
         }
         logger.info("backfill \(name): ready in \(started.duration(to: .now))")
     }
@@ -224,8 +231,8 @@ struct DefinitionFeed: Sendable {
                     }
                     continue
                 }
-                let deleted = result.messages.compactMap { DefinitionChange.decode($0.value) }.filter(\.deleted).compactMap { change in
-                    DefinitionBackfill.Kind(rawValue: change.kind).map { DefinitionBackfill.Definition(kind: $0, id: change.id, site: change.site) }
+                let deleted = result.messages.compactMap { DefinitionChange.decode($0.value) }.filter(\.deleted).map { change in
+                    DefinitionBackfill.Definition(kind: change.kind, id: change.id, site: change.site)
                 }
                 logger.info("definitions: \(result.messages.count) changes received; reconciling")
                 try await backfill.reconcile(deleted: deleted)

@@ -19,28 +19,46 @@ enum DefinitionRollups {
         """,
     ]
 
+    /// Where a statement reads facts from.
+    enum Facts {
+        /// The batch's new facts (`aggregator_new`).
+        case new
+        /// Every stored fact (`analytics.events`), for a backfill.
+        case stored
+
+        var table: SQLFragment {
+            switch self {
+            case .new: "aggregator_new"
+            case .stored: "analytics.events"
+            }
+        }
+    }
+
     /// Copies of one conversion (same `event_id`, or the same event) count once: the server's
     /// copy wins, then the smallest event_uuid, whichever arrives first. `new` replaces `old`
     /// when it comes first in that order.
-    static func preferred(_ new: String, over old: String) -> String {
-        "((\(new).origin = 'server') > (\(old).origin = 'server') OR ((\(new).origin = 'server') = (\(old).origin = 'server') AND \(new).event_uuid < \(old).event_uuid))"
+    static func preferred(_ new: SQLFragment, over old: SQLFragment) -> SQLFragment {
+        let server = Origin.server
+        return """
+        ((\(new).origin = \(literal: server)) > (\(old).origin = \(literal: server)) \
+        OR ((\(new).origin = \(literal: server)) = (\(old).origin = \(literal: server)) AND \(new).event_uuid < \(old).event_uuid))
+        """
     }
 
-    static let conversionKey = "coalesce(e.event_id, e.event_uuid::text)"
-
-    /// Conversions among the facts of `facts` (aliased `e`, filtered by `filter`) for the goals
-    /// passing `goals` (aliased `g`).
-    static func upsertGoalConversions(facts: String, filter: String = "true", goals: String = "true") -> String {
-        """
+    /// Conversions among `facts` (aliased `e`, filtered by `filter`) for the goals passing
+    /// `goals` (aliased `g`).
+    static func upsertGoalConversions(facts: Facts, filter: SQLFragment = "true", goals: SQLFragment = "true") -> SQLFragment {
+        let key = EventCopySQL.key()
+        return """
         INSERT INTO analytics.goal_conversions AS c (
             site, goal_id, conversion_key, event_uuid, origin, occurred_at, day, person_id, source, medium, campaign,
             channel, referrer_domain, landing_page, currency, amount_minor)
-        SELECT DISTINCT ON (e.site, g.id, \(conversionKey))
-               e.site, g.id, \(conversionKey), e.event_uuid, e.origin, e.occurred_at, e.day, e.person_id, e.source, e.medium,
+        SELECT DISTINCT ON (e.site, g.id, \(key))
+               e.site, g.id, \(key), e.event_uuid, e.origin, e.occurred_at, e.day, e.person_id, e.source, e.medium,
                e.campaign, e.channel, e.referrer_domain, e.landing_page, e.currency, e.amount_minor
-        FROM \(facts) e JOIN control.goals g ON g.site = e.site AND \(goals) AND \(EventMatchSQL.matches("g.match"))
+        FROM \(facts.table) e JOIN control.goals g ON g.site = e.site AND \(goals) AND \(EventMatchSQL.matches("g.match"))
         WHERE \(filter)
-        ORDER BY e.site, g.id, \(conversionKey), (e.origin = 'server') DESC, e.event_uuid
+        ORDER BY e.site, g.id, \(key), \(EventCopySQL.countedFirst())
         ON CONFLICT (site, goal_id, conversion_key) DO UPDATE SET
             event_uuid = excluded.event_uuid, origin = excluded.origin, occurred_at = excluded.occurred_at, day = excluded.day,
             person_id = excluded.person_id, source = excluded.source, medium = excluded.medium, campaign = excluded.campaign,
@@ -50,27 +68,29 @@ enum DefinitionRollups {
         """
     }
 
-    /// Funnel events among the facts for the sequential and any-order funnels passing `funnels`
+    /// Funnel events among `facts` for the sequential and any-order funnels passing `funnels`
     /// (aliased `f`): each with the steps it matches. With `touch`, the persons whose funnel
     /// events changed (including the previous person of a replaced copy) go to
     /// `aggregator_funnel_touched`.
-    static func upsertFunnelEvents(facts: String, filter: String = "true", funnels: String = "true", touch: Bool) -> String {
-        """
+    static func upsertFunnelEvents(facts: Facts, filter: SQLFragment = "true", funnels: SQLFragment = "true", touch: Bool) -> SQLFragment {
+        let key = EventCopySQL.key()
+        let touched: SQLFragment = touch ? "true" : "false"
+        return """
         WITH candidates AS (
-            SELECT DISTINCT ON (e.site, f.id, \(conversionKey))
-                   e.site, f.id AS funnel_id, \(conversionKey) AS event_key, e.event_uuid, e.origin, e.occurred_at, e.day,
+            SELECT DISTINCT ON (e.site, f.id, \(key))
+                   e.site, f.id AS funnel_id, \(key) AS event_key, e.event_uuid, e.origin, e.occurred_at, e.day,
                    e.person_id, m.steps, e.currency, e.amount_minor, e.source, e.medium, e.campaign, e.channel
-            FROM \(facts) e JOIN control.funnels f ON f.site = e.site AND f.step_order <> 'strict' AND \(funnels)
+            FROM \(facts.table) e JOIN control.funnels f ON f.site = e.site AND f.step_order <> \(literal: FunnelOrder.strict) AND \(funnels)
             CROSS JOIN LATERAL (
                 SELECT array_agg((s.i - 1)::int2 ORDER BY s.i) AS steps
                 FROM jsonb_array_elements(f.steps) WITH ORDINALITY AS s(m, i) WHERE \(EventMatchSQL.matches("s.m"))
             ) m
             WHERE m.steps IS NOT NULL AND \(filter)
-            ORDER BY e.site, f.id, \(conversionKey), (e.origin = 'server') DESC, e.event_uuid
+            ORDER BY e.site, f.id, \(key), \(EventCopySQL.countedFirst())
         ), replaced AS (
             SELECT o.site, o.funnel_id, o.person_id, o.day FROM analytics.funnel_events o
             JOIN candidates c ON c.site = o.site AND c.funnel_id = o.funnel_id AND c.event_key = o.event_key
-            WHERE \(touch) AND \(preferred("c", over: "o"))
+            WHERE \(touched) AND \(preferred("c", over: "o"))
         ), written AS (
             INSERT INTO analytics.funnel_events AS o SELECT * FROM candidates
             ON CONFLICT (site, funnel_id, event_key) DO UPDATE SET
@@ -82,15 +102,15 @@ enum DefinitionRollups {
             RETURNING o.site, o.funnel_id, o.person_id, o.day
         )
         INSERT INTO aggregator_funnel_touched
-        SELECT * FROM written WHERE \(touch) UNION ALL SELECT * FROM replaced
+        SELECT * FROM written WHERE \(touched) UNION ALL SELECT * FROM replaced
         """
     }
 
-    /// The live batch's statements after `insertFacts` (over `aggregator_new`).
+    /// The live batch's statements after `insertFacts` (over `aggregator_new`): fixed SQL.
     static let fromNewFacts = [
-        upsertGoalConversions(facts: "aggregator_new"),
-        upsertFunnelEvents(facts: "aggregator_new", touch: true),
-    ]
+        upsertGoalConversions(facts: .new),
+        upsertFunnelEvents(facts: .new, touch: true),
+    ].compactMap(\.fixedSQL)
 
     // MARK: Funnel entries
 
@@ -170,7 +190,7 @@ extension DefinitionRollups {
     }
 
     /// The funnel events' columns after the person's identity, as read by `personEvent`.
-    static let eventColumns = """
+    static let eventColumns: SQLFragment = """
         (extract(epoch FROM e.occurred_at) * 1000)::int8, e.day::text, e.steps, e.currency, e.amount_minor,
         e.source, e.medium, e.campaign, e.channel
         """
@@ -212,12 +232,13 @@ extension DefinitionRollups {
             DELETE FROM analytics.funnel_entries x USING aggregator_funnel_recompute r
             WHERE x.site = r.site AND x.funnel_id = r.funnel_id AND x.person_id = r.person_id AND x.entry_day >= r.since
             """, logger: logger)
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+        let touched: SQLFragment = """
             SELECT r.site, r.funnel_id, r.person_id, r.since::text, r.previous::text, \(eventColumns)
             FROM aggregator_funnel_recompute r
             JOIN analytics.funnel_events e ON e.site = r.site AND e.funnel_id = r.funnel_id AND e.person_id = r.person_id AND e.day >= r.since
             ORDER BY r.site, r.funnel_id, r.person_id, e.occurred_at, e.event_key COLLATE "C"
-            """), logger: logger)
+            """
+        let rows = try await connection.query(touched.query, logger: logger)
         struct Person { var site: String; var funnel: Int64; var person: String; var since: String; var previous: String?; var events: [PersonEvent] }
         var people: [Person] = []
         for try await row in rows {
@@ -253,12 +274,15 @@ extension DefinitionRollups {
     static func recomputeEntriesPage(site: String, funnel: Int64, shape: FunnelShape, after: String?, limit: Int,
                                      on connection: PostgresConnection, logger: Logger) async throws -> (last: String?, entries: Int) {
         var limit = limit
+        // Unqualified: the same clause serves the page's read and its delete.
+        let later: SQLFragment? = after.map { " AND person_id > \($0)" }
         while true {
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+            let page: SQLFragment = """
                 SELECT e.person_id, \(eventColumns) FROM analytics.funnel_events e
-                WHERE e.site = $1 AND e.funnel_id = $2 AND ($3::text IS NULL OR e.person_id > $3)
-                ORDER BY e.person_id, e.occurred_at, e.event_key COLLATE "C" LIMIT $4
-                """, binds: try binds(site, funnel, after, limit)), logger: logger)
+                WHERE e.site = \(site) AND e.funnel_id = \(funnel)\(later)
+                ORDER BY e.person_id, e.occurred_at, e.event_key COLLATE "C" LIMIT \(limit)
+                """
+            let rows = try await connection.query(page.query, logger: logger)
             var people: [(person: String, events: [PersonEvent])] = []
             var count = 0
             for try await row in rows {
@@ -276,10 +300,9 @@ extension DefinitionRollups {
             if !complete { people.removeLast() } // that person may go on in the next page
             let last = people.last?.person
             // Entries of persons in the page's range are replaced; past the last page, removed.
-            try await connection.run(PostgresQuery(unsafeSQL: """
-                DELETE FROM analytics.funnel_entries
-                WHERE site = $1 AND funnel_id = $2 AND ($3::text IS NULL OR person_id > $3) AND ($4::text IS NULL OR person_id <= $4)
-                """, binds: try binds(site, funnel, after, complete ? nil : last)), logger: logger)
+            let upTo: SQLFragment? = complete ? nil : last.map { " AND person_id <= \($0)" }
+            try await connection.run("DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(funnel)\(later)\(upTo)" as SQLFragment,
+                                     logger: logger)
             var lines: [UInt8] = []
             var written = 0
             for (person, events) in people {
@@ -326,13 +349,5 @@ extension DefinitionRollups {
             if let field { FactRows.escape(field, into: &out) } else { out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")]) }
         }
         out.append(UInt8(ascii: "\n"))
-    }
-
-    static func binds(_ values: (any PostgresEncodable & Sendable)?...) throws -> PostgresBindings {
-        var binds = PostgresBindings()
-        for value in values {
-            if let value { try binds.append(value) } else { binds.appendNull() }
-        }
-        return binds
     }
 }

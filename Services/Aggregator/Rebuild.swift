@@ -61,8 +61,8 @@ public enum Rebuild {
             for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + AggregatorSQL.visitorDays { try await connection.run(fixed: statement, logger: logger) }
             // Goal conversions and funnel events as a batch adds them; the funnel entries per
             // person at once (as a backfill computes them) rather than through the touched list.
-            try await connection.run(fixed: DefinitionRollups.upsertGoalConversions(facts: "aggregator_new"), logger: logger)
-            try await connection.run(fixed: DefinitionRollups.upsertFunnelEvents(facts: "aggregator_new", touch: false), logger: logger)
+            try await connection.run(DefinitionRollups.upsertGoalConversions(facts: .new), logger: logger)
+            try await connection.run(DefinitionRollups.upsertFunnelEvents(facts: .new, touch: false), logger: logger)
             try await rebuildFunnelEntries(site: site, on: connection, logger: logger)
             try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: Int(lookback.components.seconds)), logger: logger)
             for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: logger) }

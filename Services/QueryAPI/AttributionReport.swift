@@ -3,6 +3,7 @@ import Foundation
 import HTTPAPI
 import Logging
 import PostgresNIO
+import Storage
 
 /// How a conversion's credit is shared among the sessions before it (oldest first).
 enum AttributionModel: String, CaseIterable, Sendable {
@@ -96,37 +97,37 @@ struct AttributionReport {
             }
         }
         // Conversions: orders for purchases (one per order, the server's money), else matching events.
-        let conversions: String
-        var binds: [String] = [site, query.from, query.to, String(lookbackDays * 86_400)]
-        if Action(eventName: conversion) == .purchase {
+        let range = query.range(site: site)
+        let conversions: SQLFragment
+        let action = Action(eventName: conversion)
+        if action == .purchase {
             conversions = """
                 SELECT order_id AS id, person_id, occurred_at, currency, revenue_minor AS amount
-                FROM analytics.orders WHERE site = $1 AND day BETWEEN $2::date AND $3::date
+                FROM analytics.orders WHERE \(range.days)
                 """
         } else {
-            let match = Action(eventName: conversion).map { EventMatch(action: $0.rawValue) } ?? EventMatch(name: conversion)
+            let match = action.map { EventMatch(action: $0) } ?? EventMatch(name: conversion)
+            let key = EventCopySQL.key()
             conversions = """
-                SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text)) coalesce(e.event_id, e.event_uuid::text) AS id,
+                SELECT DISTINCT ON (\(key)) \(key) AS id,
                        e.person_id, e.occurred_at, e.currency, e.amount_minor AS amount
-                FROM analytics.events e WHERE e.site = $1 AND e.day BETWEEN $2::date AND $3::date AND \(match.condition(binds: &binds))
-                ORDER BY coalesce(e.event_id, e.event_uuid::text), (e.origin = 'server') DESC, e.event_uuid
+                FROM analytics.events e WHERE e.site = \(range.site) AND e.day BETWEEN \(range.from)::date AND \(range.to)::date AND \(match.condition)
+                ORDER BY \(key), \(EventCopySQL.countedFirst())
                 """
         }
-        let sql = """
+        let statement: SQLFragment = """
             WITH conversions AS (\(conversions))
             SELECT c.id, (extract(epoch FROM c.occurred_at) * 1000)::int8, coalesce(c.currency, ''), coalesce(c.amount, 0)::int8,
                    (extract(epoch FROM s.started_at) * 1000)::int8, s.source, s.medium, s.campaign, s.channel
             FROM conversions c
-            LEFT JOIN analytics.sessions s ON s.site = $1 AND s.person_id = c.person_id
-                 AND s.started_at <= c.occurred_at AND s.started_at >= c.occurred_at - make_interval(secs => $4::int8)
+            LEFT JOIN analytics.sessions s ON s.site = \(range.site) AND s.person_id = c.person_id
+                 AND s.started_at <= c.occurred_at AND s.started_at >= c.occurred_at - make_interval(secs => \(lookbackDays * 86_400)::int8)
             ORDER BY c.id, s.started_at, s.session_id
             """
-        var postgresBinds = PostgresBindings()
-        for value in binds { postgresBinds.append(value) }
         struct Touch { var startedAt: Int64; var key: [String] }
         struct Conversion { var at: Int64; var currency: String; var amount: Int64; var touches: [Touch] = [] }
         var byId: [String: Conversion] = [:]
-        let rows = try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger)
+        let rows = try await postgres.query(statement.query, logger: logger)
         for try await (id, at, currency, amount, started, source, medium, campaign, channel)
             in rows.decode((String, Int64, String, Int64, Int64?, String?, String?, String?, String?).self) {
             var entry = byId[id] ?? Conversion(at: at, currency: currency, amount: amount)

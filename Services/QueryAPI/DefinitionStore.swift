@@ -74,12 +74,13 @@ struct DefinitionStore {
     }
 
     /// Deletes a goal or funnel of the site; false when there was none.
-    func delete(table: String, id: Int64, site: String) async throws -> Bool {
-        precondition(table == "goals" || table == "funnels")
-        var binds = PostgresBindings()
-        binds.append(id)
-        binds.append(site)
-        let rows = try await postgres.query(PostgresQuery(unsafeSQL: "DELETE FROM control.\(table) WHERE id = $1 AND site = $2 RETURNING id", binds: binds), logger: logger)
+    func delete(_ kind: DefinitionKind, id: Int64, site: String) async throws -> Bool {
+        let table: SQLFragment = switch kind {
+        case .goal: "control.goals"
+        case .funnel: "control.funnels"
+        }
+        let statement: SQLFragment = "DELETE FROM \(table) WHERE id = \(id) AND site = \(site) RETURNING id"
+        let rows = try await postgres.query(statement.query, logger: logger)
         var deleted = false
         for try await _ in rows { deleted = true }
         return deleted

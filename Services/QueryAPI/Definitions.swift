@@ -6,9 +6,9 @@ import Storage
 /// Which events a goal or funnel step matches: any combination of action, name, type, a path
 /// glob (`*` any characters, `?` one) and property values; at least one criterion.
 struct EventMatch: Sendable, Hashable {
-    var action: String?
+    var action: Action?
     var name: String?
-    var type: String?
+    var type: EventType?
     var path: String?
     /// Compact JSON object text of required property values.
     var properties: String?
@@ -22,15 +22,15 @@ struct EventMatch: Sendable, Hashable {
                 guard let text = member.stringValue, let action = Action(eventName: text) else {
                     throw .invalid(.invalidParameter, "\(field).action must be one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))", field: "\(field).action")
                 }
-                match.action = action.rawValue
+                match.action = action
             case "name", "path":
                 guard let text = member.stringValue, !text.isEmpty else { throw .invalid(.invalidParameter, "\(field).\(key) must be a non-empty string", field: "\(field).\(key)") }
                 if key == "name" { match.name = text } else { match.path = text }
             case "type":
-                guard let text = member.stringValue, EventType(rawValue: text) != nil else {
+                guard let type = member.stringValue.flatMap(EventType.init(rawValue:)) else {
                     throw .invalid(.invalidParameter, "\(field).type must be pageview, event or identify", field: "\(field).type")
                 }
-                match.type = text
+                match.type = type
             case "properties":
                 guard let properties = member.objectValue, !properties.isEmpty else {
                     throw .invalid(.invalidParameter, "\(field).properties must be a non-empty object", field: "\(field).properties")
@@ -46,19 +46,18 @@ struct EventMatch: Sendable, Hashable {
 
     var json: JSONValue {
         var object: [String: JSONValue] = [:]
-        if let action { object["action"] = .string(action) }
+        if let action { object["action"] = .string(action.rawValue) }
         if let name { object["name"] = .string(name) }
-        if let type { object["type"] = .string(type) }
+        if let type { object["type"] = .string(type.rawValue) }
         if let path { object["path"] = .string(path) }
         if let properties, let parsed = try? JSONValue.parse(Array(properties.utf8)) { object["properties"] = parsed }
         return .object(object)
     }
 
-    /// A SQL condition over `analytics.events` aliased `e`, with the criteria appended to
-    /// `binds` as one JSON value (placeholders continue from what `binds` holds).
-    func condition(binds: inout [String]) -> String {
-        binds.append(json.serialized)
-        return "(" + EventMatchSQL.matches("$\(binds.count)::jsonb") + ")"
+    /// A SQL condition over `analytics.events` aliased `e`, the criteria bound as one JSON value.
+    var condition: SQLFragment {
+        let criteria: SQLFragment = "\(json.serialized)::jsonb"
+        return "(\(EventMatchSQL.matches(criteria)))"
     }
 }
 
@@ -98,7 +97,7 @@ struct Funnel: Sendable, Hashable {
     var order: Order
 
     static let ecommerce = Funnel(
-        name: "E-commerce", steps: [Action.viewItem, .addToCart, .beginCheckout, .purchase].map { Step(name: $0.rawValue, match: EventMatch(action: $0.rawValue)) },
+        name: "E-commerce", steps: [Action.viewItem, .addToCart, .beginCheckout, .purchase].map { Step(name: $0.rawValue, match: EventMatch(action: $0)) },
         windowSeconds: 7 * 86_400, order: .sequential)
 
     static func parse(_ document: JSONValue) throws(APIError) -> Funnel {
@@ -111,7 +110,7 @@ struct Funnel: Sendable, Hashable {
             var criteria = value.objectValue ?? [:]
             let stepName = criteria.removeValue(forKey: "label")?.stringValue
             let match = try EventMatch.parse(.object(criteria), field: "steps[\(index)]")
-            steps.append(Step(name: stepName ?? match.action ?? match.name ?? match.path ?? match.type ?? "step \(index + 1)", match: match))
+            steps.append(Step(name: stepName ?? match.action?.rawValue ?? match.name ?? match.path ?? match.type?.rawValue ?? "step \(index + 1)", match: match))
         }
         let window = try parseWindow(document["window"]?.stringValue ?? "7d")
         let orderText = document["order"]?.stringValue ?? "sequential"

@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Logging
 import PostgresNIO
+import Storage
 
 /// `GET /v1/sites/{site}/funnels/{id}/report`, counted per stitched person. A person enters
 /// on a day in the range; later steps may fall up to the window after it. Read from the
@@ -22,7 +23,7 @@ struct FunnelReport {
     func run(site: String, timezone: String, funnel: Funnel, query: ReportQuery, fromRollup: Bool? = nil) async throws -> JSONValue {
         let segmentDimension = query.breakdown.first { [.source, .medium, .campaign, .channel].contains($0) }
         var fromRollup = fromRollup
-        if fromRollup == nil { fromRollup = try await RollupState(postgres: postgres, logger: logger).isReady(kind: "funnel", id: funnel.id) }
+        if fromRollup == nil { fromRollup = try await RollupState(postgres: postgres, logger: logger).isReady(.funnel, id: funnel.id) }
         let readsRollup = fromRollup == true && funnel.order != .strict
         let (total, segments) = readsRollup
             ? try await summariesFromRollup(site: site, funnel: funnel, query: query, segment: segmentDimension)
@@ -48,19 +49,15 @@ struct FunnelReport {
     /// reached; medians and money from the few rows that went past the first step or carry money.
     func summariesFromRollup(site: String, funnel: Funnel, query: ReportQuery, segment: ReportQuery.Dimension?) async throws
         -> (total: [StepSummary], segments: [String: [StepSummary]]) {
-        let segmentSQL = segment.map(\.rawValue) ?? "''"
-        var binds = PostgresBindings()
-        binds.append(site)
-        binds.append(funnel.id)
-        binds.append(query.from)
-        binds.append(query.to)
+        let segmentSQL = segment?.sql ?? "''"
+        let dates = query.range(site: site)
         // Persons per step from the index alone; medians and money from the rows that went past
         // the first step or carry money (a partial index finds just those).
-        let range = """
-            site = $1 AND funnel_id = $2 AND entry_day BETWEEN $3::date AND $4::date
-              AND (previous_entry_day IS NULL OR previous_entry_day < $3::date)
+        let range: SQLFragment = """
+            site = \(dates.site) AND funnel_id = \(funnel.id) AND entry_day BETWEEN \(dates.from)::date AND \(dates.to)::date
+              AND (previous_entry_day IS NULL OR previous_entry_day < \(dates.from)::date)
             """
-        let sql = """
+        let statement: SQLFragment = """
             WITH detail AS MATERIALIZED (
                 SELECT steps_reached, seconds_from_previous, currencies, amounts_minor, \(segmentSQL) AS segment
                 FROM analytics.funnel_entries WHERE \(range) AND (steps_reached >= 2 OR amounts_minor IS NOT NULL)
@@ -82,7 +79,7 @@ struct FunnelReport {
         var segments: [String: [StepSummary]] = [:]
         var total = Array(repeating: StepSummary(), count: stepCount)
         func steps(_ segment: String) -> [StepSummary] { segments[segment] ?? Array(repeating: StepSummary(), count: stepCount) }
-        for try await (kind, segment, step, count, value, currency) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for try await (kind, segment, step, count, value, currency) in try await postgres.query(statement.query, logger: logger)
             .decode((String, String?, Int64, Int64, Int64?, String?).self) {
             let step = Int(step)
             switch kind {
@@ -117,24 +114,23 @@ struct FunnelReport {
     /// person's path computed here.
     func summariesFromFacts(site: String, timezone: String, funnel: Funnel, query: ReportQuery, segment segmentDimension: ReportQuery.Dimension?) async throws
         -> (total: [StepSummary], segments: [String: [StepSummary]]) {
-        var binds = [site, query.from, query.to, String(funnel.windowSeconds)]
-        let conditions = funnel.steps.map { $0.match.condition(binds: &binds) }
-        let flags = conditions.enumerated().map { "CASE WHEN \($1) THEN \($0) END" }.joined(separator: ", ")
+        let conditions = funnel.steps.map(\.match.condition)
+        let flags = conditions.enumerated().map { step, condition in "CASE WHEN \(condition) THEN \(step) END" as SQLFragment }.joined()
         // Strict funnels need every event of the person (nothing may come between steps).
-        let onlySteps = funnel.order == .strict ? "" : "AND (" + conditions.joined(separator: " OR ") + ")"
-        let sql = """
-            SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text))
+        let onlySteps: SQLFragment? = funnel.order == .strict ? nil : "AND (\(conditions.joined(separator: " OR ")))"
+        let segment: SQLFragment = segmentDimension.map { "e.\($0.sql)" } ?? "''"
+        let key = EventCopySQL.key()
+        let statement: SQLFragment = """
+            SELECT DISTINCT ON (\(key))
                    e.person_id, (extract(epoch FROM e.occurred_at) * 1000)::int8, array_remove(ARRAY[\(flags)]::int8[], NULL),
-                   e.currency, e.amount_minor, \(segmentDimension.map { "e." + $0.rawValue } ?? "''"), coalesce(e.event_id, e.event_uuid::text)
+                   e.currency, e.amount_minor, \(segment), \(key)
             FROM analytics.events e
-            WHERE e.site = $1 AND e.day BETWEEN $2::date AND $3::date + make_interval(secs => $4::int8)
+            WHERE e.site = \(site) AND e.day BETWEEN \(query.from)::date AND \(query.to)::date + make_interval(secs => \(funnel.windowSeconds)::int8)
               \(onlySteps)
-            ORDER BY coalesce(e.event_id, e.event_uuid::text), (e.origin = 'server') DESC, e.event_uuid
+            ORDER BY \(key), \(EventCopySQL.countedFirst())
             """
-        var postgresBinds = PostgresBindings()
-        for value in binds { postgresBinds.append(value) }
         var people: [String: [(event: FunnelComputation.Event, key: String)]] = [:]
-        for try await (person, time, steps, currency, amount, segment, key) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger)
+        for try await (person, time, steps, currency, amount, segment, key) in try await postgres.query(statement.query, logger: logger)
             .decode((String, Int64, [Int], String?, Int64?, String, String).self) {
             people[person, default: []].append((FunnelComputation.Event(time: time, steps: Set(steps), currency: currency, amountMinor: amount, segment: segment), key))
         }

@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Logging
 import PostgresNIO
+import Storage
 
 /// `GET /v1/sites/{site}/goals/{id}/report`. A conversion is one matching event, counted once
 /// however many copies arrived (the server's copy, with its money, day and source, preferred);
@@ -14,60 +15,55 @@ struct GoalReport {
 
     func run(site: String, goal: Goal, query: ReportQuery, fromRollup: Bool? = nil) async throws -> JSONValue {
         var fromRollup = fromRollup
-        if fromRollup == nil { fromRollup = try await RollupState(postgres: postgres, logger: logger).isReady(kind: "goal", id: goal.id) }
+        if fromRollup == nil { fromRollup = try await RollupState(postgres: postgres, logger: logger).isReady(.goal, id: goal.id) }
         let dimensions = query.breakdown.filter { $0.isSourceDimension || $0 == .day }
-        var binds = [site, query.from, query.to]
-        var filters = ""
-        for (dimension, value) in query.filters where dimension.isSourceDimension {
-            binds.append(value)
-            filters += " AND \(dimension.rawValue) = $\(binds.count)"
-        }
-        let conversions: String
+        let range = query.range(site: site)
+        let filterConditions = query.filterConditions(where: \.isSourceDimension)
+        let filters = filterConditions.map { " AND " + $0 }.joined(separator: "")
+        let conversions: SQLFragment
         if fromRollup == true {
-            binds.append(String(goal.id))
             conversions = """
                 SELECT * FROM analytics.goal_conversions
-                WHERE site = $1 AND goal_id = $\(binds.count)::int8 AND day BETWEEN $2::date AND $3::date \(filters)
+                WHERE site = \(range.site) AND goal_id = \(goal.id) AND day BETWEEN \(range.from)::date AND \(range.to)::date\(filters)
                 """
         } else {
             // The copy counted is chosen among all copies, wherever their days fall, as the rollup does.
-            let condition = goal.match.condition(binds: &binds)
             conversions = """
                 SELECT * FROM (
-                    SELECT DISTINCT ON (coalesce(e.event_id, e.event_uuid::text)) e.*
-                    FROM analytics.events e WHERE e.site = $1 AND \(condition)
-                    ORDER BY coalesce(e.event_id, e.event_uuid::text), (e.origin = 'server') DESC, e.event_uuid
-                ) copies WHERE day BETWEEN $2::date AND $3::date \(filters)
+                    SELECT DISTINCT ON (\(EventCopySQL.key())) e.*
+                    FROM analytics.events e WHERE e.site = \(range.site) AND \(goal.match.condition)
+                    ORDER BY \(EventCopySQL.key()), \(EventCopySQL.countedFirst())
+                ) copies WHERE day BETWEEN \(range.from)::date AND \(range.to)::date\(filters)
                 """
         }
-        let keys = dimensions.map { $0 == .day ? "to_char(day, 'YYYY-MM-DD')" : $0.rawValue }
-        let keyList = (keys + ["''"]).joined(separator: ", ")
+        let keys = dimensions.map(\.sql)
+        let keyList = (keys + ["''"]).joined()
         // Distinct persons do not add up across rows, so converters and visitors are counted per
         // row and for the whole range (grouping sets) in the same statement: one scan of the facts.
-        let sets = keys.isEmpty ? "()" : "(\(keys.joined(separator: ", "))), ()"
-        let isTotal = keys.first.map { "grouping(\($0)) = 1" } ?? "true"
+        let sets: SQLFragment = keys.isEmpty ? "()" : "(\(keys.joined())), ()"
+        let isTotal: SQLFragment = keys.first.map { "grouping(\($0)) = 1" } ?? "true"
         // Without filters the range's visitors are a count of visitor days; per row (and with
         // filters) distinct persons of the sessions.
-        let visitors = filters.isEmpty
+        let visitors: SQLFragment = filterConditions.isEmpty
             ? """
-              SELECT 'total visitors', '', count(*)::int8, 0, '', 0 FROM analytics.visitor_days WHERE \(OverviewReport.firstVisitorDays)
-              \(keys.isEmpty ? "" : """
+              SELECT 'total visitors', '', count(*)::int8, 0, '', 0 FROM analytics.visitor_days WHERE \(OverviewReport.firstVisitorDays(range))
+              \(keys.isEmpty ? nil : """
                   UNION ALL
                   SELECT 'visitors', concat_ws(chr(31), \(keyList)), count(DISTINCT person_id)::int8, 0, '', 0
-                  FROM analytics.sessions WHERE site = $1 AND day BETWEEN $2::date AND $3::date GROUP BY \(keys.joined(separator: ", "))
-                  """)
+                  FROM analytics.sessions WHERE \(range.days) GROUP BY \(keys.joined())
+                  """ as SQLFragment)
               """
             : """
               SELECT CASE WHEN \(isTotal) THEN 'total visitors' ELSE 'visitors' END, concat_ws(chr(31), \(keyList)),
                      count(DISTINCT person_id)::int8, 0, '', 0
-              FROM analytics.sessions WHERE site = $1 AND day BETWEEN $2::date AND $3::date \(filters)
+              FROM analytics.sessions WHERE \(range.days)\(filters)
               GROUP BY GROUPING SETS (\(sets))
               """
-        let sql = """
+        let statement: SQLFragment = """
             WITH matched AS (\(conversions))
             SELECT 'conversions', concat_ws(chr(31), \(keyList)), 0::int8, count(*)::int8,
                    coalesce(currency, ''), coalesce(sum(amount_minor), 0)::int8
-            FROM matched GROUP BY \((keys + ["currency"]).joined(separator: ", "))
+            FROM matched GROUP BY \((keys + ["currency"]).joined())
             UNION ALL
             SELECT CASE WHEN \(isTotal) THEN 'total converters' ELSE 'converters' END, concat_ws(chr(31), \(keyList)),
                    count(DISTINCT person_id)::int8, 0, '', 0
@@ -75,12 +71,10 @@ struct GoalReport {
             UNION ALL
             \(visitors)
             """
-        var postgresBinds = PostgresBindings()
-        for value in binds { postgresBinds.append(value) }
         struct Row { var visitors: Int64 = 0; var converters: Int64 = 0; var conversions: Int64 = 0; var revenue = CurrencyAmounts() }
         var rows: [String: Row] = [:]
         var total = Row()
-        for try await (kind, key, persons, count, currency, amount) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger)
+        for try await (kind, key, persons, count, currency, amount) in try await postgres.query(statement.query, logger: logger)
             .decode((String, String, Int64, Int64, String, Int64).self) {
             switch kind {
             case "total visitors": total.visitors = persons
@@ -127,9 +121,9 @@ struct RollupState {
     let postgres: PostgresClient
     let logger: Logger
 
-    func isReady(kind: String, id: Int64) async throws -> Bool {
+    func isReady(_ kind: DefinitionKind, id: Int64) async throws -> Bool {
         let rows = try await postgres.query("""
-            SELECT state = 'ready' FROM analytics.definition_rollups WHERE kind = \(kind) AND definition_id = \(id)
+            SELECT state = 'ready' FROM analytics.definition_rollups WHERE kind = \(kind.rawValue) AND definition_id = \(id)
             """, logger: logger)
         for try await ready in rows.decode(Bool.self) { return ready }
         return false

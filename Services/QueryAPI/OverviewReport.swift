@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Logging
 import PostgresNIO
+import Storage
 
 /// `GET /v1/sites/{site}/overview`: traffic and money of a date range. Sessions and pageviews
 /// come from `traffic_daily`, orders and money from `revenue_daily`. Visitors (distinct
@@ -13,26 +14,19 @@ struct OverviewReport {
     let logger: Logger
 
     func run(site: String, query: ReportQuery) async throws -> JSONValue {
-        var bindings = PostgresBindings()
-        bindings.append(site)
-        bindings.append(query.from)
-        bindings.append(query.to)
-        var trafficConditions = ["site = $1", "day BETWEEN $2::date AND $3::date"]
-        for (dimension, value) in query.filters where dimension.isSourceDimension {
-            bindings.append(value)
-            trafficConditions.append("\(dimension.rawValue) = $\(bindings.count)")
-        }
-        let conditions = trafficConditions.joined(separator: " AND ")
-        let visitorsSQL = trafficConditions.count == 2
-            ? "SELECT count(*) FROM analytics.visitor_days WHERE \(Self.firstVisitorDays)"
+        let range = query.range(site: site)
+        let filters = query.filterConditions(where: \.isSourceDimension)
+        let conditions = ([range.days] + filters).joined(separator: " AND ")
+        let visitorsSQL: SQLFragment = filters.isEmpty
+            ? "SELECT count(*) FROM analytics.visitor_days WHERE \(Self.firstVisitorDays(range))"
             : "SELECT count(DISTINCT person_id) FROM analytics.sessions WHERE \(conditions)"
-        let sql = """
+        let statement: SQLFragment = """
             SELECT (\(visitorsSQL))::int8,
                    (SELECT coalesce(sum(sessions), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8,
                    (SELECT coalesce(sum(pageviews), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8
             """
         var visitors: Int64 = 0, sessions: Int64 = 0, pageviews: Int64 = 0
-        for try await (v, s, p) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode((Int64, Int64, Int64).self) {
+        for try await (v, s, p) in try await postgres.query(statement.query, logger: logger).decode((Int64, Int64, Int64).self) {
             (visitors, sessions, pageviews) = (v, s, p)
         }
         var revenueQuery = query
@@ -51,8 +45,10 @@ struct OverviewReport {
         return .object(object)
     }
 
-    /// The rows of `visitor_days` that count each visitor of the range $2 … $3 of site $1 once.
-    static let firstVisitorDays = "site = $1 AND day BETWEEN $2::date AND $3::date AND (previous_day IS NULL OR previous_day < $2::date)"
+    /// The rows of `visitor_days` that count each visitor of the report's range once.
+    static func firstVisitorDays(_ range: ReportQuery.Range) -> SQLFragment {
+        "\(range.days) AND (previous_day IS NULL OR previous_day < \(range.from)::date)"
+    }
 
     /// A share as a JSON number with four decimals ("0.0421"); 0 when nothing to divide.
     static func rate(_ part: Int64, of whole: Int64) -> String {

@@ -235,7 +235,7 @@ extension QueryAPI {
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
                 let goal = try await store.create(try Goal.parse(try await Self.body(request)), site: site.id)
-                await self.announce(DefinitionChange(kind: "goal", id: goal.id, site: site.id, deleted: false, definition: goal.json))
+                await self.announce(DefinitionChange(kind: .goal, id: goal.id, site: site.id, deleted: false, definition: goal.json))
                 return JSONResponse.make(.created, goal.json)
             }
         }
@@ -249,8 +249,8 @@ extension QueryAPI {
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
                 let id = try Self.id(context)
-                guard try await store.delete(table: "goals", id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such goal") }
-                await self.announce(DefinitionChange(kind: "goal", id: id, site: site.id, deleted: true))
+                guard try await store.delete(.goal, id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such goal") }
+                await self.announce(DefinitionChange(kind: .goal, id: id, site: site.id, deleted: true))
                 return Response(status: .noContent)
             }
         }
@@ -265,7 +265,7 @@ extension QueryAPI {
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
                 let funnel = try await store.create(try Funnel.parse(try await Self.body(request)), site: site.id)
-                await self.announce(DefinitionChange(kind: "funnel", id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
+                await self.announce(DefinitionChange(kind: .funnel, id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
                 return JSONResponse.make(.created, funnel.json)
             }
         }
@@ -273,7 +273,7 @@ extension QueryAPI {
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
                 let funnel = try await store.create(Funnel.ecommerce, site: site.id)
-                await self.announce(DefinitionChange(kind: "funnel", id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
+                await self.announce(DefinitionChange(kind: .funnel, id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
                 return JSONResponse.make(.created, funnel.json)
             }
         }
@@ -287,8 +287,8 @@ extension QueryAPI {
             try await handle {
                 let site = try await self.authorizeWrite(request, context: context)
                 let id = try Self.id(context)
-                guard try await store.delete(table: "funnels", id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such funnel") }
-                await self.announce(DefinitionChange(kind: "funnel", id: id, site: site.id, deleted: true))
+                guard try await store.delete(.funnel, id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such funnel") }
+                await self.announce(DefinitionChange(kind: .funnel, id: id, site: site.id, deleted: true))
                 return Response(status: .noContent)
             }
         }

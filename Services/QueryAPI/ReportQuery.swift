@@ -1,10 +1,11 @@
 import Contracts
 import Foundation
 import HTTPAPI
+import Storage
 
 /// The common report parameters of API.md: date range in the site's time zone, breakdown
-/// dimensions and equality filters. Parsing is pure and validated against a whitelist, so
-/// dimension names can be placed in SQL safely.
+/// dimensions and equality filters. Parsing is pure and validated against the closed set of
+/// dimensions, whose SQL comes from literals; filter values are always binds.
 struct ReportQuery: Sendable, Equatable {
     /// Inclusive site-local dates, `YYYY-MM-DD`.
     var from: String
@@ -17,7 +18,7 @@ struct ReportQuery: Sendable, Equatable {
             && lhs.filters.map(\.0) == rhs.filters.map(\.0) && lhs.filters.map(\.1) == rhs.filters.map(\.1)
     }
 
-    enum Dimension: String, CaseIterable, Sendable {
+    enum Dimension: String, CaseIterable, Sendable, SQLIdentifier {
         case source, medium, campaign, channel
         case landingPage = "landing_page"
         case referrerDomain = "referrer_domain"
@@ -26,15 +27,41 @@ struct ReportQuery: Sendable, Equatable {
         /// Acquisition dimensions, which every rollup and the sessions table carry.
         var isSourceDimension: Bool { ![.day, .week, .month].contains(self) }
 
-        /// The SQL expression over a rollup row with a `day` column.
-        var sql: String {
+        /// The SQL expression over a rollup row with a `day` column; a source dimension is the
+        /// column of its name.
+        var sql: SQLFragment {
             switch self {
-            case .day: return "to_char(day, 'YYYY-MM-DD')"
-            case .week: return "to_char(date_trunc('week', day), 'YYYY-MM-DD')"
-            case .month: return "to_char(day, 'YYYY-MM')"
-            default: return rawValue
+            case .source: "source"
+            case .medium: "medium"
+            case .campaign: "campaign"
+            case .channel: "channel"
+            case .landingPage: "landing_page"
+            case .referrerDomain: "referrer_domain"
+            case .day: "to_char(day, 'YYYY-MM-DD')"
+            case .week: "to_char(date_trunc('week', day), 'YYYY-MM-DD')"
+            case .month: "to_char(day, 'YYYY-MM')"
             }
         }
+    }
+
+    /// `<dimension> = <value>` for each filter whose dimension passes `included`.
+    func filterConditions(where included: (Dimension) -> Bool = { _ in true }) -> [SQLFragment] {
+        filters.filter { included($0.0) }.map { dimension, value in "\(dimension.sql) = \(value)" }
+    }
+
+    /// The site and date range of a report as binds, each sent once however often a statement
+    /// uses it.
+    func range(site: String) -> Range {
+        Range(site: .bind(site), from: .bind(from), to: .bind(to))
+    }
+
+    struct Range {
+        let site: SQLFragment
+        let from: SQLFragment
+        let to: SQLFragment
+
+        /// The rows of the site in the range, for a table with `site` and `day` columns.
+        var days: SQLFragment { "site = \(site) AND day BETWEEN \(from)::date AND \(to)::date" }
     }
 
     /// Parses `from`, `to`, `breakdown` and `filter[<dimension>]`; `today` (site-local) fills

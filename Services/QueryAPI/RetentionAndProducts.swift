@@ -3,6 +3,7 @@ import Foundation
 import HTTPAPI
 import Logging
 import PostgresNIO
+import Storage
 
 /// `GET /v1/sites/{site}/retention?event=purchase&period=week`: persons grouped by the period
 /// of their first matching event (cohorts starting in the range), and the share of each
@@ -11,46 +12,50 @@ struct RetentionReport {
     let postgres: PostgresClient
     let logger: Logger
 
+    /// The length of a cohort and of each later period; the raw value is also Postgres'
+    /// `date_trunc` field.
+    enum Period: String, CaseIterable, Sendable {
+        case day, week, month
+    }
+
     func run(site: String, query: ReportQuery, parameters: [(String, String)]) async throws -> JSONValue {
         var event = "purchase"
-        var period = "week"
+        var period = Period.week
         for (name, value) in parameters {
             if name == "event" {
                 guard !value.isEmpty else { throw APIError.invalid(.invalidParameter, "event must name an action or event", field: "event") }
                 event = value
             }
             if name == "period" {
-                guard ["day", "week", "month"].contains(value) else { throw APIError.invalid(.invalidParameter, "period must be day, week or month", field: "period") }
-                period = value
+                guard let parsed = Period(rawValue: value) else { throw APIError.invalid(.invalidParameter, "period must be day, week or month", field: "period") }
+                period = parsed
             }
         }
-        var binds = [site, query.from, query.to, period]
-        let match = Action(eventName: event).map { EventMatch(action: $0.rawValue) } ?? EventMatch(name: event)
-        let sql = """
+        let match = Action(eventName: event).map { EventMatch(action: $0) } ?? EventMatch(name: event)
+        let unit = SQLFragment.bind(period.rawValue)
+        let statement: SQLFragment = """
             WITH hits AS (
-                SELECT DISTINCT e.person_id, date_trunc($4, e.day)::date AS period
-                FROM analytics.events e WHERE e.site = $1 AND \(match.condition(binds: &binds))
+                SELECT DISTINCT e.person_id, date_trunc(\(unit), e.day)::date AS period
+                FROM analytics.events e WHERE e.site = \(site) AND \(match.condition)
             ), firsts AS (
                 SELECT person_id, min(period) AS cohort FROM hits GROUP BY person_id
             )
             SELECT to_char(f.cohort, 'YYYY-MM-DD'),
-                   (CASE $4 WHEN 'day' THEN h.period - f.cohort
+                   (CASE \(unit) WHEN 'day' THEN h.period - f.cohort
                             WHEN 'week' THEN (h.period - f.cohort) / 7
                             ELSE (extract(year FROM age(h.period, f.cohort)) * 12 + extract(month FROM age(h.period, f.cohort)))::int END)::int8,
                    count(*)::int8
             FROM firsts f JOIN hits h USING (person_id)
-            WHERE f.cohort BETWEEN date_trunc($4, $2::date)::date AND $3::date
+            WHERE f.cohort BETWEEN date_trunc(\(unit), \(query.from)::date)::date AND \(query.to)::date
             GROUP BY 1, 2 ORDER BY 1, 2
             """
-        var postgresBinds = PostgresBindings()
-        for value in binds { postgresBinds.append(value) }
         var cohorts: [(String, [(Int64, Int64)])] = []
-        for try await (cohort, index, persons) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: postgresBinds), logger: logger).decode((String, Int64, Int64).self) {
+        for try await (cohort, index, persons) in try await postgres.query(statement.query, logger: logger).decode((String, Int64, Int64).self) {
             if cohorts.last?.0 != cohort { cohorts.append((cohort, [])) }
             cohorts[cohorts.count - 1].1.append((index, persons))
         }
         return .object([
-            "site": .string(site), "from": .string(query.from), "to": .string(query.to), "event": .string(event), "period": .string(period),
+            "site": .string(site), "from": .string(query.from), "to": .string(query.to), "event": .string(event), "period": .string(period.rawValue),
             "cohorts": .array(cohorts.map { cohort, periods in
                 let size = periods.first { $0.0 == 0 }?.1 ?? 0
                 return .object([
@@ -71,40 +76,38 @@ struct ProductsReport {
     let postgres: PostgresClient
     let logger: Logger
 
-    static let dimensions = ["product_id", "sku", "category", "brand", "name", "variant"]
+    /// What the line items are grouped by: the wire name is the `order_items` column.
+    enum Dimension: String, CaseIterable, Sendable, SQLIdentifier {
+        case productId = "product_id", sku, category, brand, name, variant
+    }
 
     func run(site: String, query: ReportQuery, parameters: [(String, String)]) async throws -> JSONValue {
-        var dimension = "product_id"
+        var dimension = Dimension.productId
         for (name, value) in parameters where name == "breakdown" {
-            guard Self.dimensions.contains(value) else {
-                throw APIError.invalid(.invalidParameter, "products breakdown must be one of \(Self.dimensions.joined(separator: ", "))", field: "breakdown")
+            guard let parsed = Dimension(rawValue: value) else {
+                throw APIError.invalid(.invalidParameter, "products breakdown must be one of \(Dimension.allCases.map(\.rawValue).joined(separator: ", "))", field: "breakdown")
             }
-            dimension = value
+            dimension = parsed
         }
-        var binds = PostgresBindings()
-        binds.append(site)
-        binds.append(query.from)
-        binds.append(query.to)
-        // `dimension` comes from the whitelist above.
-        let sql = """
-            SELECT coalesce(i.\(dimension), '(not set)'), o.currency, sum(i.quantity)::int8, count(DISTINCT o.order_id)::int8,
+        let statement: SQLFragment = """
+            SELECT coalesce(i.\(identifier: dimension), '(not set)'), o.currency, sum(i.quantity)::int8, count(DISTINCT o.order_id)::int8,
                    sum(i.price_minor * i.quantity - i.discount_minor)::int8
             FROM analytics.orders o JOIN analytics.order_items i ON i.site = o.site AND i.order_id = o.order_id
-            WHERE o.site = $1 AND o.day BETWEEN $2::date AND $3::date
+            WHERE o.site = \(site) AND o.day BETWEEN \(query.from)::date AND \(query.to)::date
             GROUP BY 1, 2
             """
         struct Row { var quantity: Int64 = 0; var orders: Int64 = 0; var revenue = CurrencyAmounts() }
         var rows: [String: Row] = [:]
-        for try await (key, currency, quantity, orders, revenue) in try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for try await (key, currency, quantity, orders, revenue) in try await postgres.query(statement.query, logger: logger)
             .decode((String, String, Int64, Int64, Int64).self) {
             rows[key, default: Row()].quantity += quantity
             rows[key, default: Row()].orders += orders
             if !currency.isEmpty { rows[key, default: Row()].revenue.add(currency, revenue) }
         }
         return .object([
-            "site": .string(site), "from": .string(query.from), "to": .string(query.to), "breakdown": .string(dimension),
+            "site": .string(site), "from": .string(query.from), "to": .string(query.to), "breakdown": .string(dimension.rawValue),
             "rows": .array(rows.sorted { $0.value.quantity != $1.value.quantity ? $0.value.quantity > $1.value.quantity : $0.key < $1.key }.map { key, row in
-                .object([dimension: .string(key), "quantity": .number(String(row.quantity)), "orders": .number(String(row.orders)), "revenue": row.revenue.json])
+                .object([dimension.rawValue: .string(key), "quantity": .number(String(row.quantity)), "orders": .number(String(row.orders)), "revenue": row.revenue.json])
             }),
         ])
     }

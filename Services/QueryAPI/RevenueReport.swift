@@ -3,6 +3,7 @@ import Foundation
 import HTTPAPI
 import Logging
 import PostgresNIO
+import Storage
 
 /// `GET /v1/sites/{site}/revenue`: orders and money per breakdown row and currency, from the
 /// `analytics.revenue_daily` rollup.
@@ -28,26 +29,19 @@ struct RevenueReport {
     }
 
     func run(site: String, query: ReportQuery) async throws -> JSONValue {
-        var bindings = PostgresBindings()
-        bindings.append(site)
-        bindings.append(query.from)
-        bindings.append(query.to)
-        var conditions = ["site = $1", "day BETWEEN $2::date AND $3::date"]
-        for (dimension, value) in query.filters {
-            bindings.append(value)
-            conditions.append("\(dimension.sql) = $\(bindings.count)")
-        }
-        let dimensions = query.breakdown.map { "\($0.sql) AS \($0.rawValue)" }
-        let groupBy = query.breakdown.map(\.sql) + ["currency"]
-        let sql = """
-            SELECT concat_ws(chr(31), \((query.breakdown.map(\.sql) + ["''"]).joined(separator: ", "))) AS row_key,
-                   \((dimensions + ["currency"]).joined(separator: ", ")),
+        let range = query.range(site: site)
+        let conditions = ([range.days] + query.filterConditions()).joined(separator: " AND ")
+        let keys = query.breakdown.map(\.sql)
+        let named = query.breakdown.map { "\($0.sql) AS \(identifier: $0)" as SQLFragment }
+        let statement: SQLFragment = """
+            SELECT concat_ws(chr(31), \((keys + ["''"]).joined())) AS row_key,
+                   \((named + ["currency"]).joined()),
                    sum(orders)::int8, sum(first_orders)::int8, sum(revenue_minor)::int8, sum(refunds_minor)::int8
             FROM analytics.revenue_daily
-            WHERE \(conditions.joined(separator: " AND "))
-            GROUP BY \(groupBy.joined(separator: ", "))
+            WHERE \(conditions)
+            GROUP BY \((keys + ["currency"]).joined())
             """
-        let result = try await postgres.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        let result = try await postgres.query(statement.query, logger: logger)
         var rows: [String: (dimensions: [String], row: Row)] = [:]
         var totals = Row()
         for try await record in result {

@@ -9,7 +9,7 @@ public enum EventType: String, Sendable, Codable, CaseIterable {
 
 /// Where an event came from: a browser (public site id, origin-checked) or a shop's server
 /// (secret key). Server values win when both report the same order.
-public enum Origin: String, Sendable, Codable {
+public enum Origin: String, Sendable, Codable, CaseIterable {
     case browser
     case server
 }

@@ -5,17 +5,15 @@ import PostgresNIO
 /// the position it was computed up to are committed in one transaction.
 public struct OffsetStore: Sendable {
     /// The table, schema-qualified: `sessionizer.offsets` or `analytics.consumer_offsets`.
-    let table: String
+    let table: SQLFragment
 
     public static let sessionizer = OffsetStore(table: "sessionizer.offsets")
     public static let aggregator = OffsetStore(table: "analytics.consumer_offsets")
 
     /// The next offset to read of each partition of `topic` that has one stored.
     public func load(topic: String, on connection: PostgresConnection, logger: Logger) async throws -> [Int32: Int64] {
-        let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT partition, next_offset FROM \(table) WHERE topic = $1", binds: binds(topic)),
-            logger: logger
-        )
+        let statement: SQLFragment = "SELECT partition, next_offset FROM \(table) WHERE topic = \(topic)"
+        let rows = try await connection.query(statement.query, logger: logger)
         var offsets: [Int32: Int64] = [:]
         for try await (partition, offset) in rows.decode((Int32, Int64).self) { offsets[partition] = offset }
         return offsets
@@ -25,32 +23,19 @@ public struct OffsetStore: Sendable {
     public func save(topic: String, offsets: [Int32: Int64], on connection: PostgresConnection, logger: Logger) async throws {
         guard !offsets.isEmpty else { return }
         let partitions = offsets.keys.sorted()
-        var bindings = PostgresBindings()
-        bindings.append(topic)
-        bindings.append(partitions)
-        bindings.append(partitions.map { offsets[$0]! })
-        try await connection.query(
-            PostgresQuery(unsafeSQL: """
-                INSERT INTO \(table) (topic, partition, next_offset)
-                SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS t(p, o)
-                ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()
-                """, binds: bindings),
-            logger: logger
-        )
+        let statement: SQLFragment = """
+            INSERT INTO \(table) (topic, partition, next_offset)
+            SELECT \(topic), p, o FROM unnest(\(partitions)::int[], \(partitions.map { offsets[$0]! })::bigint[]) AS t(p, o)
+            ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()
+            """
+        try await connection.query(statement.query, logger: logger)
     }
 
     /// Deletes the stored offsets of `topic` (its log was recreated); returns how many.
     public func forget(topic: String, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "WITH gone AS (DELETE FROM \(table) WHERE topic = $1 RETURNING 1) SELECT count(*)::int8 FROM gone", binds: binds(topic)),
-            logger: logger)
+        let statement: SQLFragment = "WITH gone AS (DELETE FROM \(table) WHERE topic = \(topic) RETURNING 1) SELECT count(*)::int8 FROM gone"
+        let rows = try await connection.query(statement.query, logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
-    }
-
-    private func binds(_ topic: String) -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(topic)
-        return bindings
     }
 }

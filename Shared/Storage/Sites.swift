@@ -131,21 +131,20 @@ public struct SiteStore: Sendable {
     }
 
     public func list() async throws -> [Site] {
-        try await sites(where: "true", binds: PostgresBindings())
+        try await sites(where: "true")
     }
 
     public func site(id: String) async throws -> Site? {
-        var binds = PostgresBindings()
-        binds.append(id)
-        return try await sites(where: "id = $1", binds: binds).first
+        try await sites(where: "id = \(id)").first
     }
 
-    /// Sites matching a fixed condition (never user text: values go in `binds`).
-    private func sites(where condition: String, binds: PostgresBindings) async throws -> [Site] {
-        let rows = try await client.query(PostgresQuery(unsafeSQL: """
+    /// The sites matching `condition`, by id.
+    private func sites(where condition: SQLFragment) async throws -> [Site] {
+        let statement: SQLFragment = """
             SELECT id, name, timezone, allowed_origins, session_timeout_minutes, session_max_length_minutes, split_sessions_at_midnight
             FROM control.sites WHERE \(condition) ORDER BY id
-            """, binds: binds), logger: logger)
+            """
+        let rows = try await client.query(statement.query, logger: logger)
         var sites: [Site] = []
         for try await (id, name, timezone, origins, timeout, maxLength, split) in rows.decode((String, String, String, [String], Int, Int, Bool).self) {
             sites.append(Site(id: id, name: name, timezone: timezone, allowedOrigins: origins, sessionTimeoutMinutes: timeout,

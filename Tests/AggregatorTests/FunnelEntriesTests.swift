@@ -1,5 +1,6 @@
 @testable import Aggregator
 import Contracts
+import Storage
 import Testing
 
 /// `DefinitionRollups.entries`: a person's row per entry day, each the path a report whose
@@ -50,5 +51,26 @@ import Testing
         // report from that day enters the person there and counts them nowhere).
         #expect(entries.map(\.seconds.count) == [4, 1, 0])
         #expect(entries.map(\.previousDay) == [nil, "2026-05-01", "2026-05-02"])
+    }
+}
+
+/// The rollups' statements: the batch's are fixed SQL; a backfill's carry their binds.
+@Suite struct DefinitionRollupStatementTests {
+    @Test func theBatchStatementsAreFixed() {
+        #expect(DefinitionRollups.fromNewFacts.count == 2)
+        #expect(DefinitionRollups.fromNewFacts.allSatisfy { $0.contains("FROM aggregator_new e") && !$0.contains("$1") })
+        #expect(DefinitionRollups.fromNewFacts[1].contains("WHERE true AND ((c.origin = 'server') > (o.origin = 'server')"))
+    }
+
+    @Test func aBackfillChunkBindsItsScope() {
+        let filter: SQLFragment = "e.site = \("shop") AND e.day BETWEEN \("2026-05-01")::date AND \("2026-05-07")::date"
+        let goal = DefinitionRollups.upsertGoalConversions(facts: .stored, filter: filter, goals: "g.id = \(Int64(9))").query
+        #expect(goal.binds.count == 4)
+        #expect(goal.sql.contains("FROM analytics.events e JOIN control.goals g ON g.site = e.site AND g.id = $1 AND"))
+        #expect(goal.sql.contains("WHERE e.site = $2 AND e.day BETWEEN $3::date AND $4::date"))
+        let funnel = DefinitionRollups.upsertFunnelEvents(facts: .stored, filter: filter, funnels: "f.id = \(Int64(9))", touch: false).query
+        #expect(funnel.binds.count == 4)
+        #expect(funnel.sql.contains("f.step_order <> 'strict' AND f.id = $1"))
+        #expect(funnel.sql.contains("SELECT * FROM written WHERE false UNION ALL"))
     }
 }

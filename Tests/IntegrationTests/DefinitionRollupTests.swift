@@ -54,8 +54,9 @@ struct DefinitionRollupTests {
     /// Visitors of a range counted from `visitor_days` equal the distinct persons of the sessions.
     static func expectVisitorDaysMatchSessions(_ postgres: PostgresClient, site: String, _ moment: String) async throws {
         for (from, to) in [("2026-05-01", "2026-05-31"), ("2026-05-05", "2026-05-06"), ("2026-05-06", "2026-05-08")] {
-            let counted = try await postgres.single(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM analytics.visitor_days WHERE \(OverviewReport.firstVisitorDays)",
-                                                                  binds: try DefinitionRollups.binds(site, from, to)), as: Int64.self)
+            let range = ReportQuery(from: from, to: to, breakdown: [], filters: []).range(site: site)
+            let firstDays: SQLFragment = "SELECT count(*)::int8 FROM analytics.visitor_days WHERE \(OverviewReport.firstVisitorDays(range))"
+            let counted = try await postgres.single(firstDays.query, as: Int64.self)
             let distinct = try await postgres.single("""
                 SELECT count(DISTINCT person_id)::int8 FROM analytics.sessions WHERE site = \(site) AND day BETWEEN \(from)::date AND \(to)::date
                 """, as: Int64.self)
@@ -105,11 +106,11 @@ struct DefinitionRollupTests {
                 funnels.append(try await store.create(try Funnel.parse(try JSONValue.parse(text)), site: site))
             }
             // Stored but not yet backfilled: reports come from the facts.
-            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(kind: "goal", id: goals[0].id) == false)
+            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(.goal, id: goals[0].id) == false)
 
             let backfill = DefinitionBackfill(postgres: postgres, logger: TestStack.logger, chunkDays: 1, pageEvents: 3)
             #expect(try await backfill.reconcile() >= goals.count + funnels.count)
-            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(kind: "funnel", id: funnels[0].id))
+            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(.funnel, id: funnels[0].id))
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after the backfill")
             let purchases = try await GoalReport(postgres: postgres, logger: TestStack.logger)
                 .run(site: site, goal: goals[0], query: ReportQuery(from: "2026-05-01", to: "2026-05-31", breakdown: [], filters: []))
@@ -153,11 +154,11 @@ struct DefinitionRollupTests {
             #expect(try await Self.rollupRows(postgres, site: site) == before)
 
             // A deleted goal's rollup goes.
-            #expect(try await store.delete(table: "goals", id: goals[1].id, site: site))
+            #expect(try await store.delete(.goal, id: goals[1].id, site: site))
             try await backfill.reconcile(deleted: [.init(kind: .goal, id: goals[1].id, site: site)])
             let left = try await postgres.single("SELECT count(*)::int8 FROM analytics.goal_conversions WHERE site = \(site) AND goal_id = \(goals[1].id)", as: Int64.self)
             #expect(left == 0)
-            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(kind: "goal", id: goals[1].id) == false)
+            #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(.goal, id: goals[1].id) == false)
         }
     }
 }

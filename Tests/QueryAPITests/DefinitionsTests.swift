@@ -1,16 +1,46 @@
 import Contracts
+import PostgresNIO
 @testable import QueryAPI
+import Storage
 import Testing
 
 @Suite struct DefinitionsTests {
     @Test func conditionsBindTheCriteriaAsOneJSONValue() throws {
         let match = try EventMatch.parse(try JSONValue.parse(Array(#"{"action": "Order Completed", "type": "event", "properties": {"plan": "pro"}}"#.utf8)), field: "match")
-        #expect(match.action == "purchase")
-        var binds = ["site"]
-        let sql = match.condition(binds: &binds)
-        #expect(sql.contains("($2::jsonb ->> 'action')") && sql.contains("e.properties @> ($2::jsonb -> 'properties')"))
-        #expect(binds.count == 2)
-        #expect(try JSONValue.parse(Array(binds[1].utf8)) == .object(["action": .string("purchase"), "type": .string("event"), "properties": .object(["plan": .string("pro")])]))
+        #expect(match.action == .purchase)
+        #expect(match.type == .event)
+        // After another bind, the criteria are the second; every use of them is that one bind.
+        let query = ("e.site = \("site") AND " + match.condition).query
+        #expect(query.sql.contains("($2::jsonb ->> 'action')") && query.sql.contains("e.properties @> ($2::jsonb -> 'properties')"))
+        #expect(!query.sql.contains("$3"))
+        #expect(try JSONValue.parse(Array(match.json.serialized.utf8)) == .object([
+            "action": .string("purchase"), "type": .string("event"), "properties": .object(["plan": .string("pro")]),
+        ]))
+        var binds = PostgresBindings()
+        binds.append("site")
+        binds.append(match.json.serialized)
+        #expect(query.binds == binds)
+    }
+
+    /// The API shows a match as it was stored: actions under their canonical name.
+    @Test func matchJSONKeepsItsWireFormat() throws {
+        let text = #"{"action":"add_to_cart","name":"Add","path":"/p/*","properties":{"n":1},"type":"event"}"#
+        let match = try EventMatch.parse(try JSONValue.parse(Array(text.utf8)), field: "match")
+        #expect(match.json.serialized == text)
+        let alias = try EventMatch.parse(try JSONValue.parse(Array(#"{"action": "Product Added"}"#.utf8)), field: "match")
+        #expect(alias.json.serialized == #"{"action":"add_to_cart"}"#)
+        #expect(Funnel.ecommerce.json["steps"]?.serialized == """
+            [{"action":"view_item","label":"view_item"},{"action":"add_to_cart","label":"add_to_cart"},\
+            {"action":"begin_checkout","label":"begin_checkout"},{"action":"purchase","label":"purchase"}]
+            """)
+    }
+
+    @Test func definitionChangesKeepTheirWireFormat() throws {
+        let change = DefinitionChange(kind: .funnel, id: 42, site: "shop", deleted: true)
+        #expect(change.key == "shop/funnel/42")
+        #expect(String(decoding: change.encoded, as: UTF8.self) == #"{"change":"deleted","id":"42","kind":"funnel","site":"shop"}"#)
+        #expect(DefinitionChange.decode(change.encoded) == change)
+        #expect(DefinitionChange.decode(Array(#"{"change":"deleted","id":"42","kind":"report","site":"shop"}"#.utf8)) == nil)
     }
 
     @Test(arguments: [#"{}"#, #"{"action": "dance"}"#, #"{"type": "click"}"#, #"{"path": ""}"#, #"{"properties": {}}"#, #"{"colour": "red"}"#, #"[]"#])

@@ -1,5 +1,6 @@
 import Contracts
 import HTTPAPI
+import Storage
 @testable import QueryAPI
 import Testing
 
@@ -135,7 +136,29 @@ import Testing
         (.day, "to_char(day, 'YYYY-MM-DD')"), (.week, "to_char(date_trunc('week', day), 'YYYY-MM-DD')"), (.month, "to_char(day, 'YYYY-MM')"),
     ])
     func dimensionSQL(dimension: ReportQuery.Dimension, sql: String) {
-        #expect(dimension.sql == sql)
+        #expect(dimension.sql.query.sql == sql)
+        #expect(dimension.sql.query.binds.count == 0)
+    }
+
+    /// Names placed in SQL verbatim (`AS landing_page`, `i.product_id`) are plain lower-case words.
+    @Test func dimensionNamesArePlainIdentifiers() {
+        let names = ReportQuery.Dimension.allCases.map(\.rawValue) + ProductsReport.Dimension.allCases.map(\.rawValue)
+        #expect(names.allSatisfy { name in
+            name.first?.isLetter == true && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || $0 == "_" }
+        })
+        #expect(ProductsReport.Dimension.allCases.map(\.rawValue) == ["product_id", "sku", "category", "brand", "name", "variant"])
+        #expect(RetentionReport.Period.allCases.map(\.rawValue) == ["day", "week", "month"])
+    }
+
+    @Test func filtersBecomeConditionsWithTheirValuesBound() throws {
+        let query = try ReportQuery.parse([
+            ("filter[source]", "x' OR 1=1 --"), ("filter[day]", "2026-03-01"), ("filter[medium]", "cpc"),
+        ], today: Self.today)
+        let all = ([query.range(site: "shop").days] + query.filterConditions()).joined(separator: " AND ").query
+        #expect(all.sql == "site = $1 AND day BETWEEN $2::date AND $3::date AND source = $4 AND to_char(day, 'YYYY-MM-DD') = $5 AND medium = $6")
+        #expect(all.binds.count == 6)
+        let sourceOnly = query.filterConditions(where: \.isSourceDimension).joined(separator: " AND ").query
+        #expect(sourceOnly.sql == "source = $1 AND medium = $2")
     }
 
     @Test func equalityComparesFilters() throws {
