@@ -4,7 +4,7 @@ import Foundation
 /// Turns enriched events into rows of the staging table in `COPY … FROM STDIN` text format,
 /// written straight as UTF-8 bytes (building a `String` field by field was a third of the
 /// Aggregator's CPU). Pure, so the exact bytes sent to Postgres are unit-tested.
-enum FactRows {
+public enum FactRows {
     /// Staging columns, in COPY order.
     static let columns = [
         "site", "event_uuid", "occurred_at", "received_at", "type", "name", "action", "event_id", "origin",
@@ -70,7 +70,7 @@ enum FactRows {
     }
 
     /// COPY text escaping of a value: backslash, tab, newline and carriage return.
-    static func escape(_ value: String, into out: inout [UInt8]) {
+    public static func escape(_ value: String, into out: inout [UInt8]) {
         var value = value
         value.withUTF8 { escape($0, into: &out) }
     }

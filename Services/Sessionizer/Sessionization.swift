@@ -144,6 +144,13 @@ public enum Sessionization {
         return Int64((Double(seconds + offset) / 86_400).rounded(.down))
     }
 
+    /// The source context and campaign key of a session that starts on `url`, coming from
+    /// `referrer` (for generated benchmark traffic: the same classification as live sessions).
+    public static func source(url: String?, referrer: String?) -> (context: SourceContext, campaignKey: String?) {
+        let page = PageURL(url)
+        return (SourceClassification.context(page: page, referrer: referrer), campaignKey(page))
+    }
+
     /// utm_source/medium/campaign and click ids, when any is present.
     static func campaignKey(_ page: PageURL?) -> String? {
         guard let query = page?.query else { return nil }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Aggregator
 import Contracts
 import Foundation
+import Sessionizer
 
 /// `tributary bench-data`: the benchmarks' input, a generated week of shop traffic written with
 /// the services' own message encoders (`MessageCoding.encode` of `RawEvent` and `EnrichedEvent`,
@@ -452,14 +454,14 @@ struct BenchTraffic {
                     // Sessionization: browser events other than identify start or join a session.
                     if e.type != .identify {
                         var context: (context: SourceContext, campaignKey: String?)? =
-                            position == 0 ? Self.sourceContext(url: e.url!, referrer: e.referrer) : nil
+                            position == 0 ? Sessionization.source(url: e.url, referrer: e.referrer) : nil
                         let key = context?.campaignKey
                         if var current = session, t - current.lastAt <= Self.inactivity,
                            t - current.startedAt <= Self.maximumSession, key == nil || key == current.campaignKey {
                             current.lastAt = t
                             session = current
                         } else {
-                            if context == nil { context = Self.sourceContext(url: e.url!, referrer: e.referrer) }
+                            if context == nil { context = Sessionization.source(url: e.url, referrer: e.referrer) }
                             session = Session(id: e.eventUUID, startedAt: t, lastAt: t, context: context!.context,
                                               campaignKey: context!.campaignKey)
                             count("sessions")
@@ -558,61 +560,6 @@ struct BenchTraffic {
                 copyRow: CopyRow.line(enriched, zone: zones[siteIndex])))
         }
     }
-
-    // MARK: Source context
-
-    /// The Sessionizer's source context for the landing pages this model writes (the query's
-    /// utm parameters, else the referrer: search engines, social sites, other sites, direct),
-    /// with the key whose change starts a new session.
-    static func sourceContext(url: String, referrer: String?) -> (context: SourceContext, campaignKey: String?) {
-        let pathAndQuery = url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        var query: [String: String] = [:]
-        if pathAndQuery.count > 1 {
-            for pair in pathAndQuery[1].split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let name = decodeQuery(parts[0]), value = parts.count > 1 ? decodeQuery(parts[1]) : ""
-                if query[name] == nil { query[name] = value }
-            }
-        }
-        let afterScheme = pathAndQuery[0].split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
-        let path = afterScheme.count > 3 ? "/" + afterScheme[3] : "/"
-        let referrerHost = referrer.flatMap { URLComponents(string: $0)?.host?.lowercased() }
-        let source: String, medium: String, campaign: String, channel: String
-        if let utmSource = query["utm_source"] {
-            source = utmSource.lowercased()
-            medium = (query["utm_medium"] ?? "(not set)").lowercased()
-            campaign = query["utm_campaign"] ?? "(not set)"
-            channel = channels["\(source)/\(medium)"] ?? "Unassigned"
-        } else if let host = referrerHost, let engine = searchEngineNames[host] {
-            (source, medium, campaign, channel) = (engine, "organic", "(none)", "Organic Search")
-        } else if let host = referrerHost, let social = socialSiteNames[host] {
-            (source, medium, campaign, channel) = (social, "social", "(none)", "Organic Social")
-        } else if let host = referrerHost {
-            (source, medium, campaign, channel) = (host.hasPrefix("www.") ? String(host.dropFirst(4)) : host,
-                                                   "referral", "(none)", "Referral")
-        } else {
-            (source, medium, campaign, channel) = ("(direct)", "(none)", "(none)", "Direct")
-        }
-        let keys = ["utm_source", "utm_medium", "utm_campaign", "gclid", "fbclid", "msclkid", "ttclid"].map { query[$0] ?? "" }
-        let context = SourceContext(
-            source: source, medium: medium, campaign: campaign, term: query["utm_term"], content: query["utm_content"],
-            clickId: nonEmpty(query["gclid"]) ?? nonEmpty(query["fbclid"]), referrer: referrerHost == nil ? nil : referrer,
-            referrerDomain: referrerHost ?? "(none)", landingPage: path, channel: channel)
-        return (context, keys.contains { !$0.isEmpty } ? keys.joined(separator: "\u{1F}") : nil)
-    }
-
-    static let searchEngineNames = ["www.google.com": "google", "www.bing.com": "bing", "duckduckgo.com": "duckduckgo"]
-    static let socialSiteNames = [
-        "www.instagram.com": "instagram", "l.facebook.com": "facebook", "www.pinterest.com": "pinterest", "t.co": "twitter",
-    ]
-    static let channels = ["google/cpc": "Paid Search", "facebook/paid_social": "Paid Social", "newsletter/email": "Email"]
-
-    private static func decodeQuery(_ text: Substring) -> String {
-        let plus = text.replacingOccurrences(of: "+", with: " ")
-        return plus.removingPercentEncoding ?? plus
-    }
-
-    private static func nonEmpty(_ text: String?) -> String? { text?.isEmpty == false ? text : nil }
 }
 
 private func padded(_ n: Int, _ width: Int) -> String {
@@ -640,7 +587,7 @@ enum CopyRow {
 
     static func line(_ enriched: EnrichedEvent, zone: TimeZone) -> [UInt8] {
         let e = enriched.event, context = enriched.context
-        let day = date(e.occurredAt + Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(e.occurredAt) / 1000))) * 1000)
+        let day = Timestamp.utcDate(e.occurredAt + Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(e.occurredAt) / 1000))) * 1000)
         var items: String?
         if !e.items.isEmpty {
             var writer = JSONBytesWriter(capacity: 256)
@@ -660,7 +607,7 @@ enum CopyRow {
             items = String(decoding: writer.bytes, as: UTF8.self)
         }
         let fields: [String?] = [
-            e.site, e.eventUUID.uuidString.lowercased(), timestamp(e.occurredAt), timestamp(e.receivedAt), day,
+            e.site, e.eventUUID.uuidString.lowercased(), Timestamp.formatRFC3339(e.occurredAt), Timestamp.formatRFC3339(e.receivedAt), day,
             e.type.rawValue, e.name, e.action?.rawValue, e.eventId, e.origin.rawValue, e.anonymousId, e.userId,
             enriched.personId, enriched.sessionId.uuidString.lowercased(), context.source, context.medium, context.campaign,
             context.channel, context.referrerDomain ?? "(none)", context.landingPage ?? "(none)", e.url, e.referrer,
@@ -676,47 +623,10 @@ enum CopyRow {
                 out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
                 continue
             }
-            for byte in field.utf8 {
-                switch byte {
-                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                default: out.append(byte)
-                }
-            }
+            FactRows.escape(field, into: &out)
         }
         out.append(UInt8(ascii: "\n"))
         return out
-    }
-
-    /// yyyy-MM-dd of Unix milliseconds (already shifted to local time).
-    static func date(_ millis: Int64) -> String {
-        let (y, m, d) = civil(days: floorDiv(millis, 86_400_000))
-        return "\(padded(y, 4))-\(padded(m, 2))-\(padded(d, 2))"
-    }
-
-    /// RFC 3339 in UTC with milliseconds: 2026-11-01T00:00:00.000Z.
-    static func timestamp(_ millis: Int64) -> String {
-        let seconds = floorDiv(millis, 1000)
-        let secondOfDay = Int(seconds - floorDiv(seconds, 86_400) * 86_400)
-        return date(millis) + "T" + padded(secondOfDay / 3600, 2) + ":" + padded(secondOfDay / 60 % 60, 2) + ":"
-            + padded(secondOfDay % 60, 2) + "." + padded(Int(millis - seconds * 1000), 3) + "Z"
-    }
-
-    private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
-
-    /// Howard Hinnant's civil_from_days.
-    private static func civil(days: Int64) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (Int(yoe + era * 400 + (m <= 2 ? 1 : 0)), Int(m), Int(d))
     }
 }
 
