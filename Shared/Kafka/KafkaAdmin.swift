@@ -71,20 +71,15 @@ public final class KafkaAdmin: Sendable {
             for (key, value) in spec.configs { rd_kafka_NewTopic_set_config(topic, key, value) }
             newTopics.append(topic)
         }
-        let resultQueue = rd_kafka_queue_new(client.handle)
-        defer { rd_kafka_queue_destroy(resultQueue) }
         let options = rd_kafka_AdminOptions_new(client.handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
         defer { rd_kafka_AdminOptions_destroy(options) }
         rd_kafka_AdminOptions_set_operation_timeout(options, Int32(timeout.milliseconds), &errorText, errorText.count)
-        newTopics.withUnsafeMutableBufferPointer { buffer in
-            rd_kafka_CreateTopics(client.handle, buffer.baseAddress, buffer.count, options, resultQueue)
-        }
-        guard let event = rd_kafka_queue_poll(resultQueue, Int32(timeout.milliseconds) + 5000) else {
-            throw KafkaError(code: .timedOut, message: "create topics: no answer from the broker")
+        let event = try client.adminResult("create topics", wait: timeout + .seconds(5)) { resultQueue in
+            newTopics.withUnsafeMutableBufferPointer { buffer in
+                rd_kafka_CreateTopics(client.handle, buffer.baseAddress, buffer.count, options, resultQueue)
+            }
         }
         defer { rd_kafka_event_destroy(event) }
-        let eventError = rd_kafka_event_error(event)
-        guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: .operation, "create topics", error: eventError) }
         guard let result = rd_kafka_event_CreateTopics_result(event) else {
             throw KafkaError(code: .operation, message: "create topics: unexpected result")
         }
@@ -107,6 +102,46 @@ public final class KafkaAdmin: Sendable {
     private func runBlocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: work()) }
+        }
+    }
+}
+
+extension RdKafkaClient {
+    /// Runs one admin request: `send` issues it with a result queue. Returns the result event
+    /// once its request-level error is checked; the caller reads and destroys it.
+    func adminResult(_ what: String, wait: Duration, _ send: (OpaquePointer?) -> Void) throws(KafkaError) -> OpaquePointer {
+        let resultQueue = rd_kafka_queue_new(handle)
+        defer { rd_kafka_queue_destroy(resultQueue) }
+        send(resultQueue)
+        guard let event = rd_kafka_queue_poll(resultQueue, Int32(wait.milliseconds)) else {
+            throw KafkaError(code: .timedOut, message: "\(what): no answer from the broker")
+        }
+        let error = rd_kafka_event_error(event)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_event_destroy(event)
+            throw KafkaError(code: .operation, what, error: error)
+        }
+        return event
+    }
+
+    /// Deletes a consumer group with its committed offsets. Apache Kafka refuses while the
+    /// group has members (GROUP_NOT_EMPTY).
+    func deleteGroup(_ groupId: String, wait: Duration = .seconds(10)) throws(KafkaError) {
+        let group = rd_kafka_DeleteGroup_new(groupId)
+        defer { rd_kafka_DeleteGroup_destroy(group) }
+        var groups: [OpaquePointer?] = [group]
+        let event = try adminResult("delete group \(groupId)", wait: wait) { resultQueue in
+            groups.withUnsafeMutableBufferPointer { buffer in
+                rd_kafka_DeleteGroups(handle, buffer.baseAddress, buffer.count, nil, resultQueue)
+            }
+        }
+        defer { rd_kafka_event_destroy(event) }
+        var count = 0
+        guard let result = rd_kafka_event_DeleteGroups_result(event),
+              let answers = rd_kafka_DeleteGroups_result_groups(result, &count), count > 0, let answer = answers[0]
+        else { throw KafkaError(code: .operation, message: "delete group \(groupId): no result") }
+        if let error = rd_kafka_group_result_error(answer) {
+            throw KafkaError(code: .operation, message: "delete group \(groupId): \(String(cString: rd_kafka_error_string(error)))")
         }
     }
 }

@@ -236,8 +236,12 @@ public final class KafkaConsumer: Sendable {
                     "last_assignment": "\(stall.lastAssignment.map(\.description).joined(separator: ","))",
                 ])
             rd_kafka_consumer_close(old.handle)
-            let deletion = deleteGroup(groupId, using: old.handle)
-            logger.info("consumer group \(groupId): asked the broker to drop its coordinator state: \(deletion)")
+            do throws(KafkaError) {
+                try old.deleteGroup(groupId)
+                logger.info("consumer group \(groupId): the broker dropped its coordinator state")
+            } catch {
+                logger.info("consumer group \(groupId): the broker kept its coordinator state (\(error.message))")
+            }
             do throws(KafkaError) {
                 membership.value = try makeMembership()
                 return .success(())
@@ -255,28 +259,6 @@ public final class KafkaConsumer: Sendable {
             queue.async { continuation.resume(returning: work()) }
         }
     }
-}
-
-/// Asks the broker to delete a consumer group; returns what it answered, for the log.
-private func deleteGroup(_ groupId: String, using handle: OpaquePointer) -> String {
-    let resultQueue = rd_kafka_queue_new(handle)
-    defer { rd_kafka_queue_destroy(resultQueue) }
-    let group = rd_kafka_DeleteGroup_new(groupId)
-    defer { rd_kafka_DeleteGroup_destroy(group) }
-    var groups: [OpaquePointer?] = [group]
-    groups.withUnsafeMutableBufferPointer { buffer in
-        rd_kafka_DeleteGroups(handle, buffer.baseAddress, 1, nil, resultQueue)
-    }
-    guard let event = rd_kafka_queue_poll(resultQueue, 10_000) else { return "no answer within 10 s" }
-    defer { rd_kafka_event_destroy(event) }
-    if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {
-        return String(cString: rd_kafka_event_error_string(event))
-    }
-    guard let result = rd_kafka_event_DeleteGroups_result(event) else { return "unexpected result" }
-    var count = 0
-    guard let answers = rd_kafka_DeleteGroups_result_groups(result, &count), count > 0, let answer = answers[0] else { return "no result" }
-    if let error = rd_kafka_group_result_error(answer) { return String(cString: rd_kafka_error_string(error)) }
-    return "deleted"
 }
 
 /// Whether a member waits for an assignment, since when, and what it saw meanwhile: the
