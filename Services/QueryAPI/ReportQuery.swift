@@ -31,15 +31,10 @@ struct ReportQuery: Sendable, Equatable {
         /// column of its name.
         var sql: SQLFragment {
             switch self {
-            case .source: "source"
-            case .medium: "medium"
-            case .campaign: "campaign"
-            case .channel: "channel"
-            case .landingPage: "landing_page"
-            case .referrerDomain: "referrer_domain"
             case .day: "to_char(day, 'YYYY-MM-DD')"
             case .week: "to_char(date_trunc('week', day), 'YYYY-MM-DD')"
             case .month: "to_char(day, 'YYYY-MM')"
+            default: "\(identifier: self)"
             }
         }
     }

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from . import kafka, machine, procs, profile, report, stack
-from .core import Bench, Option, UsageError, key_values, parse_options, read, result_fields, tail_of
+from . import kafka, machine, procs, profile, stack
+from .core import Bench, Option, UsageError, key_values, parse_options, read, tail_of
 from .stats import joined, median, ms_or_s, num, per, r1, ratio, verdict
 
 USAGE = """\
@@ -239,14 +239,7 @@ class Run:
         if self.do_b:
             self.run_freshness()
 
-        entry = report.run_entry("bench-aggregator", self.lines(), b.reproduce("bench-aggregator"))
-        b.out()
-        b.out("## Aggregator benchmark")
-        b.out()
-        sys.stdout.write(report.printable(entry))
-        if not o.no_write:
-            report.write("bench-aggregator", DESCRIPTION, entry, o.keep_runs)
-            b.log("updated BENCHMARKS.md")
+        b.publish("Aggregator benchmark", DESCRIPTION, self.lines(), o)
         if o.profile:
             self.profile()
         b.log("done")
@@ -446,23 +439,14 @@ class Run:
             out = b.path(f"freshness-{i}.txt")
             b.log(f"freshness: {rate} events/s in batches of {o.batch} for {o.warmup}s + {o.duration}s, a marker purchase "
                   f"every {o.marker_interval:g}s")
-            with open(out, "wb") as stdout, open(out + ".err", "wb") as stderr:
-                code = subprocess.call([
-                    sys.executable, "-m", "benchlib.freshness", "--collector", f"127.0.0.1:{cport}",
-                    "--sites", b.path("load-sites.tsv"), "--postgres-url", self.stack.postgres_url, "--rate", str(rate),
-                    "--batch", str(o.batch), "--duration", str(o.duration), "--warmup", str(o.warmup),
-                    "--marker-interval", f"{o.marker_interval:g}", "--poll-interval", f"{o.poll_interval:g}",
-                    "--seed", str(o.seed + i), "--pid", f"all={p.pid}", "--pid", f"tansu={self.stack.kafka_pid()}",
-                    "--pid", f"postgres={self.stack.postgres_pid()}", "--metrics-url", f"http://127.0.0.1:{cport}/metrics",
-                    "--samples", b.path(f"markers-{i}.txt")], stdout=stdout, stderr=stderr)
-            text = read(out)
-            if code != 0:
-                sys.stderr.write(text + read(out + ".err"))
-                b.die("the load generator failed")
-            r = result_fields(text, "RESULT")
-            if r is None:
-                sys.stderr.write(text + read(out + ".err"))
-                b.die("no result from the load generator")
+            r, text = b.run_for_result([
+                sys.executable, "-m", "benchlib.freshness", "--collector", f"127.0.0.1:{cport}",
+                "--sites", b.path("load-sites.tsv"), "--postgres-url", self.stack.postgres_url, "--rate", str(rate),
+                "--batch", str(o.batch), "--duration", str(o.duration), "--warmup", str(o.warmup),
+                "--marker-interval", f"{o.marker_interval:g}", "--poll-interval", f"{o.poll_interval:g}",
+                "--seed", str(o.seed + i), "--pid", f"all={p.pid}", "--pid", f"tansu={self.stack.kafka_pid()}",
+                "--pid", f"postgres={self.stack.postgres_pid()}", "--metrics-url", f"http://127.0.0.1:{cport}/metrics",
+                "--samples", b.path(f"markers-{i}.txt")], out, "the load generator")
             for line in text.splitlines():
                 if line.startswith("FAILURE "):
                     print(line, file=sys.stderr)

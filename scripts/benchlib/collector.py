@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from . import kafka, machine, procs, profile, report, stack
+from . import kafka, machine, procs, profile, stack
 from .core import Bench, Option, UsageError, parse_options, read, result_fields, tail_of
 from .stats import joined, median, ms_from_us, num, per, r1, r2, ratio, verdict
 
@@ -273,14 +273,7 @@ class Run:
         self.stop_collector()
         self.ceiling()
 
-        entry = report.run_entry("bench-collector", self.lines(), b.reproduce("bench-collector"))
-        b.out()
-        b.out("## Collector benchmark")
-        b.out()
-        sys.stdout.write(report.printable(entry))
-        if not o.no_write:
-            report.write("bench-collector", DESCRIPTION, entry, o.keep_runs)
-            b.log("updated BENCHMARKS.md")
+        b.publish("Collector benchmark", DESCRIPTION, self.lines(), o)
         if o.profile:
             self.profile()
         b.log("done")

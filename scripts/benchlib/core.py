@@ -285,6 +285,31 @@ class Bench:
             if port_taken(port):
                 self.die(f"port {port} is taken ({hint})")
 
+    def run_for_result(self, argv, out, what):
+        """Runs a measuring tool with its stdout in `out` (stderr in `out`.err); dies unless it
+        succeeds and prints a `RESULT k=v …` line. Returns (the RESULT fields, all its stdout)."""
+        with open(out, "wb") as stdout, open(out + ".err", "wb") as stderr:
+            code = subprocess.call(argv, stdout=stdout, stderr=stderr)
+        text = read(out)
+        result = result_fields(text, "RESULT") if code == 0 else None
+        if result is None:
+            sys.stderr.write(text + read(out + ".err"))
+            self.die(f"{what} failed" if code != 0 else f"no result from {what}")
+        return result, text
+
+    def publish(self, title, description, lines, o):
+        """Prints this run's entry under `title` and, unless --no-write, keeps it in its
+        BENCHMARKS.md section (with the newest --keep-runs runs)."""
+        from . import report
+        entry = report.run_entry(self.name, lines, self.reproduce(self.name))
+        self.out()
+        self.out(f"## {title}")
+        self.out()
+        sys.stdout.write(report.printable(entry))
+        if not o.no_write:
+            report.write(self.name, description, entry, o.keep_runs)
+            self.log("updated BENCHMARKS.md")
+
     def reproduce(self, make_target):
         """The command that reproduces this run."""
         if not self.argv:

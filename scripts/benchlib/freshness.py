@@ -118,7 +118,7 @@ class Pool:
 
 
 def request_head(host, port, body, key=None, user_agent=None, origin=None):
-    h = [f"POST /v1/events HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
+    h = ["POST /v1/events HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
          f"Content-Length: {len(body)}"]
     if key:
         h.append(f"Authorization: Bearer {key}")

@@ -32,16 +32,8 @@ class Produced:
 
 def produce(bench, passthrough, brokers, topic, messages_file, out):
     """Produces `key<TAB>value` lines with the Sessionizer's and Collector's producer settings."""
-    with open(out, "wb") as stdout, open(out + ".err", "wb") as stderr:
-        code = subprocess.call([passthrough, "produce", "-b", brokers, "-t", topic, "-f", messages_file],
-                               stdout=stdout, stderr=stderr)
-    text = read(out)
-    if code != 0:
-        sys.stderr.write(text + read(out + ".err"))
-        bench.die("kafka-passthrough produce failed")
-    result = result_fields(text, "RESULT")
-    if result is None:
-        bench.die("no result from kafka-passthrough produce")
+    result, text = bench.run_for_result([passthrough, "produce", "-b", brokers, "-t", topic, "-f", messages_file],
+                                        out, "kafka-passthrough produce")
     offsets = {}
     for line in text.splitlines():
         fields = result_fields(line, "PARTITION")
@@ -52,15 +44,8 @@ def produce(bench, passthrough, brokers, topic, messages_file, out):
 
 def passthrough(bench, passthrough_bin, brokers, source, target, count, timeout, out):
     """The pass-through ceiling: its RESULT fields (rate, seconds, delivered, cpu_seconds)."""
-    with open(out, "wb") as stdout, open(out + ".err", "wb") as stderr:
-        code = subprocess.call([passthrough_bin, "passthrough", "-b", brokers, "-i", source, "-o", target,
-                                "-n", str(count), "-T", str(timeout)], stdout=stdout, stderr=stderr)
-    if code != 0:
-        sys.stderr.write(read(out) + read(out + ".err"))
-        bench.die("kafka-passthrough passthrough failed")
-    result = result_fields(read(out), "RESULT")
-    if result is None:
-        bench.die("no result from kafka-passthrough passthrough")
+    result, _ = bench.run_for_result([passthrough_bin, "passthrough", "-b", brokers, "-i", source, "-o", target,
+                                      "-n", str(count), "-T", str(timeout)], out, "kafka-passthrough passthrough")
     return result
 
 

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from . import machine, procs, report, stack
+from . import machine, procs, stack
 from .core import Bench, Option, ROOT, UsageError, key_values, parse_options, read, tail_of
 from .stats import num
 
@@ -197,14 +197,7 @@ class Run:
         self.peer()
         self.measure()
 
-        entry = report.run_entry("bench-queries", self.lines(), b.reproduce("bench-queries"))
-        b.out()
-        b.out("## Query benchmark")
-        b.out()
-        sys.stdout.write(report.printable(entry))
-        if not o.no_write:
-            report.write("bench-queries", DESCRIPTION, entry, o.keep_runs)
-            b.log("updated BENCHMARKS.md")
+        b.publish("Query benchmark", DESCRIPTION, self.lines(), o)
         b.log("done")
 
     # --------------------------------------------------------------------------- the site

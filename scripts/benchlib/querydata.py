@@ -280,7 +280,6 @@ class Generator:
         client_text = f"{browser}\t{os_name}\t{device}\tf"
         rows = []
         session_id = None
-        session_start = t
         current_user = user_id if logged_in else None
         page = f"https://{HOST}{landing}"
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from . import kafka, machine, procs, profile, report, stack
+from . import kafka, machine, procs, profile, stack
 from .core import Bench, Option, UsageError, key_values, parse_options, tail_of
 from .stats import joined, median, mib, num, per, r1, r2, ratio_shown, verdict
 
@@ -208,14 +208,7 @@ class Run:
             if round_ <= o.runs:
                 self.runs["baseline"].append(self.sessionizer(f"baseline{round_}", "baseline"))
 
-        entry = report.run_entry("bench-sessionizer", self.lines(), b.reproduce("bench-sessionizer"))
-        b.out()
-        b.out("## Sessionizer benchmark")
-        b.out()
-        sys.stdout.write(report.printable(entry))
-        if not o.no_write:
-            report.write("bench-sessionizer", DESCRIPTION, entry, o.keep_runs)
-            b.log("updated BENCHMARKS.md")
+        b.publish("Sessionizer benchmark", DESCRIPTION, self.lines(), o)
         if o.profile:
             self.profile()
         b.log("done")
