@@ -3,9 +3,10 @@
 #
 # librdkafka must be 2.8 or newer, and the official Swift images do not ship it: their
 # Ubuntu 24.04 (noble) packages 2.3, Debian 12 (bookworm) 2.0.2. Rather than depend on a
-# distribution that happens to package 2.8, the build stage compiles librdkafka from its
-# release tarball (pinned by checksum; the same source as Debian 13's 2.8.0 that
-# scripts/setup builds for development) and the runtime stage gets that shared library.
+# distribution that happens to package 2.8, the build stage compiles librdkafka from the
+# same source and with the same patches as scripts/setup (Debian's 2.14.2 tarball, pinned
+# by checksum; scripts/patches fixes a segmentation fault on a broker that lost its
+# topics), and the runtime stage gets that shared library.
 #
 # SWIFT_VERSION must be at least the swift-tools-version of Package.swift.
 ARG SWIFT_VERSION=6.2
@@ -15,25 +16,27 @@ ARG UBUNTU_VERSION=noble
 FROM swift:${SWIFT_VERSION}-${UBUNTU_VERSION} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
-ARG LIBRDKAFKA_VERSION=2.8.0
-ARG LIBRDKAFKA_SHA256=5bd1c46f63265f31c6bfcedcde78703f77d28238eadf23821c2b43fc30be3e25
+ARG LIBRDKAFKA_VERSION=2.14.2
+ARG LIBRDKAFKA_SHA256=4d53568c13717b167d12c7b2a0fe12aeb5d6bfe02de53df5b68f86d870a81b33
 
 # Distribution packages follow the base image's tag rather than pinned versions.
 # hadolint ignore=DL3008
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update -q \
     && apt-get install -y -q --no-install-recommends \
-        ca-certificates curl build-essential pkg-config \
+        ca-certificates curl build-essential pkg-config patch \
         libssl-dev libsasl2-dev libzstd-dev liblz4-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 
 # librdkafka into /usr/local, where pkg-config (for the CRdKafka system library target)
 # and the linker look by default. Without curl: OIDC token retrieval is not used.
 WORKDIR /src/librdkafka
+COPY scripts/patches/ /src/patches/
 RUN curl -fsSL -o /tmp/librdkafka.tar.gz \
-        "https://github.com/confluentinc/librdkafka/archive/refs/tags/v${LIBRDKAFKA_VERSION}.tar.gz" \
+        "http://deb.debian.org/debian/pool/main/libr/librdkafka/librdkafka_${LIBRDKAFKA_VERSION}.orig.tar.gz" \
     && echo "${LIBRDKAFKA_SHA256}  /tmp/librdkafka.tar.gz" | sha256sum -c - \
     && tar -xzf /tmp/librdkafka.tar.gz --strip-components=1 \
+    && for p in /src/patches/librdkafka-*.patch; do patch -p1 < "$p"; done \
     && ./configure --prefix=/usr/local --disable-curl \
     && make -j"$(nproc)" libs \
     && make install \

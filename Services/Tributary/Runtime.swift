@@ -83,6 +83,11 @@ enum Runtime {
             configuration.rules.inactivityTimeout = Int64(server.sessionTimeoutMinutes) * 60_000
             processors.append(NamedService(name: "sessionizer", service: SessionizerService(configuration: configuration, postgres: postgres, logger: logger)))
         }
+        // A broker that lost topics while we ran (the embedded one keeps its log in memory)
+        // gets them back within seconds, and the loss is reported (Setup.keepTopics).
+        processors.append(NamedService(name: "topic keeper", service: PeriodicTask(name: "topic keeper", interval: .seconds(5), logger: logger) {
+            try await Setup.keepTopics(admin: admin, postgres: postgres, common: common, logger: logger, running: true)
+        }))
         if !roles.contains(.collector) && !roles.contains(.queryAPI) {
             let router = Router()
             operations.addRoutes(to: router)
@@ -162,25 +167,62 @@ enum Setup {
             if !applied.isEmpty { logger.info("applied migrations \(applied)") }
         }
         let admin = try KafkaAdmin(configuration: common.kafka, logger: logger)
+        try await retrying("Kafka at \(common.kafkaBrokers)", logger: logger) {
+            try await keepTopics(admin: admin, postgres: postgres, common: common, logger: logger, running: false)
+        }
+    }
+
+    /// Creates the topics that are missing: all of them on a fresh broker, or those a broker
+    /// lost while the services ran (the embedded broker keeps its log in memory). A topic
+    /// created now is a new log, and offsets stored for the previous log of that name point
+    /// nowhere: they are forgotten *before* the topic exists again, so that no consumer can be
+    /// assigned the new log and seek to them. While running (`running`), a missing topic means
+    /// the broker lost acknowledged events: one error line per topic says how many (the log
+    /// end this process last saw minus what was processed), and metrics count them.
+    static func keepTopics(admin: KafkaAdmin, postgres: PostgresClient, common: CommonOptions.Resolved, logger: Logger, running: Bool) async throws {
         let specs = [
             KafkaAdmin.TopicSpec(name: Topics.raw, partitions: common.partitions),
             KafkaAdmin.TopicSpec(name: Topics.enriched, partitions: common.partitions),
             KafkaAdmin.TopicSpec(name: Topics.deadLetter, partitions: 1),
             KafkaAdmin.TopicSpec(name: Topics.definitions, partitions: 1, configs: ["cleanup.policy": "compact"]),
         ]
-        try await retrying("Kafka at \(common.kafkaBrokers)", logger: logger) {
-            let created = try await admin.ensureTopics(specs)
-            if !created.isEmpty { logger.info("created topics \(created.sorted())") }
-            // A topic created now is a new log: offsets stored for an earlier topic of that name
-            // (a broker whose storage was lost, like the in-memory dev broker) point nowhere.
-            for (topic, store) in [(Topics.raw, OffsetStore.sessionizer), (Topics.enriched, OffsetStore.aggregator)] where created.contains(topic) {
-                let forgotten = try await postgres.withConnection { try await store.forget(topic: topic, on: $0, logger: logger) }
-                if forgotten > 0 { logger.warning("topic \(topic) is new: forgot \(forgotten) offsets stored for its previous log") }
+        var missing = try await admin.missingTopics(specs.map(\.name))
+        guard !missing.isEmpty else { return }
+        if running {
+            // Forgetting offsets is for good: be sure, with a second answer a moment later.
+            try await Task.sleep(for: .seconds(1))
+            missing = try await admin.missingTopics(missing)
+            guard !missing.isEmpty else { return }
+        }
+        let stores = [Topics.raw: OffsetStore.sessionizer, Topics.enriched: OffsetStore.aggregator]
+        var forgotten: [String: [Int32: Int64]] = [:]
+        for topic in missing {
+            guard let store = stores[topic] else { continue }
+            forgotten[topic] = try await postgres.withConnection { try await store.forget(topic: topic, on: $0, logger: logger) }
+        }
+        let created = try await admin.ensureTopics(specs)
+        if !created.isEmpty { logger.info("created topics \(created.sorted())") }
+        for topic in missing {
+            let stored = forgotten[topic] ?? [:]
+            let ends = LogEnds.take(topic: topic)
+            guard running else {
+                if !stored.isEmpty { logger.warning("topic \(topic) is new: forgot \(stored.count) offsets stored for its previous log") }
+                continue
             }
-            let counts = try await admin.partitionCounts(Topics.all)
-            for topic in Topics.all where counts[topic] == nil {
-                throw KafkaError(code: .operation, message: "topic \(topic) is missing after creation")
-            }
+            // Per partition: what the log held past the stored position, as far as this process saw.
+            let lost = ends.reduce(Int64(0)) { sum, end in sum + max(0, end.value - (stored[end.key] ?? 0)) }
+            Counter(label: "tributary_kafka_topics_lost_total", dimensions: [("topic", topic)]).increment()
+            Counter(label: "tributary_kafka_offsets_lost_total", dimensions: [("topic", topic)]).increment(by: lost)
+            logger.error(
+                "topic \(topic) was missing on the broker (its log is lost): recreated; \(lost) acknowledged offsets were not yet processed and are lost, as far as this process saw\(ends.isEmpty ? " (it read no partition of it)" : "")",
+                metadata: [
+                    "topic": "\(topic)", "offsets_lost": "\(lost)", "partitions_seen": "\(ends.count)",
+                    "stored_offsets_forgotten": "\(stored.count)",
+                ])
+        }
+        let counts = try await admin.partitionCounts(Topics.all)
+        for topic in Topics.all where counts[topic] == nil {
+            throw KafkaError(code: .operation, message: "topic \(topic) is missing after creation")
         }
     }
 

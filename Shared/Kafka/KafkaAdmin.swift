@@ -39,6 +39,15 @@ public final class KafkaAdmin: Sendable {
         return try result.get()
     }
 
+    /// The names among `topics` that the broker does not know (`unknownTopics`); a topic
+    /// without a leader for the moment is not missing.
+    public func missingTopics(_ topics: [String], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [String] {
+        let result: Result<[String], KafkaError> = await runBlocking { [client] in
+            do throws(KafkaError) { return .success(try client.unknownTopics(topics, timeout: timeout)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
     /// Partition counts of the named topics that exist.
     public func partitionCounts(_ topics: [String], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [String: Int] {
         let result: Result<[String: Int], KafkaError> = await runBlocking { [client] in

@@ -147,6 +147,7 @@ public final class KafkaConsumer: Sendable {
             if rebalances.contains(where: { if case .revoked = $0 { true } else { false } }) {
                 messages.removeAll()
             }
+            LogEnds.record(messages, handle: client.handle)
             return PollResult(messages: messages, rebalances: rebalances)
         }
     }

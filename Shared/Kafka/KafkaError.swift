@@ -14,6 +14,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let timedOut = Code(name: "timed_out")
         /// A consumer, admin or metadata operation failed.
         public static let operation = Code(name: "operation")
+        /// Every broker is down: refused at once, without waiting for the message timeout.
+        public static let unavailable = Code(name: "unavailable")
         /// The client was already shut down.
         public static let closed = Code(name: "closed")
     }

@@ -48,6 +48,9 @@ public final class KafkaProducer: Sendable {
     /// caller can do other work meanwhile. `send` is `enqueue` and `wait`.
     public func enqueue(_ messages: [KafkaOutgoingMessage]) async throws(KafkaError) -> KafkaDeliveries {
         guard closed.isRunning else { throw KafkaError(code: .closed, message: "producer is shut down") }
+        if context.broker.isDown {
+            throw KafkaError(code: .unavailable, message: "every broker is down (refused without waiting; the producer notices within a second when one answers again)")
+        }
         let current = core.withLock { $0 }
         let batch = DeliveryBatch(count: messages.count)
         if !messages.isEmpty { await current.enqueue(messages, batch: batch) }
@@ -117,8 +120,9 @@ final class ProducerCore: Sendable {
         // The client keeps the context alive as long as its handle: the poller thread may
         // outlive the KafkaProducer, and librdkafka logs through the context until destroyed.
         client = try RdKafkaClient(kind: .producer, properties: properties, context: context) { conf in
-            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
                 guard let message, let batchPointer = message.pointee._private else { return }
+                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR { CallbackContext.from(opaque)?.broker.answered() }
                 // Each enqueued message holds one retain on its batch, released here.
                 let batch = Unmanaged<DeliveryBatch>.fromOpaque(batchPointer).takeRetainedValue()
                 batch.delivered(error: message.pointee.err)
@@ -127,7 +131,14 @@ final class ProducerCore: Sendable {
         // The thread keeps this core (and so the handle) alive until it stops: the topic handles
         // and the client are destroyed after the last poll, in that order.
         let poller = Thread { [self] in
-            while running.isRunning { rd_kafka_poll(client.handle, 100) }
+            var nextProbe = ContinuousClock.now
+            while running.isRunning {
+                rd_kafka_poll(client.handle, 100)
+                if context.broker.isDown && ContinuousClock.now >= nextProbe {
+                    nextProbe = .now + BrokerState.probeInterval
+                    if client.answers(within: .milliseconds(500)) { context.broker.answered() }
+                }
+            }
             // Serve the reports of what is still queued, so no sender waits forever.
             rd_kafka_flush(client.handle, 1000)
             rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)

@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// Owns one `rd_kafka_t` handle. librdkafka handles are thread-safe; this type only adds
 /// creation from a property map and destruction.
@@ -70,6 +71,33 @@ final class RdKafkaClient: @unchecked Sendable {
         return counts
     }
 
+    /// The names among `topics` that the broker does not know: absent from its metadata or
+    /// answered with "unknown topic". A topic that exists but has no leader right now (a
+    /// broker restarting) is not missing.
+    func unknownTopics(_ topics: [String], timeout: Duration) throws(KafkaError) -> [String] {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(handle, 1, nil, &metadata, Int32(timeout.milliseconds))
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError(code: .operation, "metadata request", error: error)
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var known = Set<String>()
+        for index in 0..<Int(metadata.pointee.topic_cnt) {
+            let topic = metadata.pointee.topics[index]
+            guard let name = topic.topic, topic.err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART else { continue }
+            known.insert(String(cString: name))
+        }
+        return topics.filter { !known.contains($0) }
+    }
+
+    /// True when a broker answers a metadata request (for the locally known topics) in time.
+    func answers(within timeout: Duration) -> Bool {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(handle, 0, nil, &metadata, Int32(timeout.milliseconds))
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        return error == RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
     /// The low and high watermark offsets of a partition, asked of the broker.
     func watermarks(_ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = 0
@@ -86,6 +114,8 @@ final class CallbackContext: @unchecked Sendable {
     // Immutable after init; Logger is Sendable.
     let logger: Logger
     let onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
+    /// Whether the broker answers, as librdkafka's error callback and deliveries tell.
+    let broker = BrokerState()
 
     init(logger: Logger, onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)? = nil) {
         self.logger = logger
@@ -112,6 +142,7 @@ final class CallbackContext: @unchecked Sendable {
         }
         rd_kafka_conf_set_error_cb(conf) { _, error, reason, opaque in
             guard let context = CallbackContext.from(opaque) else { return }
+            if error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue { context.broker.allDown() }
             let fatal = error == RD_KAFKA_RESP_ERR__FATAL.rawValue
             let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(error)))
             if fatal {
@@ -121,6 +152,19 @@ final class CallbackContext: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Whether every broker is known to be down: set when librdkafka reports it, cleared by the
+/// next acknowledged delivery or answered metadata request. While it is set a producer
+/// refuses sends at once instead of holding each for its whole message timeout, and its
+/// poller thread asks the broker for metadata every `probeInterval` to notice its return.
+final class BrokerState: Sendable {
+    private let down = Atomic<Bool>(false)
+    static let probeInterval: Duration = .seconds(1)
+
+    var isDown: Bool { down.load(ordering: .acquiring) }
+    func allDown() { down.store(true, ordering: .releasing) }
+    func answered() { down.store(false, ordering: .releasing) }
 }
 
 extension Duration {

@@ -31,11 +31,12 @@ public struct OffsetStore: Sendable {
         try await connection.query(statement.query, logger: logger)
     }
 
-    /// Deletes the stored offsets of `topic` (its log was recreated); returns how many.
-    public func forget(topic: String, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let statement: SQLFragment = "WITH gone AS (DELETE FROM \(table) WHERE topic = \(topic) RETURNING 1) SELECT count(*)::int8 FROM gone"
+    /// Deletes the stored offsets of `topic` (its log was recreated); returns what they were.
+    public func forget(topic: String, on connection: PostgresConnection, logger: Logger) async throws -> [Int32: Int64] {
+        let statement: SQLFragment = "DELETE FROM \(table) WHERE topic = \(topic) RETURNING partition, next_offset"
         let rows = try await connection.query(statement.query, logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
+        var forgotten: [Int32: Int64] = [:]
+        for try await (partition, offset) in rows.decode((Int32, Int64).self) { forgotten[partition] = offset }
+        return forgotten
     }
 }
