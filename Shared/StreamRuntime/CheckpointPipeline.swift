@@ -6,7 +6,8 @@ import Synchronization
 final class CheckpointPipeline: Sendable {
     private struct State {
         var tasks: [Task<Void, any Error>] = []
-        var failed = false
+        /// The first failure since the last reset.
+        var failure: (any Error)?
     }
 
     /// Checkpoints in flight before the batch being processed: one commits while the next
@@ -15,7 +16,10 @@ final class CheckpointPipeline: Sendable {
     private let state = Mutex(State())
     private let running = DispatchGroup()
 
-    var hasFailed: Bool { state.withLock { $0.failed } }
+    var hasFailed: Bool { failure != nil }
+
+    /// What failed first since the last reset.
+    var failure: (any Error)? { state.withLock { $0.failure } }
 
     /// Starts a checkpoint after the last one; returns once at most `depth` are in flight.
     func append(_ checkpoint: @escaping @Sendable () async throws -> Void) async {
@@ -31,7 +35,7 @@ final class CheckpointPipeline: Sendable {
                     if hasFailed { throw CancellationError() }
                     try await checkpoint()
                 } catch {
-                    fail()
+                    fail(error)
                     throw error
                 }
             }
@@ -54,8 +58,8 @@ final class CheckpointPipeline: Sendable {
     func waitUntilIdle() { running.wait() }
 
     /// Stops every later checkpoint from committing (the batch before it was lost).
-    func fail() { state.withLock { $0.failed = true } }
+    func fail(_ error: any Error) { state.withLock { $0.failure = $0.failure ?? error } }
 
     /// Forgets a failure once the work after the last committed checkpoint is being redone.
-    func reset() { state.withLock { $0.failed = false } }
+    func reset() { state.withLock { $0.failure = nil } }
 }

@@ -72,8 +72,8 @@ public final class StreamService<Processor: StreamProcessor>: Service {
             if pipeline.hasFailed || !unpositioned.isEmpty {
                 // Stored offsets are read only once every checkpoint in flight is in Postgres.
                 await pipeline.drain()
-                if pipeline.hasFailed {
-                    logger.warning("a checkpoint failed: redoing the \(assigned.count) partitions from their stored offsets")
+                if let failure = pipeline.failure {
+                    logger.warning("redoing \(assigned.count) partitions from their stored offsets after a failure: \(String(reflecting: failure))")
                     await processor.forget(assigned)
                     unpositioned = assigned
                     pipeline.reset()
@@ -107,8 +107,7 @@ public final class StreamService<Processor: StreamProcessor>: Service {
                     retries.succeeded()
                 }
             } catch {
-                logger.error("batch failed, redoing it from the stored offsets: \(String(reflecting: error))")
-                pipeline.fail()
+                pipeline.fail(error)
             }
         }
         await pipeline.drain()
