@@ -30,9 +30,9 @@ struct NamedService {
 /// Builds and runs the services of one process in one ServiceGroup, in dependency order:
 /// the Postgres client, then set-up (migrations and topics), then the producers, the stream
 /// processors (with the Aggregator's definition feed) and the HTTP servers, which start once
-/// set-up is done. SIGTERM or SIGINT drains
-/// them in the reverse order: the Collector stops accepting first, the producers flush after
-/// everything that sends through them stopped, and Postgres closes last.
+/// set-up is done. SIGTERM or SIGINT drains them in the reverse order: the Collector stops
+/// accepting first, the producers flush after everything that sends through them stopped,
+/// and Postgres closes last.
 enum Runtime {
     static func run(roles: Set<Role>, common: CommonOptions.Resolved, server: ServerOptions.Resolved) async throws {
         let registry = PrometheusCollectorRegistry()
