@@ -60,6 +60,18 @@ let package = Package(
             ],
             path: "Shared/Storage", swiftSettings: swiftSettings
         ),
+        .target(
+            name: "StreamRuntime",
+            dependencies: [
+                "Kafka", "Storage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/StreamRuntime", swiftSettings: swiftSettings
+        ),
         // Services
         .target(
             name: "Collector",
@@ -79,17 +91,18 @@ let package = Package(
         .target(
             name: "Sessionizer",
             dependencies: [
-                "Contracts", "Kafka", "Storage",
+                "Contracts", "Kafka", "Storage", "StreamRuntime",
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Services/Sessionizer", swiftSettings: swiftSettings
         ),
         .target(
             name: "Aggregator",
             dependencies: [
-                "Contracts", "Kafka", "Storage",
+                "Contracts", "Kafka", "Storage", "StreamRuntime",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Aggregator", swiftSettings: swiftSettings
@@ -109,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "Tributary",
             dependencies: [
-                "Contracts", "HTTPAPI", "Kafka", "Storage", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
+                "Contracts", "HTTPAPI", "Kafka", "Storage", "StreamRuntime", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,6 +135,15 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
+        .testTarget(
+            name: "StreamRuntimeTests",
+            dependencies: [
+                "StreamRuntime", "Kafka", "Storage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/StreamRuntimeTests"
+        ),
         .testTarget(
             name: "CollectorTests",
             dependencies: [
@@ -158,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Contracts", "Kafka", "Storage", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
+                "Contracts", "Kafka", "Storage", "StreamRuntime", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -50,7 +50,7 @@ enum AggregatorSQL {
     ]
 
     /// The batch's facts not stored before, into `aggregator_new` (an anti-join against the
-    /// facts; the staging rows are unique: `AggregatorService.prepare` drops repeats). Returns how many.
+    /// facts; the staging rows are unique: `AggregatorProcessor.prepare` drops repeats). Returns how many.
     static let insertFacts = """
         WITH kept AS (
             INSERT INTO aggregator_new (

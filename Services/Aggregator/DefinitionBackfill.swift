@@ -202,14 +202,29 @@ struct DefinitionBackfill: Sendable {
 
 /// The Aggregator's follower of `tributary.definitions`: each change (published by the
 /// QueryAPI) triggers a reconcile at once; a reconcile also runs at start-up and every
-/// `interval`, so a change whose message was lost is still picked up.
-struct DefinitionFeed: Sendable {
+/// `interval`, so a change whose message was lost is still picked up. It runs beside the
+/// Aggregator's batches; graceful shutdown cancels a reconcile in progress, which the next
+/// start resumes.
+public struct DefinitionFeed: Service {
     let backfill: DefinitionBackfill
     let kafka: KafkaConfiguration
     let groupId: String
     var interval: Duration = .seconds(60)
 
-    func run() async {
+    /// Follows the definitions with its own consumer group, `groupId`.
+    public init(postgres: PostgresClient, kafka: KafkaConfiguration, groupId: String, logger: Logger) {
+        self.backfill = DefinitionBackfill(postgres: postgres, logger: logger)
+        var kafka = kafka
+        kafka.clientId = "tributary-aggregator"
+        self.kafka = kafka
+        self.groupId = groupId
+    }
+
+    public func run() async {
+        await cancelWhenGracefulShutdown { await follow() }
+    }
+
+    private func follow() async {
         let logger = backfill.logger
         await reconcile(logger: logger)
         let consumer: KafkaConsumer
@@ -221,7 +236,7 @@ struct DefinitionFeed: Sendable {
             return
         }
         var lastReconcile = ContinuousClock.now
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while !Task.isCancelled {
             do {
                 let result = try await consumer.poll(maxMessages: 100, timeout: .seconds(1))
                 if result.messages.isEmpty {
@@ -239,6 +254,7 @@ struct DefinitionFeed: Sendable {
                 lastReconcile = .now
                 try await consumer.commit(nextOffsets(after: result.messages))
             } catch {
+                if Task.isCancelled { break }
                 logger.error("definitions: \(String(reflecting: error)); retrying")
                 try? await Task.sleep(for: .seconds(1))
             }

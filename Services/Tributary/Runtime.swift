@@ -12,6 +12,7 @@ import QueryAPI
 import ServiceLifecycle
 import Sessionizer
 import Storage
+import StreamRuntime
 import Synchronization
 
 /// The services a process can run; `tributary all` runs every one.
@@ -28,9 +29,10 @@ struct NamedService {
 
 /// Builds and runs the services of one process in one ServiceGroup, in dependency order:
 /// the Postgres client, then set-up (migrations and topics), then the producers, the stream
-/// processors and the HTTP servers, which start once set-up is done. SIGTERM or SIGINT drains
-/// them in the reverse order: the Collector stops accepting first, the producers flush after
-/// everything that sends through them stopped, and Postgres closes last.
+/// processors (with the Aggregator's definition feed) and the HTTP servers, which start once
+/// set-up is done. SIGTERM or SIGINT drains them in the reverse order: the Collector stops
+/// accepting first, the producers flush after everything that sends through them stopped,
+/// and Postgres closes last.
 enum Runtime {
     static func run(roles: Set<Role>, common: CommonOptions.Resolved, server: ServerOptions.Resolved) async throws {
         let registry = PrometheusCollectorRegistry()
@@ -72,7 +74,16 @@ enum Runtime {
             configuration.groupId = server.aggregatorGroup
             configuration.batchSize = server.aggregatorBatchSize
             configuration.attributionLookback = .seconds(server.attributionLookbackDays * 86_400)
-            processors.append(NamedService(name: "aggregator", service: AggregatorService(configuration: configuration, postgres: postgres, logger: logger)))
+            var kafka = common.kafka
+            kafka.clientId = "tributary-aggregator"
+            let producer = try KafkaProducer(configuration: kafka, logger: logger)
+            // Dead letters only; it flushes after the Aggregator stopped.
+            producers.append(NamedService(name: "aggregator producer", service: ProducerService(producer: producer)))
+            // Goal and funnel rollups follow their definitions beside the batches; it stops after them.
+            processors.append(NamedService(name: "definition feed", service: DefinitionFeed(
+                postgres: postgres, kafka: common.kafka, groupId: server.aggregatorGroup + "-definitions", logger: logger)))
+            let aggregator = AggregatorProcessor(configuration: configuration, producer: producer, logger: logger)
+            processors.append(NamedService(name: "aggregator", service: StreamService(processor: aggregator, postgres: postgres, logger: logger)))
         }
         if roles.contains(.sessionizer) {
             var configuration = SessionizerConfiguration()
@@ -81,7 +92,13 @@ enum Runtime {
             configuration.batchSize = server.sessionizerBatchSize
             configuration.maximumCachedVisitors = server.sessionizerCachedVisitors
             configuration.rules.inactivityTimeout = Int64(server.sessionTimeoutMinutes) * 60_000
-            processors.append(NamedService(name: "sessionizer", service: SessionizerService(configuration: configuration, postgres: postgres, logger: logger)))
+            var kafka = common.kafka
+            kafka.clientId = "tributary-sessionizer"
+            let producer = try KafkaProducer(configuration: kafka, logger: logger)
+            // The enriched events; it flushes after the Sessionizer stopped.
+            producers.append(NamedService(name: "sessionizer producer", service: ProducerService(producer: producer)))
+            let sessionizer = SessionizerProcessor(configuration: configuration, postgres: postgres, producer: producer, logger: logger)
+            processors.append(NamedService(name: "sessionizer", service: StreamService(processor: sessionizer, postgres: postgres, logger: logger)))
         }
         // A broker that lost topics while we ran (the embedded one keeps its log in memory)
         // gets them back within seconds, and the loss is reported (Setup.keepTopics).

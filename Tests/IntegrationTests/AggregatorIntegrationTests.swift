@@ -39,12 +39,12 @@ struct AggregatorIntegrationTests {
             let messages = try events.enumerated().map { try message($0.element, topic: topic, offset: Int64($0.offset)) }
             let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
-            let aggregator = AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger)
+            let aggregator = AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
 
-            try await aggregator.storeBatch(messages, producer: producer)
+            try await aggregator.runBatch(messages, postgres: postgres)
             // A crash after the commit replays the same messages: nothing may change.
-            try await aggregator.storeBatch(messages, producer: producer)
-            try await aggregator.storeBatch(Array(messages.suffix(1)), producer: producer)
+            try await aggregator.runBatch(messages, postgres: postgres)
+            try await aggregator.runBatch(Array(messages.suffix(1)), postgres: postgres)
 
             let facts = try await postgres.single("SELECT count(*)::int8 FROM analytics.events WHERE site = \(site)", as: Int.self)
             #expect(facts == 3)
@@ -77,8 +77,8 @@ struct AggregatorIntegrationTests {
             defer { producer.shutdown() }
             let admin = try KafkaAdmin(configuration: try TestStack.kafka, logger: TestStack.logger)
             _ = try await admin.ensureTopics([.init(name: Topics.deadLetter, partitions: 1)])
-            try await AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger)
-                .storeBatch([poison], producer: producer)
+            try await AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
+                .runBatch([poison], postgres: postgres)
             // Read the dead letters back (other tests write some too; the watermark is not exact on Tansu).
             let consumer = try KafkaConsumer(configuration: try TestStack.kafka, groupId: TestStack.uniqueName("dlq"), topics: [Topics.deadLetter], logger: TestStack.logger)
             var letters: [DeadLetter] = []

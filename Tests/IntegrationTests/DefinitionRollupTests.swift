@@ -80,9 +80,9 @@ struct DefinitionRollupTests {
             _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: site, name: "Shop"))
             let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
-            let aggregator = AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger)
+            let aggregator = AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
             // Before any definition exists: shoppers over three days.
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try Shop.event(site, "a", 0, name: "view_item"), try Shop.event(site, "a", 1, name: "add_to_cart"),
                 try Shop.event(site, "a", 2, name: "begin_checkout"),
                 try Shop.event(site, "a", 3, name: "purchase", order: "o-1", amount: 1000),
@@ -92,7 +92,7 @@ struct DefinitionRollupTests {
                 try Shop.event(site, "c", 0, name: "view_item", source: "google"),
                 try Shop.event(site, "c", 10, name: "pageview", url: "https://shop.example/thanks"),
                 try Shop.event(site, "d", 0, name: "add_to_cart"), try Shop.event(site, "d", 5, name: "view_item"),
-            ], producer: producer)
+            ], postgres: postgres)
 
             let store = DefinitionStore(postgres: postgres, logger: TestStack.logger)
             let steps = #"[{"action": "view_item"}, {"action": "add_to_cart"}, {"action": "begin_checkout"}, {"action": "purchase"}]"#
@@ -124,24 +124,24 @@ struct DefinitionRollupTests {
 
             // Live batches: a late view that lets d enter earlier, b's purchase days later, a second
             // order reported by the browser first and corrected by the server in the next batch.
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try Shop.event(site, "d", -1, name: "view_item"),
                 try Shop.event(site, "b", 2 * day + 1, name: "begin_checkout"),
                 try Shop.event(site, "b", 2 * day + 2, name: "purchase", order: "o-2", amount: 500),
                 try Shop.event(site, "e", day, name: "view_item", source: "google"),
                 // f enters the any-order funnel with a cart and views an item only after its window.
                 try Shop.event(site, "f", day, name: "add_to_cart"), try Shop.event(site, "f", 4 * day, name: "view_item"),
-            ], producer: producer)
-            try await aggregator.storeBatch([
+            ], postgres: postgres)
+            try await aggregator.runBatch([
                 try Shop.event(site, "b", 2 * day + 2, name: "purchase", origin: .server, order: "o-2", amount: 450),
-            ], producer: producer)
+            ], postgres: postgres)
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after live batches")
             try await Self.expectVisitorDaysMatchSessions(postgres, site: site, "after live batches")
 
             // e logs in as a: e's history (a view on day 2) becomes a's.
             let link = IdentityLink(site: site, anonymousId: "e", personId: "a", linkedAt: Shop.t0 + 2 * day * Shop.minute, eventUUID: UUID())
             let linkMessage = KafkaMessage(topic: "rollup-test", partition: 0, offset: 1, key: nil, value: try MessageCoding.encode(EnrichedMessage.link(link)), timestamp: nil)
-            try await aggregator.storeBatch([linkMessage], producer: producer)
+            try await aggregator.runBatch([linkMessage], postgres: postgres)
             let persons = try await postgres.single("SELECT count(DISTINCT person_id)::int8 FROM analytics.funnel_events WHERE site = \(site)", as: Int64.self)
             #expect(persons == 5, "a, b, c, d, f: e merged into a")
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after an identity merge")

@@ -53,7 +53,7 @@ struct GoalFunnelIntegrationTests {
             ]
             let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
-            try await AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger).storeBatch(messages, producer: producer)
+            try await AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger).runBatch(messages, postgres: postgres)
 
             var configuration = QueryAPIConfiguration()
             configuration.adminToken = QueryAPIIntegrationTests.adminToken
@@ -132,7 +132,7 @@ struct GoalFunnelIntegrationTests {
             ]
             let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
-            try await AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger).storeBatch(messages, producer: producer)
+            try await AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger).runBatch(messages, postgres: postgres)
 
             var configuration = QueryAPIConfiguration()
             configuration.adminToken = QueryAPIIntegrationTests.adminToken

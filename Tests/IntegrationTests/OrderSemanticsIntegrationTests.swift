@@ -79,11 +79,11 @@ struct OrderSemanticsIntegrationTests {
         #expect(actual == expected, sourceLocation: sourceLocation)
     }
 
-    func withAggregator(_ body: @escaping @Sendable (PostgresClient, AggregatorService, KafkaProducer) async throws -> Void) async throws {
+    func withAggregator(_ body: @escaping @Sendable (PostgresClient, AggregatorProcessor, KafkaProducer) async throws -> Void) async throws {
         try await TestStack.withPostgres { postgres in
             let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
             defer { producer.shutdown() }
-            try await body(postgres, AggregatorService(configuration: AggregatorConfiguration(), postgres: postgres, logger: TestStack.logger), producer)
+            try await body(postgres, AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger), producer)
         }
     }
 
@@ -91,11 +91,11 @@ struct OrderSemanticsIntegrationTests {
         try await withAggregator { postgres, aggregator, producer in
             var shop = Shop()
             let t0 = Self.t0
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a"),
                 try shop.browser(2, at: t0 + Self.minute, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a",
                                  name: "purchase", order: "o-1", amount: 1000, items: [LineItem(productId: "mug", priceMinor: 1000)]),
-            ], producer: producer)
+            ], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, ["newsletter EUR 2026-05-04": "orders=1 revenue=1000 refunds=0"])
             func items() async throws -> [String] {
                 var lines: [String] = []
@@ -107,19 +107,19 @@ struct OrderSemanticsIntegrationTests {
             #expect(try await items() == ["mug 1×1000"])
 
             // The shop's server reports the real total (shipping added) a minute later, without a session.
-            try await aggregator.storeBatch([try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "a", order: "o-1", amount: 1250,
+            try await aggregator.runBatch([try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "a", order: "o-1", amount: 1250,
                                                              items: [LineItem(productId: "mug", priceMinor: 1000), LineItem(productId: "shipping", priceMinor: 250)])],
-                                            producer: producer)
+                                            postgres: postgres)
             try await expectRollup(postgres, site: shop.site, ["newsletter EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
             let origin = try await postgres.single("SELECT origin, revenue_minor FROM analytics.orders WHERE site = \(shop.site)", as: (String, Int64).self)
             #expect(origin?.0 == "server" && origin?.1 == 1250)
             #expect(try await items() == ["mug 1×1000", "shipping 1×250"], "the server's items replace the browser's")
 
             // Another browser copy (a reloaded thank-you page) with a stale value: nothing changes.
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try shop.browser(3, at: t0 + 3 * Self.minute, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a",
                                  name: "purchase", order: "o-1", amount: 900, items: [LineItem(productId: "cup", priceMinor: 900)]),
-            ], producer: producer)
+            ], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, ["newsletter EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
             #expect(try await items() == ["mug 1×1000", "shipping 1×250"])
         }
@@ -130,12 +130,12 @@ struct OrderSemanticsIntegrationTests {
             var shop = Shop()
             let t0 = Self.t0
             // The server's copy first: no session known for it, so no source yet.
-            try await aggregator.storeBatch([try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "a", order: "o-1", amount: 1250)], producer: producer)
+            try await aggregator.runBatch([try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "a", order: "o-1", amount: 1250)], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, ["(unattributed) EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try shop.browser(1, at: t0 + Self.minute, session: 1, context: Shop.google, anonymousId: "a", person: "a",
                                  name: "purchase", order: "o-1", amount: 999),
-            ], producer: producer)
+            ], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, ["google EUR 2026-05-04": "orders=1 revenue=1250 refunds=0"])
             let inherited = try await postgres.single("SELECT inherited FROM analytics.orders WHERE site = \(shop.site)", as: Bool.self)
             #expect(inherited == false)
@@ -148,20 +148,20 @@ struct OrderSemanticsIntegrationTests {
             let t0 = Self.t0
             let day = "newsletter EUR 2026-05-04"
             // A partial refund that arrives before its purchase (another partition was faster).
-            try await aggregator.storeBatch([try shop.server(name: "refund", at: t0 + 3 * Self.day, person: "a", order: "o-2", amount: 1000)], producer: producer)
+            try await aggregator.runBatch([try shop.server(name: "refund", at: t0 + 3 * Self.day, person: "a", order: "o-2", amount: 1000)], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, [:])
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a", name: "purchase", order: "o-2", amount: 5000),
-            ], producer: producer)
+            ], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, [day: "orders=1 revenue=5000 refunds=1000"])
             // A second partial refund days later, and one in another currency (not this order's: ignored).
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try shop.server(name: "refund", at: t0 + 5 * Self.day, person: "a", order: "o-2", amount: 1500),
                 try shop.server(name: "refund", at: t0 + 5 * Self.day, person: "a", order: "o-2", amount: 700, currency: Currency(code: "USD")!),
-            ], producer: producer)
+            ], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, [day: "orders=1 revenue=5000 refunds=2500"])
             // A refund without an amount refunds the rest, never more than the order.
-            try await aggregator.storeBatch([try shop.server(name: "refund", at: t0 + 6 * Self.day, person: "a", order: "o-2", amount: nil)], producer: producer)
+            try await aggregator.runBatch([try shop.server(name: "refund", at: t0 + 6 * Self.day, person: "a", order: "o-2", amount: nil)], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, [day: "orders=1 revenue=5000 refunds=5000"])
             let refunded = try await postgres.single("SELECT refunded_minor FROM analytics.orders WHERE site = \(shop.site)", as: Int64.self)
             #expect(refunded == 5000)
@@ -188,16 +188,16 @@ struct OrderSemanticsIntegrationTests {
             let laptop = [try shop.browser(3, at: t0 + Self.day, session: 3, context: Shop.google, anonymousId: "laptop", person: "u-1")]
             let secondOrder = try shop.server(name: "purchase", at: t0 + Self.day + 5 * Self.minute, person: "u-1", order: "o-2", amount: 999)
             if orderFirst {
-                try await aggregator.storeBatch([firstOrder, secondOrder], producer: producer)
+                try await aggregator.runBatch([firstOrder, secondOrder], postgres: postgres)
                 try await expectRollup(postgres, site: shop.site, ["(unattributed) EUR 2026-05-04": "orders=1 revenue=4200 refunds=0",
                                                                         "(unattributed) EUR 2026-05-05": "orders=1 revenue=999 refunds=0"])
-                try await aggregator.storeBatch(laptop, producer: producer)
-                try await aggregator.storeBatch(phone, producer: producer)
+                try await aggregator.runBatch(laptop, postgres: postgres)
+                try await aggregator.runBatch(phone, postgres: postgres)
             } else {
-                try await aggregator.storeBatch(phone, producer: producer)
-                try await aggregator.storeBatch([firstOrder], producer: producer)
-                try await aggregator.storeBatch(laptop, producer: producer)
-                try await aggregator.storeBatch([secondOrder], producer: producer)
+                try await aggregator.runBatch(phone, postgres: postgres)
+                try await aggregator.runBatch([firstOrder], postgres: postgres)
+                try await aggregator.runBatch(laptop, postgres: postgres)
+                try await aggregator.runBatch([secondOrder], postgres: postgres)
             }
             try await expectRollup(postgres, site: shop.site, [
                 "newsletter EUR 2026-05-04": "orders=1 revenue=4200 refunds=0",
@@ -217,10 +217,10 @@ struct OrderSemanticsIntegrationTests {
         try await withAggregator { postgres, aggregator, producer in
             var shop = Shop()
             let t0 = Self.t0
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([
                 try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "u-9", person: "u-9"),
                 try shop.server(name: "purchase", at: t0 + 31 * Self.day, person: "u-9", order: "o-9", amount: 100),
-            ], producer: producer)
+            ], postgres: postgres)
             try await expectRollup(postgres, site: shop.site, ["(unattributed) EUR 2026-06-04": "orders=1 revenue=100 refunds=0"])
         }
     }
@@ -233,8 +233,8 @@ struct OrderSemanticsIntegrationTests {
                 try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a"),
                 try shop.browser(2, at: t0 + Self.minute, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a", name: "add_to_cart"),
             ]
-            try await aggregator.storeBatch(batch, producer: producer)
-            try await aggregator.storeBatch(batch, producer: producer)
+            try await aggregator.runBatch(batch, postgres: postgres)
+            try await aggregator.runBatch(batch, postgres: postgres)
             let traffic = try await postgres.single("""
                 SELECT sum(sessions)::int8, sum(pageviews)::int8, sum(events)::int8 FROM analytics.traffic_daily WHERE site = \(shop.site)
                 """, as: (Int, Int, Int).self)
@@ -261,24 +261,24 @@ struct OrderSemanticsIntegrationTests {
             var shop = Shop()
             let t0 = Self.t0
             // Corrections, refunds before and after, identity merges and inherited orders, in several batches.
-            try await aggregator.storeBatch([try shop.server(name: "refund", at: t0 + 2 * Self.day, person: "u-1", order: "o-1", amount: 300)], producer: producer)
-            try await aggregator.storeBatch([
+            try await aggregator.runBatch([try shop.server(name: "refund", at: t0 + 2 * Self.day, person: "u-1", order: "o-1", amount: 300)], postgres: postgres)
+            try await aggregator.runBatch([
                 try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "phone"),
                 try shop.browser(2, at: t0 + Self.minute, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "phone",
                                  name: "purchase", order: "o-1", amount: 1000),
                 try shop.server(name: "purchase", at: t0 + 3 * Self.minute, person: "u-2", order: "o-3", amount: 5100),
-            ], producer: producer)
-            try await aggregator.storeBatch([
+            ], postgres: postgres)
+            try await aggregator.runBatch([
                 try shop.server(name: "purchase", at: t0 + 2 * Self.minute, person: "phone", order: "o-1", amount: 1100),
                 // A login: the event carrying both ids, and the link the Sessionizer emits with it.
                 try shop.browser(4, at: t0 + 4 * Self.minute, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "u-1", userId: "u-1"),
                 try shop.link("phone", to: "u-1", at: t0 + 4 * Self.minute),
                 try shop.server(name: "purchase", at: t0 + 10 * Self.minute, person: "u-1", order: "o-2", amount: 777),
-            ], producer: producer)
-            try await aggregator.storeBatch([
+            ], postgres: postgres)
+            try await aggregator.runBatch([
                 try shop.browser(3, at: t0 + Self.day, session: 3, context: Shop.google, anonymousId: "laptop", person: "u-1"),
                 try shop.server(name: "refund", at: t0 + 3 * Self.day, person: "u-1", order: "o-2", amount: nil),
-            ], producer: producer)
+            ], postgres: postgres)
             let before = try await derivedRows(postgres, site: shop.site)
             #expect(before.filter { $0.hasPrefix("revenue_daily") }.count == 2)
             #expect(before.filter { $0.hasPrefix("identities") }.count == 1)

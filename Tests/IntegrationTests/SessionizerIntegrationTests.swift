@@ -54,10 +54,10 @@ struct SessionizerIntegrationTests {
             let messages = try events.enumerated().map { try message($0.element, topic: topic, offset: Int64($0.offset)) }
 
             // Two instances, each with an empty cache, split the stream at a checkpoint.
-            let first = SessionizerService(configuration: SessionizerConfiguration(), postgres: postgres, logger: TestStack.logger)
-            _ = try await first.processBatch(Array(messages[..<3]), cache: VisitorCache(capacity: 10), producer: producer)
-            let second = SessionizerService(configuration: SessionizerConfiguration(), postgres: postgres, logger: TestStack.logger)
-            _ = try await second.processBatch(Array(messages[3...]), cache: VisitorCache(capacity: 10), producer: producer)
+            let first = SessionizerProcessor(configuration: SessionizerConfiguration(), postgres: postgres, producer: producer, logger: TestStack.logger)
+            try await first.runBatch(Array(messages[..<3]), postgres: postgres)
+            let second = SessionizerProcessor(configuration: SessionizerConfiguration(), postgres: postgres, producer: producer, logger: TestStack.logger)
+            try await second.runBatch(Array(messages[3...]), postgres: postgres)
 
             var expected: VisitorState?
             for event in events where event.anonymousId != nil { expected = Sessionization.process(event, state: expected, rules: SessionRules()).state }
@@ -85,9 +85,9 @@ struct SessionizerIntegrationTests {
             try await ensureOutputTopics()
             // Count dead letters by reading them: the broker's high watermark is not exact (Tansu).
             let consumer = try KafkaConsumer(configuration: try TestStack.kafka, groupId: TestStack.uniqueName("dlq"), topics: [Topics.deadLetter], logger: TestStack.logger)
-            let service = SessionizerService(configuration: SessionizerConfiguration(), postgres: postgres, logger: TestStack.logger)
-            let changed = try await service.processBatch(messages, cache: VisitorCache(capacity: 10), producer: producer)
-            #expect(changed.keys.map(\.site) == [site])
+            let sessionizer = SessionizerProcessor(configuration: SessionizerConfiguration(), postgres: postgres, producer: producer, logger: TestStack.logger)
+            let batch = try await sessionizer.runBatch(messages, postgres: postgres)
+            #expect(batch.changed.keys.map(\.site) == [site])
             var reasons: [String] = []
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {

@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import PostgresNIO
 import Storage
+import StreamRuntime
 
 /// The test stack of `make test`: its settings come from the environment that
 /// `scripts/stack up test` prints.
@@ -42,5 +43,13 @@ extension PostgresClient {
     func single<each T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as types: (repeat each T).Type) async throws -> (repeat each T)? {
         for try await row in try await self.query(query, logger: TestStack.logger).decode(types) { return row }
         return nil
+    }
+}
+
+extension StreamProcessor {
+    /// One batch through `process` and its checkpoint, as the stream runtime runs it.
+    @discardableResult
+    func runBatch(_ messages: [KafkaMessage], postgres: PostgresClient) async throws -> Batch {
+        try await StreamService(processor: self, postgres: postgres, logger: TestStack.logger).runBatch(messages)
     }
 }

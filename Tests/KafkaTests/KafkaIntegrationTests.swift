@@ -114,16 +114,25 @@ struct KafkaIntegrationTests {
         #expect(rest.map(\.offset) == Array(20..<50))
     }
 
-    @Test func pollPositionedSeeksToOffsetsStoredElsewhere() async throws {
+    @Test func seekToStoredMovesAnAssignedPartitionToTheOffsetStoredElsewhere() async throws {
         let topic = try await freshTopic(partitions: 1)
         try await produce(10, to: topic)
         let consumer = try KafkaConsumer(configuration: try configuration, groupId: "g-\(topic)", topics: [topic], logger: logger)
         var messages: [KafkaMessage] = []
+        var positioned = false
         let deadline = Date().addingTimeInterval(30)
         while messages.count < 3, Date() < deadline {
-            messages += try await consumer.pollPositioned { partitions in
-                Dictionary(uniqueKeysWithValues: partitions.map { ($0, Int64(7)) })
-            }.messages
+            let result = try await consumer.poll()
+            let assigned = result.rebalances.flatMap { rebalance -> [TopicPartition] in
+                if case .assigned(let partitions) = rebalance { partitions } else { [] }
+            }
+            if !assigned.isEmpty {
+                // What this poll returned came from the group's position, not the stored one.
+                try await consumer.seek(assigned, toStored: Dictionary(uniqueKeysWithValues: assigned.map { ($0, Int64(7)) }))
+                positioned = true
+            } else if positioned {
+                messages += result.messages
+            }
         }
         await consumer.close()
         #expect(messages.map(\.offset) == [7, 8, 9])

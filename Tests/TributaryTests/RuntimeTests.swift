@@ -21,12 +21,12 @@ struct RuntimeTests {
         let services = try Runtime.services(roles: Set(Role.allCases), common: common, server: server,
                                             registry: PrometheusCollectorRegistry(), logger: logger)
         #expect(services.map(\.name) == [
-            "postgres", "setup", "definitions producer", "collector producer",
-            "aggregator", "sessionizer", "idempotency key expiry", "query-api", "collector",
+            "postgres", "setup", "aggregator producer", "sessionizer producer", "definitions producer", "collector producer",
+            "definition feed", "aggregator", "sessionizer", "idempotency key expiry", "query-api", "collector",
         ])
         let lone = try Runtime.services(roles: [.sessionizer], common: common, server: server,
                                         registry: PrometheusCollectorRegistry(), logger: logger)
-        #expect(lone.map(\.name) == ["postgres", "setup", "sessionizer", "operations"])
+        #expect(lone.map(\.name) == ["postgres", "setup", "sessionizer producer", "sessionizer", "operations"])
     }
 
     /// A service that records when it stops.

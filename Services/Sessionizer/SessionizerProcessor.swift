@@ -4,8 +4,8 @@ import Kafka
 import Logging
 import Metrics
 import PostgresNIO
-import ServiceLifecycle
 import Storage
+import StreamRuntime
 import Synchronization
 
 public struct SessionizerConfiguration: Sendable {
@@ -23,145 +23,85 @@ public struct SessionizerConfiguration: Sendable {
     public init() {}
 }
 
-/// Consumes raw events, assigns sessions and source context, publishes enriched events, and
-/// checkpoints visitor state together with the input offsets in Postgres after each batch.
-/// A crash anywhere replays from the last checkpoint and emits identical events (the
-/// Aggregator ignores the copies it already stored).
-public final class SessionizerService: Service {
+/// Assigns sessions and source context to raw events and publishes them enriched; its
+/// checkpoint stores the visitor states a batch changed (with the input offsets, which the
+/// stream runtime adds). A crash anywhere replays from the last checkpoint and emits identical
+/// events (the Aggregator ignores the copies it already stored).
+public final class SessionizerProcessor: StreamProcessor {
     private let configuration: SessionizerConfiguration
     private let postgres: PostgresClient
+    private let producer: KafkaProducer
     private let logger: Logger
     private let sites: SiteSettingsCache
+    /// Visitor states after the last batch processed (its checkpoint may still be in flight),
+    /// and whether making room dropped some since the last batch.
+    private let memory: Mutex<(cache: VisitorCache, evicted: Bool)>
     private let processed = Counter(label: "tributary_sessionizer_events_total")
     private let deadLettered = Counter(label: "tributary_sessionizer_deadletter_total")
-    private let batchTimer = Timer(label: "tributary_sessionizer_batch_seconds")
     private let cachedVisitors = Gauge(label: "tributary_sessionizer_cached_visitors")
 
-    public init(configuration: SessionizerConfiguration, postgres: PostgresClient, logger: Logger) {
+    public init(configuration: SessionizerConfiguration, postgres: PostgresClient, producer: KafkaProducer, logger: Logger) {
         self.configuration = configuration
         self.postgres = postgres
+        self.producer = producer
         self.logger = logger
         self.sites = SiteSettingsCache(client: postgres, logger: logger)
+        self.memory = Mutex((VisitorCache(capacity: configuration.maximumCachedVisitors), false))
     }
 
-    public func run() async throws {
-        var kafka = configuration.kafka
-        kafka.clientId = "tributary-sessionizer"
-        let pipeline = CheckpointPipeline()
-        // Another instance takes revoked partitions over from their stored checkpoint: ours in
-        // flight must be in Postgres before librdkafka gives them up.
-        let consumer = try KafkaConsumer(configuration: kafka, groupId: configuration.groupId, topics: [Topics.raw], logger: logger,
-                                         beforeRevoke: { _ in pipeline.waitUntilIdle() })
-        let producer = try KafkaProducer(configuration: kafka, logger: logger)
-        var cache = VisitorCache(capacity: configuration.maximumCachedVisitors)
-        var assigned = Set<TopicPartition>()
-        var recovering = false
-        var evicted = false
-        logger.info("sessionizer started", metadata: ["group": "\(configuration.groupId)"])
-        // Batches are pipelined: while one batch's outputs are being acknowledged and its
-        // checkpoint is written, the next one is polled, decoded and sessionized (from the
-        // states in memory) and its outputs enqueued behind the previous ones. Checkpoints
-        // commit strictly in batch order, each only after its own outputs were delivered and
-        // the previous checkpoint committed; when one fails, nothing after it commits and the
-        // instance restarts from the stored checkpoint, as after a crash (outputs already sent
-        // are sent again, identically).
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let result: KafkaConsumer.PollResult
-            do {
-                result = try await consumer.pollPositioned(maxMessages: configuration.batchSize) { partitions in
-                    await pipeline.drain()
-                    return try await self.storedOffsets(partitions)
-                }
-            } catch {
-                logger.error("poll failed, retrying: \(error)")
-                try? await Task.sleep(for: .seconds(1))
-                continue
-            }
-            for rebalance in result.rebalances {
-                switch rebalance {
-                case .assigned(let partitions):
-                    logger.info("assigned \(partitions.count) partitions: \(partitions.map(\.description).joined(separator: ", "))")
-                    assigned.formUnion(partitions)
-                case .revoked(let partitions):
-                    logger.info("revoked \(partitions.count) partitions")
-                    assigned.subtract(partitions)
-                    // Another instance may own these visitors now; re-read their state from Postgres.
-                    cache.removeAll()
-                }
-            }
-            if recovering || pipeline.hasFailed {
-                // Redo everything after the last checkpoint that committed; what this poll
-                // returned is read again after the seek.
-                await pipeline.drain()
-                cache.removeAll()
-                do {
-                    try await consumer.seek(assigned, toStored: try await storedOffsets(Array(assigned)))
-                    pipeline.reset()
-                    recovering = false
-                    logger.info("resumed from the stored checkpoint of \(assigned.count) partitions")
-                } catch {
-                    recovering = true
-                    logger.error("could not resume from the stored checkpoint, retrying: \(String(reflecting: error))")
-                    try? await Task.sleep(for: .seconds(1))
-                }
-                continue
-            }
-            guard !result.messages.isEmpty else { continue }
-            let start = DispatchTime.now()
-            do {
-                // A state dropped from the cache is read back from Postgres: the checkpoints
-                // holding it must have committed first.
-                if evicted {
-                    await pipeline.drain()
-                    evicted = false
-                }
-                let batch = try await prepare(result.messages, cache: cache)
-                let deliveries = try await producer.enqueue(batch.outgoing)
-                evicted = cache.store(batch.changed)
-                cachedVisitors.record(cache.count)
-                await pipeline.append { [self] in
-                    try await checkpoint(batch) { try await deliveries.wait() }
-                    processed.increment(by: batch.events)
-                    batchTimer.recordInterval(since: start)
-                }
-            } catch {
-                logger.error("batch failed, retrying from the stored checkpoint: \(String(reflecting: error))")
-                recovering = true
-                try? await Task.sleep(for: .seconds(1))
-            }
+    public var stream: StreamConfiguration {
+        StreamConfiguration(kafka: configuration.kafka, clientId: "tributary-sessionizer", groupId: configuration.groupId,
+                            topics: [Topics.raw], batchSize: configuration.batchSize, offsets: .sessionizer)
+    }
+
+    /// Sessionizes a batch from the states in memory and enqueues its outputs behind the
+    /// previous batch's, while earlier checkpoints commit.
+    public func process(_ messages: [KafkaMessage], checkpoints: Checkpoints) async throws -> PreparedBatch {
+        // A state dropped from the cache is read back from Postgres: the checkpoints holding it
+        // must have committed first.
+        if memory.withLock({ $0.evicted }) {
+            await checkpoints.waitUntilSettled()
+            memory.withLock { $0.evicted = false }
         }
-        await pipeline.drain()
-        if pipeline.hasFailed { logger.warning("the last checkpoints failed; they are redone from the stored checkpoint at the next start") }
-        await consumer.close()
-        logger.info("sessionizer stopped")
-        producer.shutdown()
-    }
-
-    private func storedOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
-        let stored = try await postgres.withConnection { connection in
-            try await OffsetStore.sessionizer.load(topic: Topics.raw, on: connection, logger: self.logger)
+        // The cache is copied for the lanes only while they run, so storing into it after does
+        // not copy it again.
+        var batch = try await prepare(messages, cache: memory.withLock { $0.cache })
+        batch.deliveries = try await producer.enqueue(batch.outgoing)
+        batch.outgoing = []
+        let count = memory.withLock { state in
+            if state.cache.store(batch.changed) { state.evicted = true }
+            return state.cache.count
         }
-        var offsets: [TopicPartition: Int64] = [:]
-        for partition in partitions { offsets[partition] = stored[partition.partition] }
-        return offsets
+        cachedVisitors.record(count)
+        return batch
     }
 
-    /// Processes one batch and checkpoints it; returns the visitor states it changed.
-    func processBatch(_ messages: [KafkaMessage], cache: VisitorCache, producer: KafkaProducer) async throws -> [VisitorKey: VisitorState] {
-        let batch = try await prepare(messages, cache: cache)
-        let deliveries = try await producer.enqueue(batch.outgoing)
-        try await checkpoint(batch) { try await deliveries.wait() }
+    /// Stores the batch's changed states. The statements run while the broker acknowledges the
+    /// batch's outputs; only the commit waits for them, so a batch's outputs are always
+    /// delivered before its checkpoint commits (a failed delivery rolls the checkpoint back).
+    public func checkpoint(_ batch: PreparedBatch, on connection: PostgresConnection) async throws {
+        try await saveStates(batch.payloads, on: connection)
+        try await batch.deliveries?.wait()
+    }
+
+    public func committed(_ batch: PreparedBatch, outcome: Void) {
         processed.increment(by: batch.events)
-        return batch.changed
+    }
+
+    /// Another instance may own these visitors now, or the batches after the checkpoint are
+    /// redone: their states are read again from Postgres.
+    public func forget(_ partitions: Set<TopicPartition>) async {
+        memory.withLock { $0.cache.removeAll() }
     }
 
     /// A batch after the CPU work: what to publish and what to checkpoint.
-    struct PreparedBatch: Sendable {
+    public struct PreparedBatch: Sendable {
         var outgoing: [KafkaOutgoingMessage] = []
+        /// The acknowledgements of `outgoing`, once enqueued.
+        var deliveries: KafkaProducer.KafkaDeliveries?
         var changed: [VisitorKey: VisitorState] = [:]
         /// Each changed state's checkpoint JSON and last event time.
         var payloads: [(key: VisitorKey, json: String, lastSeen: Date)] = []
-        var offsets: [TopicPartition: Int64] = [:]
         var events = 0
     }
 
@@ -181,7 +121,6 @@ public final class SessionizerService: Service {
 
         let decoded = try await Self.inParallel(laneMessages) { try Self.decode($0) }
         var batch = PreparedBatch()
-        batch.offsets = nextOffsets(after: messages)
         var lanes: [VisitorKey: Int] = [:]
         var serial = false
         var sites = Set<String>()
@@ -195,7 +134,8 @@ public final class SessionizerService: Service {
         }
         deadLettered.increment(by: decoded.reduce(0) { $0 + $1.deadLetters.count })
         let loaded = try await loadStates(Set(lanes.keys.filter { cache[$0] == nil }))
-        let settings = try await self.sites.settings(for: sites)
+        let siteSettings = self.sites
+        let settings = try await withDeadline(stream.attemptTimeout) { [sites] in try await siteSettings.settings(for: sites) }
         var rulesBySite: [String: SessionRules] = [:]
         for site in sites { rulesBySite[site] = rules(for: settings[site]) }
         let context = LaneContext(cache: cache, loaded: loaded, rulesBySite: rulesBySite, defaultRules: rules(for: nil))
@@ -210,23 +150,6 @@ public final class SessionizerService: Service {
             batch.events += result.events
         }
         return batch
-    }
-
-    /// Stores the batch's changed states and next offsets in one transaction. `beforeCommit`
-    /// runs last inside it: the transaction commits only when it returns. The statements run
-    /// while the broker acknowledges the batch's outputs; only the commit waits for them, so a
-    /// batch's outputs are always delivered before its checkpoint commits (a failed delivery
-    /// rolls the checkpoint back).
-    func checkpoint(_ batch: PreparedBatch, beforeCommit: () async throws -> Void = {}) async throws {
-        try await postgres.withTransaction(logger: logger) { connection in
-            try await self.saveStates(batch.payloads, on: connection)
-            var byTopic: [String: [Int32: Int64]] = [:]
-            for (partition, offset) in batch.offsets { byTopic[partition.topic, default: [:]][partition.partition] = offset }
-            for (topic, partitions) in byTopic {
-                try await OffsetStore.sessionizer.save(topic: topic, offsets: partitions, on: connection, logger: self.logger)
-            }
-            try await beforeCommit()
-        }
     }
 
     /// Lanes for a batch: one per core, at most one per partition in it.
@@ -332,17 +255,19 @@ public final class SessionizerService: Service {
 
     private func loadStates(_ keys: Set<VisitorKey>) async throws -> [VisitorKey: VisitorState] {
         guard !keys.isEmpty else { return [:] }
-        let list = Array(keys)
-        let rows = try await postgres.query("""
-            SELECT v.site, v.visitor_id, v.state::text FROM sessionizer.visitors v
-            JOIN unnest(\(list.map(\.site))::text[], \(list.map(\.visitorId))::text[]) AS k(site, visitor_id)
-              ON v.site = k.site AND v.visitor_id = k.visitor_id
-            """, logger: logger)
-        var states: [VisitorKey: VisitorState] = [:]
-        for try await (site, visitorId, json) in rows.decode((String, String, String).self) {
-            states[VisitorKey(site: site, visitorId: visitorId)] = try MessageCoding.decode(VisitorState.self, from: Array(json.utf8))
+        let list = Array(keys), logger = logger
+        return try await postgres.withConnection(timeout: stream.attemptTimeout) { connection in
+            let rows = try await connection.query("""
+                SELECT v.site, v.visitor_id, v.state::text FROM sessionizer.visitors v
+                JOIN unnest(\(list.map(\.site))::text[], \(list.map(\.visitorId))::text[]) AS k(site, visitor_id)
+                  ON v.site = k.site AND v.visitor_id = k.visitor_id
+                """, logger: logger)
+            var states: [VisitorKey: VisitorState] = [:]
+            for try await (site, visitorId, json) in rows.decode((String, String, String).self) {
+                states[VisitorKey(site: site, visitorId: visitorId)] = try MessageCoding.decode(VisitorState.self, from: Array(json.utf8))
+            }
+            return states
         }
-        return states
     }
 
     private func saveStates(_ states: [(key: VisitorKey, json: String, lastSeen: Date)], on connection: PostgresConnection) async throws {
@@ -364,59 +289,6 @@ public final class SessionizerService: Service {
             ON CONFLICT (site, visitor_id) DO UPDATE SET state = excluded.state, last_seen_at = excluded.last_seen_at
             """, logger: logger)
     }
-}
-
-/// The checkpoints in flight, oldest first: each commits after the one before it, and not at
-/// all when that one failed.
-final class CheckpointPipeline: Sendable {
-    private struct State {
-        var tasks: [Task<Void, any Error>] = []
-        var failed = false
-    }
-
-    /// Checkpoints in flight before the batch being prepared: one commits while the next one's
-    /// outputs are acknowledged.
-    static let depth = 2
-    private let state = Mutex(State())
-    private let running = DispatchGroup()
-
-    var hasFailed: Bool { state.withLock { $0.failed } }
-
-    /// Starts a checkpoint after the last one; returns once at most `depth` are in flight.
-    func append(_ checkpoint: @escaping @Sendable () async throws -> Void) async {
-        running.enter()
-        let oldest: Task<Void, any Error>? = state.withLock { state in
-            let previous = state.tasks.last
-            let task = Task { [self] in
-                defer { running.leave() }
-                do {
-                    try await previous?.value
-                    try await checkpoint()
-                } catch {
-                    self.state.withLock { $0.failed = true }
-                    throw error
-                }
-            }
-            state.tasks.append(task)
-            return state.tasks.count > Self.depth ? state.tasks.removeFirst() : nil
-        }
-        _ = await oldest?.result
-    }
-
-    /// Waits for every checkpoint in flight.
-    func drain() async {
-        let tasks = state.withLock { state in
-            defer { state.tasks.removeAll() }
-            return state.tasks
-        }
-        for task in tasks { _ = await task.result }
-    }
-
-    /// Blocks the calling thread (never a cooperative one) until no checkpoint is in flight.
-    func waitUntilIdle() { running.wait() }
-
-    /// Forgets a failure once the instance resumed from the stored checkpoint.
-    func reset() { state.withLock { $0.failed = false } }
 }
 
 enum SessionizerInputError: Error, CustomStringConvertible {

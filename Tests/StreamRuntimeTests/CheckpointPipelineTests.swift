@@ -1,5 +1,5 @@
 import Foundation
-@testable import Sessionizer
+@testable import StreamRuntime
 import Synchronization
 import Testing
 
@@ -49,6 +49,18 @@ struct CheckpointPipelineTests {
         await pipeline.drain()
         #expect(log.all == [0, 4])
         #expect(!pipeline.hasFailed)
+    }
+
+    @Test func aCheckpointQueuedAfterADrainThatSawAFailureDoesNotCommit() async {
+        let pipeline = CheckpointPipeline()
+        let log = Log()
+        await pipeline.append { throw Failure() }
+        await pipeline.drain()
+        // Nothing is in flight any more, but the work of the failed batch is still lost.
+        await pipeline.append { log.append(1) }
+        await pipeline.drain()
+        #expect(log.all.isEmpty)
+        #expect(pipeline.hasFailed)
     }
 
     final class InFlight: Sendable {
