@@ -89,7 +89,7 @@ struct SiteBIRoleIntegrationTests {
     /// table added later is covered without changing this test).
     static func seed(site: String, tables: [String], on postgres: PostgresClient) async throws {
         try await postgres.withConnection { connection in
-            try await connection.run("SELECT analytics.ensure_event_partitions(ARRAY[now()])", logger: logger)
+            try await connection.run(fixed: "SELECT analytics.ensure_event_partitions(ARRAY[now()])", logger: logger)
             for table in tables {
                 var columns: [(name: String, type: String)] = []
                 for try await (name, type) in try await connection.query("""

@@ -144,6 +144,7 @@ struct SiteRowSecurityTests {
                 do {
                     let owner = "plan_owner_\(UUID().uuidString.prefix(8).lowercased())"
                     try await connection.run(fixed: "CREATE ROLE \(owner) NOLOGIN", logger: logger)
+                    try await connection.run(fixed: "GRANT USAGE ON SCHEMA analytics TO \(owner)", logger: logger)
                     var tables: [String] = []
                     for try await table in try await connection.query("""
                         SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -180,6 +181,7 @@ struct SiteRowSecurityTests {
                     }
                 } catch {
                     try? await connection.run(fixed: "ROLLBACK", logger: logger)
+                    Issue.record("\(String(reflecting: error))")
                     throw error
                 }
                 try await connection.run(fixed: "ROLLBACK", logger: logger)
