@@ -104,13 +104,18 @@ extension Migrations {
                 partition_name := 'events_' || to_char(month, 'YYYY_MM');
                 IF to_regclass('analytics.' || partition_name) IS NULL THEN
                     PERFORM pg_advisory_xact_lock(7207200102);
+                    -- Without IF NOT EXISTS: when another transaction created the partition
+                    -- first, its policies are set and this one must not lock it (ALTER TABLE)
+                    -- while holding no lock on analytics.events: a batch would then wait for
+                    -- the parent while holding the partition, and deadlock with LOCK TABLE
+                    -- analytics.events (the backfill), which takes the parent first.
                     BEGIN
                         EXECUTE format(
-                            'CREATE TABLE IF NOT EXISTS analytics.%I PARTITION OF analytics.events FOR VALUES FROM (%L) TO (%L)',
+                            'CREATE TABLE analytics.%I PARTITION OF analytics.events FOR VALUES FROM (%L) TO (%L)',
                             partition_name, month::timestamp AT TIME ZONE 'UTC',
                             (month + interval '1 month')::timestamp AT TIME ZONE 'UTC');
                         PERFORM analytics.restrict_rows_to_site(format('analytics.%I', partition_name)::regclass);
-                    EXCEPTION WHEN duplicate_table OR unique_violation OR duplicate_object THEN
+                    EXCEPTION WHEN duplicate_table OR unique_violation THEN
                         NULL; -- another transaction created it first
                     END;
                 END IF;

@@ -86,10 +86,18 @@ struct SiteBIRoleIntegrationTests {
     }
 
     /// One row for `site` in every per-site table, its NOT NULL columns filled by type (so a
-    /// table added later is covered without changing this test).
+    /// table added later is covered without changing this test), in one transaction. The
+    /// definition rollup belongs to a real goal: the Aggregators of concurrent tests drop
+    /// rollups whose definition does not exist.
     static func seed(site: String, tables: [String], on postgres: PostgresClient) async throws {
-        try await postgres.withConnection { connection in
+        try await postgres.withTransaction(logger: logger) { connection in
             try await connection.run(fixed: "SELECT analytics.ensure_event_partitions(ARRAY[now()])", logger: logger)
+            var goal: Int64 = 0
+            for try await id in try await connection.query("""
+                INSERT INTO control.goals (site, name, match) VALUES (\(site), 'BI role test', '{"action": "purchase"}') RETURNING id
+                """, logger: logger).decode(Int64.self) {
+                goal = id
+            }
             for table in tables {
                 var columns: [(name: String, type: String)] = []
                 for try await (name, type) in try await connection.query("""
@@ -105,6 +113,7 @@ struct SiteBIRoleIntegrationTests {
                     if column.name == "site" { return SiteBIRoleStoreTestSQL.literal(site) }
                     switch (table, column.name) {
                     case ("analytics.definition_rollups", "kind"): return "'goal'"
+                    case ("analytics.definition_rollups", "definition_id"), ("analytics.goal_conversions", "goal_id"): return String(goal)
                     case ("analytics.definition_rollups", "state"): return "'ready'"
                     default: break
                     }
