@@ -55,6 +55,12 @@ public struct QueryAPI: Sendable {
                 }
             }
         }
+        router.post("/v1/admin/sites/:site/bi-role") { request, context in
+            try await handle { try await self.createOrRotateBIRole(request, context: context) }
+        }
+        router.delete("/v1/admin/sites/:site/bi-role") { request, context in
+            try await handle { try await self.dropBIRole(request, context: context) }
+        }
         router.get("/v1/sites/:site/revenue") { request, context in
             try await handle {
                 let (site, query) = try await self.reportRequest(request, context: context)

@@ -56,6 +56,10 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let notFound = Code(name: "not_found")
         public static let conflict = Code(name: "conflict")
         public static let invalid = Code(name: "invalid")
+        /// Our Postgres role lacks a privilege the operation needs (e.g. CREATEROLE).
+        public static let privilege = Code(name: "privilege")
+        /// Postgres refused for another reason; the message names the SQLSTATE.
+        public static let database = Code(name: "database")
     }
 
     public var code: Code

@@ -15,6 +15,7 @@ struct DistributionKeyTests {
     static let notDistributedBySite: [String: String] = [
         "consumer_offsets": "the Aggregator's input offsets per topic partition: a small local table on the coordinator, written in each batch's transaction",
         "definition_rollups": "the state of each goal/funnel rollup, keyed by definition id (ids are global): a reference table",
+        "bi_roles": "the per-site BI login roles, keyed by role name (roles are cluster-wide): a small reference table",
     ]
 
     @Test func everyKeyOfEveryAnalyticsTableIsLedBySite() async throws {
