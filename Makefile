@@ -43,6 +43,7 @@ test: setup
 	  bash scripts/openapi-test && \
 	  bash scripts/scaleout-test && \
 	  bash scripts/crash-test && \
+	  bash scripts/broker-loss-test && \
 	  bash scripts/browser-test
 
 build-release: setup

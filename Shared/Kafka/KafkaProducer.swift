@@ -113,12 +113,14 @@ public final class KafkaProducer: Sendable {
 /// One librdkafka producer handle with its delivery-report thread and topic handles.
 final class ProducerCore: Sendable {
     let client: RdKafkaClient
+    private let context: CallbackContext
     private let running = RunningFlag()
     private let topics: Mutex<[String: OpaquePointer]> = Mutex([:])
 
     init(properties: [String: String], context: CallbackContext) throws(KafkaError) {
         // The client keeps the context alive as long as its handle: the poller thread may
         // outlive the KafkaProducer, and librdkafka logs through the context until destroyed.
+        self.context = context
         client = try RdKafkaClient(kind: .producer, properties: properties, context: context) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
                 guard let message, let batchPointer = message.pointee._private else { return }
@@ -154,8 +156,12 @@ final class ProducerCore: Sendable {
 
     func stop() { running.stop() }
 
-    /// True when this handle cannot deliver any more: fenced, or a fatal idempotence error.
+    /// True when this handle cannot deliver any more: fenced, a fatal idempotence error, or a
+    /// delivery that timed out while the broker answers. The last is a stuck handle: after a
+    /// broker came back without its topics, librdkafka's idempotent producer was seen to let
+    /// every message time out for minutes although the topics existed again.
     func isUnrecoverable(after error: KafkaError) -> Bool {
+        if error.code == .timedOut && !context.broker.isDown { return true }
         var text = [CChar](repeating: 0, count: 256)
         if rd_kafka_fatal_error(client.handle, &text, text.count) != RD_KAFKA_RESP_ERR_NO_ERROR { return true }
         let fencing: Set<Int32> = [
