@@ -114,7 +114,10 @@ extension JSONValue {
     }
 }
 
-private struct JSONParser {
+/// The JSON grammar over bytes: `JSONValue.parse` builds documents with it, and the event
+/// codec (EventDecoding.swift) reads its messages with the same steps, so both accept the
+/// same texts and word their syntax errors alike, at the same byte.
+struct JSONParser {
     let bytes: [UInt8]
     let maxDepth: Int
     var index = 0
@@ -126,12 +129,20 @@ private struct JSONParser {
     }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
-        // A UTF-8 byte order mark is tolerated; some HTTP clients send one.
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+        startDocument()
         let value = try parseValue()
+        try endDocument()
+        return value
+    }
+
+    /// A UTF-8 byte order mark is tolerated; some HTTP clients send one.
+    mutating func startDocument() {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+    }
+
+    mutating func endDocument() throws(JSONParseError) {
         skipWhitespace()
         guard index == bytes.count else { throw fail("unexpected data after the JSON value") }
-        return value
     }
 
     func fail(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: index) }
@@ -173,48 +184,106 @@ private struct JSONParser {
     }
 
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            index += 1
-            members[key] = try parseValue()
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of JSON") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
-            throw fail("expected ',' or '}'")
+        if try openObject() {
+            repeat {
+                try memberName()
+                let key = try parseString()
+                try memberValue()
+                members[key] = try parseValue()
+            } while try nextMember()
         }
+        return .object(members)
+    }
+
+    /// Enters the object at `{`; false (and the object closed) when it is empty.
+    mutating func openObject() throws(JSONParseError) -> Bool {
+        try enter()
+        index += 1
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "}") else { return true }
+        index += 1
+        depth -= 1
+        return false
+    }
+
+    /// Checks that a member name (a string) comes next.
+    mutating func memberName() throws(JSONParseError) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+    }
+
+    /// Consumes the `:` between a member's name and its value.
+    mutating func memberValue() throws(JSONParseError) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+        index += 1
+    }
+
+    /// After a member: true when another follows, false (and the object closed) at `}`.
+    mutating func nextMember() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end of JSON") }
+        if bytes[index] == UInt8(ascii: ",") { index += 1; return true }
+        if bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return false }
+        throw fail("expected ',' or '}'")
     }
 
     mutating func parseArray() throws(JSONParseError) -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
         var elements: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
-        while true {
-            elements.append(try parseValue())
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of JSON") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
-            throw fail("expected ',' or ']'")
+        if try openArray() {
+            repeat { elements.append(try parseValue()) } while try nextElement()
         }
+        return .array(elements)
+    }
+
+    /// Enters the array at `[`; false (and the array closed) when it is empty.
+    mutating func openArray() throws(JSONParseError) -> Bool {
+        try enter()
+        index += 1
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "]") else { return true }
+        index += 1
+        depth -= 1
+        return false
+    }
+
+    /// After an element: true when another follows, false (and the array closed) at `]`.
+    mutating func nextElement() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end of JSON") }
+        if bytes[index] == UInt8(ascii: ",") { index += 1; return true }
+        if bytes[index] == UInt8(ascii: "]") { index += 1; depth -= 1; return false }
+        throw fail("expected ',' or ']'")
     }
 
     mutating func parseNumber() throws(JSONParseError) -> String {
         let start = index
+        _ = try scanNumber()
+        return String(decoding: bytes[start..<index], as: UTF8.self)
+    }
+
+    /// A number's value when it is an integer that fits, as `Int64(text)` of its text would
+    /// give it (nil for a fraction, an exponent or overflow), without making the text.
+    mutating func parseInteger() throws(JSONParseError) -> Int64? {
+        let start = index
+        guard try scanNumber() else { return nil }
+        let negative = bytes[start] == UInt8(ascii: "-")
+        var magnitude: UInt64 = 0
+        for byte in bytes[(negative ? start + 1 : start)..<index] {
+            let (times10, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflow, !carry else { return nil }
+            magnitude = sum
+        }
+        if negative { return magnitude <= Int64.min.magnitude ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil }
+        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
+    }
+
+    /// Consumes a number; true when it has neither a fraction nor an exponent.
+    private mutating func scanNumber() throws(JSONParseError) -> Bool {
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        var integral = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
         if bytes[index] == UInt8(ascii: "0") {
@@ -223,17 +292,19 @@ private struct JSONParser {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integral = false
             index += 1
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integral = false
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        return String(decoding: bytes[start..<index], as: UTF8.self)
+        return integral
     }
 
     mutating func parseHex4() throws(JSONParseError) -> UInt32 {
@@ -321,7 +392,7 @@ private struct JSONParser {
 
 extension JSONValue {
     /// The character a one-letter JSON escape stands for (`n` in `\n`, `"` in `\"`, …); nil
-    /// for `u` and for letters that are no escape. Shared by the parser and the event reader.
+    /// for `u` and for letters that are no escape.
     static func simpleEscape(_ letter: UInt8) -> Unicode.Scalar? {
         switch letter {
         case UInt8(ascii: "\""): "\""

@@ -1,0 +1,772 @@
+import Foundation
+
+/// The decoder of the event topics' messages, the only one: the Sessionizer reads a `RawEvent`
+/// per message and the Aggregator an `EnrichedMessage`. It reads straight from the bytes
+/// with the steps of the project's JSON parser (so it accepts the texts `JSONValue.parse`
+/// accepts and words a syntax error as it does, at the same byte), builds no document, and
+/// names the first problem of a well-formed message in a fixed order (see `MemberChecks`).
+/// Members it does not know are skipped; a repeated member counts by its last occurrence; a
+/// null optional member is an absent one.
+extension MessageCoding {
+    public struct DecodingError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func decodeRawEvent(_ bytes: [UInt8]) throws -> RawEvent {
+        try decode(bytes, notAnObject: "a raw event must be a JSON object") { parser throws(JSONParseError) in
+            try parser.rawEvent(path: "")
+        }
+    }
+
+    /// The enriched topic's messages: `{"link": …}` is an identity link, anything else an event.
+    public static func decodeEnrichedMessage(_ bytes: [UInt8]) throws -> EnrichedMessage {
+        try decode(bytes, notAnObject: "an enriched message must be a JSON object") { parser throws(JSONParseError) in
+            try parser.enrichedMessage()
+        }
+    }
+
+    /// A whole document whose value must be an object: invalid JSON anywhere is the error to
+    /// name before any member's problem.
+    private static func decode<Message>(
+        _ bytes: [UInt8], notAnObject: String,
+        _ object: (inout JSONParser) throws(JSONParseError) -> Result<Message, DecodingError>
+    ) throws(DecodingError) -> Message {
+        var parser = JSONParser(bytes: bytes, maxDepth: 64)
+        let result: Result<Message, DecodingError>
+        do {
+            parser.startDocument()
+            if parser.peek() == UInt8(ascii: "{") {
+                result = try object(&parser)
+            } else {
+                _ = try parser.parseValue()
+                result = .failure(DecodingError(description: notAnObject))
+            }
+            try parser.endDocument()
+        } catch {
+            throw DecodingError(description: "invalid JSON: \(error)")
+        }
+        return try result.get()
+    }
+}
+
+// MARK: the messages
+
+extension JSONParser {
+    fileprivate typealias Decoded<Value> = Result<Value, MessageCoding.DecodingError>
+
+    /// Reads the members of the object at `{`, handing each known name's value to `member`
+    /// and skipping the others.
+    private mutating func members(_ member: (inout JSONParser, MemberName) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        guard try openObject() else { return }
+        repeat {
+            try memberName()
+            let name = try readMemberName()
+            try memberValue()
+            if name == .other {
+                _ = try parseValue()
+            } else {
+                try member(&self, name)
+            }
+        } while try nextMember()
+    }
+
+    fileprivate mutating func rawEvent(path: String) throws(JSONParseError) -> Decoded<RawEvent> {
+        typealias Field = RawEventField
+        var checks = MemberChecks<Field>()
+        var eventUUID: UUID?, site: String?, type: EventType?, name: String?, action: Action?
+        var eventId: String?, anonymousId: String?, userId: String?, occurredAt: Int64?, receivedAt: Int64?
+        var url: String?, referrer: String?, revenue: Money?, order: OrderInfo?, items: [LineItem]?
+        var properties: String?, origin: Origin?, client: ClientInfo?
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .eventUUID: checks.take(try parser.uuidValue(), Field.eventUUID, &eventUUID)
+            case .site: checks.take(try parser.stringValue(), Field.site, &site)
+            case .type: checks.take(try parser.enumerationValue(EventType.self), Field.type, &type)
+            case .name: checks.take(try parser.stringValue(), Field.name, &name)
+            case .action: checks.take(try parser.enumerationValue(Action.self), Field.action, &action)
+            case .eventId: checks.take(try parser.stringValue(), Field.eventId, &eventId)
+            case .anonymousId: checks.take(try parser.stringValue(), Field.anonymousId, &anonymousId)
+            case .userId: checks.take(try parser.stringValue(), Field.userId, &userId)
+            case .occurredAt: checks.take(try parser.integerValue(), Field.occurredAt, &occurredAt)
+            case .receivedAt: checks.take(try parser.integerValue(), Field.receivedAt, &receivedAt)
+            case .url: checks.take(try parser.stringValue(), Field.url, &url)
+            case .referrer: checks.take(try parser.stringValue(), Field.referrer, &referrer)
+            case .revenue:
+                checks.take(try parser.objectValue { parser throws(JSONParseError) in try parser.money(in: path) }, Field.revenue, &revenue)
+            case .order:
+                checks.take(try parser.objectValue { parser throws(JSONParseError) in try parser.orderInfo(in: path) }, Field.order, &order)
+            case .items: checks.take(try parser.lineItems(), Field.items, &items)
+            case .properties: checks.take(try parser.stringValue(), Field.properties, &properties)
+            case .origin: checks.take(try parser.enumerationValue(Origin.self), Field.origin, &origin)
+            case .client:
+                checks.take(try parser.objectValue { parser throws(JSONParseError) in try parser.clientInfo(in: path) }, Field.client, &client)
+            default: _ = try parser.parseValue()
+            }
+        }
+        if let problem = checks.firstProblem(path: path) { return .failure(problem) }
+        guard let eventUUID, let site, let type, let name, let occurredAt, let receivedAt, let items, let origin else {
+            preconditionFailure("MemberChecks names every absent required member")
+        }
+        return .success(RawEvent(
+            eventUUID: eventUUID, site: site, type: type, name: name, action: action, eventId: eventId,
+            anonymousId: anonymousId, userId: userId, occurredAt: occurredAt, receivedAt: receivedAt, url: url,
+            referrer: referrer, revenue: revenue, order: order, items: items, properties: properties, origin: origin,
+            client: client))
+    }
+
+    /// `path` is the event's.
+    private mutating func money(in path: String) throws(JSONParseError) -> Decoded<Money> {
+        typealias Field = MoneyField
+        var checks = MemberChecks<Field>()
+        var currency: Currency?, amount: Int64?
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .currency:
+                // The one message without the path, as it always was.
+                let code = try parser.stringValue()
+                checks.take(code.then { code in Currency(code: code).map { .value($0) } ?? .invalid("revenue.currency '\(code)' is not a currency") },
+                            Field.currency, &currency)
+            case .amountMinor: checks.take(try parser.integerValue(), Field.amountMinor, &amount)
+            default: _ = try parser.parseValue()
+            }
+        }
+        if let problem = checks.firstProblem(path: path + "revenue.") { return .failure(problem) }
+        guard let currency, let amount else { preconditionFailure("MemberChecks names every absent required member") }
+        return .success(Money(currency: currency, amountMinor: amount))
+    }
+
+    private mutating func orderInfo(in path: String) throws(JSONParseError) -> Decoded<OrderInfo> {
+        typealias Field = OrderInfoField
+        var checks = MemberChecks<Field>()
+        var info = OrderInfo()
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .subtotalMinor: checks.take(try parser.integerValue(), Field.subtotalMinor, &info.subtotalMinor)
+            case .totalMinor: checks.take(try parser.integerValue(), Field.totalMinor, &info.totalMinor)
+            case .shippingMinor: checks.take(try parser.integerValue(), Field.shippingMinor, &info.shippingMinor)
+            case .taxMinor: checks.take(try parser.integerValue(), Field.taxMinor, &info.taxMinor)
+            case .discountMinor: checks.take(try parser.integerValue(), Field.discountMinor, &info.discountMinor)
+            case .discountCode: checks.take(try parser.stringValue(), Field.discountCode, &info.discountCode)
+            case .paymentMethod: checks.take(try parser.stringValue(), Field.paymentMethod, &info.paymentMethod)
+            case .isFirstPurchase: checks.take(try parser.boolValue(), Field.isFirstPurchase, &info.isFirstPurchase)
+            default: _ = try parser.parseValue()
+            }
+        }
+        if let problem = checks.firstProblem(path: path + "order.") { return .failure(problem) }
+        return .success(info)
+    }
+
+    /// The items list; an element's problem is named `items[i]…` (without the event's path,
+    /// as it always was), the first element's first.
+    private mutating func lineItems() throws(JSONParseError) -> Member<[LineItem]> {
+        switch peek() {
+        case UInt8(ascii: "["):
+            var items: [LineItem] = []
+            var problem: MessageCoding.DecodingError?
+            guard try openArray() else { return .value(items) }
+            var index = 0
+            repeat {
+                let item: Decoded<LineItem>
+                if peek() == UInt8(ascii: "{") {
+                    item = try lineItem(at: index)
+                } else {
+                    _ = try parseValue()
+                    item = .failure(MessageCoding.DecodingError(description: "items[\(index)] must be an object"))
+                }
+                switch item {
+                case .success(let line): if problem == nil { items.append(line) }
+                case .failure(let error): if problem == nil { problem = error }
+                }
+                index += 1
+            } while try nextElement()
+            if let problem { return .invalid(problem.description) }
+            return .value(items)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        default:
+            _ = try parseValue()
+            return .wrong("a list")
+        }
+    }
+
+    private mutating func lineItem(at index: Int) throws(JSONParseError) -> Decoded<LineItem> {
+        typealias Field = LineItemField
+        var checks = MemberChecks<Field>()
+        var productId: String?, sku: String?, name: String?, category: String?, brand: String?, variant: String?
+        var priceMinor: Int64?, quantity: Int64?, discountMinor: Int64?
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .productId: checks.take(try parser.stringValue(), Field.productId, &productId)
+            case .sku: checks.take(try parser.stringValue(), Field.sku, &sku)
+            case .name: checks.take(try parser.stringValue(), Field.name, &name)
+            case .category: checks.take(try parser.stringValue(), Field.category, &category)
+            case .brand: checks.take(try parser.stringValue(), Field.brand, &brand)
+            case .variant: checks.take(try parser.stringValue(), Field.variant, &variant)
+            case .priceMinor: checks.take(try parser.integerValue(), Field.priceMinor, &priceMinor)
+            case .quantity: checks.take(try parser.integerValue(), Field.quantity, &quantity)
+            case .discountMinor: checks.take(try parser.integerValue(), Field.discountMinor, &discountMinor)
+            default: _ = try parser.parseValue()
+            }
+        }
+        if let problem = checks.firstProblem(path: "items[\(index)].") { return .failure(problem) }
+        guard let quantity else { preconditionFailure("MemberChecks names every absent required member") }
+        var item = LineItem(productId: productId, sku: sku, name: name, priceMinor: priceMinor, quantity: quantity)
+        item.category = category
+        item.brand = brand
+        item.variant = variant
+        item.discountMinor = discountMinor
+        return .success(item)
+    }
+
+    private mutating func clientInfo(in path: String) throws(JSONParseError) -> Decoded<ClientInfo> {
+        typealias Field = ClientInfoField
+        var checks = MemberChecks<Field>()
+        var browser: String?, os: String?, device: String?, isBot: Bool?
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .browser: checks.take(try parser.stringValue(), Field.browser, &browser)
+            case .os: checks.take(try parser.stringValue(), Field.os, &os)
+            case .device: checks.take(try parser.stringValue(), Field.device, &device)
+            case .isBot: checks.take(try parser.boolValue(), Field.isBot, &isBot)
+            default: _ = try parser.parseValue()
+            }
+        }
+        if let problem = checks.firstProblem(path: path + "client.") { return .failure(problem) }
+        guard let device, let isBot else { preconditionFailure("MemberChecks names every absent required member") }
+        return .success(ClientInfo(browser: browser, os: os, device: device, isBot: isBot))
+    }
+
+    /// An enriched message. Its problems are named in this order: a `link` that is not a
+    /// valid link (a link ignores every other member); `event`, then `context`, not being
+    /// objects; the event's own problem; `session_id`, `person_id`, `session_started_at`;
+    /// the context's own problem.
+    fileprivate mutating func enrichedMessage() throws(JSONParseError) -> Decoded<EnrichedMessage> {
+        typealias Field = EnrichedEventField
+        var checks = MemberChecks<Field>()
+        var link = Member<IdentityLink>.null, event = Member<RawEvent>.null, context = Member<SourceContext>.null
+        var sessionId: UUID?, personId: String?, sessionStartedAt: Int64?
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .link: link = try parser.objectValue { parser throws(JSONParseError) in try parser.identityLink() }
+            case .event: event = try parser.objectValue { parser throws(JSONParseError) in try parser.rawEvent(path: "event.") }
+            case .context: context = try parser.objectValue { parser throws(JSONParseError) in try parser.sourceContext() }
+            case .sessionId: checks.take(try parser.uuidValue(), Field.sessionId, &sessionId)
+            case .personId: checks.take(try parser.stringValue(), Field.personId, &personId)
+            case .sessionStartedAt: checks.take(try parser.integerValue(), Field.sessionStartedAt, &sessionStartedAt)
+            default: _ = try parser.parseValue()
+            }
+        }
+        func failure(_ description: String) -> Decoded<EnrichedMessage> { .failure(MessageCoding.DecodingError(description: description)) }
+        switch link {
+        case .value(let link): return .success(.link(link))
+        case .invalid(let problem): return failure(problem)
+        case .wrong: return failure("link must be an object")
+        case .null: break
+        }
+        guard event.isObject else { return failure("event must be an object") }
+        guard context.isObject else { return failure("context must be an object") }
+        if case .invalid(let problem) = event { return failure(problem) }
+        if let problem = checks.firstProblem(path: "") { return .failure(problem) }
+        if case .invalid(let problem) = context { return failure(problem) }
+        guard case .value(let raw) = event, case .value(let sourceContext) = context, let sessionId, let personId, let sessionStartedAt else {
+            preconditionFailure("every other outcome is named above")
+        }
+        return .success(.event(EnrichedEvent(event: raw, sessionId: sessionId, personId: personId, sessionStartedAt: sessionStartedAt, context: sourceContext)))
+    }
+
+    private mutating func identityLink() throws(JSONParseError) -> Decoded<IdentityLink> {
+        typealias Field = IdentityLinkField
+        var checks = MemberChecks<Field>()
+        var site: String?, anonymousId: String?, personId: String?, linkedAt: Int64?, eventUUID: UUID?
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .site: checks.take(try parser.stringValue(), Field.site, &site)
+            case .anonymousId: checks.take(try parser.stringValue(), Field.anonymousId, &anonymousId)
+            case .personId: checks.take(try parser.stringValue(), Field.personId, &personId)
+            case .linkedAt: checks.take(try parser.integerValue(), Field.linkedAt, &linkedAt)
+            case .eventUUID: checks.take(try parser.uuidValue(), Field.eventUUID, &eventUUID)
+            default: _ = try parser.parseValue()
+            }
+        }
+        if let problem = checks.firstProblem(path: "link.") { return .failure(problem) }
+        guard let site, let anonymousId, let personId, let linkedAt, let eventUUID else {
+            preconditionFailure("MemberChecks names every absent required member")
+        }
+        return .success(IdentityLink(site: site, anonymousId: anonymousId, personId: personId, linkedAt: linkedAt, eventUUID: eventUUID))
+    }
+
+    private mutating func sourceContext() throws(JSONParseError) -> Decoded<SourceContext> {
+        typealias Field = SourceContextField
+        var checks = MemberChecks<Field>()
+        var source: String?, medium: String?, campaign: String?, term: String?, content: String?, clickId: String?
+        var referrer: String?, referrerDomain: String?, landingPage: String?, channel: String?
+        try members { parser, member throws(JSONParseError) in
+            switch member {
+            case .source: checks.take(try parser.stringValue(), Field.source, &source)
+            case .medium: checks.take(try parser.stringValue(), Field.medium, &medium)
+            case .campaign: checks.take(try parser.stringValue(), Field.campaign, &campaign)
+            case .term: checks.take(try parser.stringValue(), Field.term, &term)
+            case .content: checks.take(try parser.stringValue(), Field.content, &content)
+            case .clickId: checks.take(try parser.stringValue(), Field.clickId, &clickId)
+            case .referrer: checks.take(try parser.stringValue(), Field.referrer, &referrer)
+            case .referrerDomain: checks.take(try parser.stringValue(), Field.referrerDomain, &referrerDomain)
+            case .landingPage: checks.take(try parser.stringValue(), Field.landingPage, &landingPage)
+            case .channel: checks.take(try parser.stringValue(), Field.channel, &channel)
+            default: _ = try parser.parseValue()
+            }
+        }
+        if let problem = checks.firstProblem(path: "context.") { return .failure(problem) }
+        guard let source, let medium, let campaign, let channel else { preconditionFailure("MemberChecks names every absent required member") }
+        return .success(SourceContext(
+            source: source, medium: medium, campaign: campaign, term: term, content: content, clickId: clickId,
+            referrer: referrer, referrerDomain: referrerDomain, landingPage: landingPage, channel: channel))
+    }
+}
+
+// MARK: member values
+
+/// What one member's value turned out to be.
+private enum Member<Value> {
+    case value(Value)
+    /// JSON null: the member counts as absent.
+    case null
+    /// Well-formed JSON of the wrong kind: the member "must be" `expected`.
+    case wrong(_ expected: String)
+    /// A nested problem, already worded.
+    case invalid(String)
+}
+
+extension Member {
+    /// Whether the member was an object (read well or not).
+    var isObject: Bool {
+        switch self {
+        case .value, .invalid: true
+        case .null, .wrong: false
+        }
+    }
+
+    /// A value mapped further; the other outcomes stay.
+    func then<Other>(_ transform: (Value) -> Member<Other>) -> Member<Other> {
+        switch self {
+        case .value(let value): transform(value)
+        case .null: .null
+        case .wrong(let expected): .wrong(expected)
+        case .invalid(let message): .invalid(message)
+        }
+    }
+}
+
+extension JSONParser {
+    /// The next byte after whitespace, or 0 at the end (which no value starts with).
+    mutating func peek() -> UInt8 {
+        skipWhitespace()
+        return index < bytes.count ? bytes[index] : 0
+    }
+
+    fileprivate mutating func stringValue() throws(JSONParseError) -> Member<String> {
+        switch peek() {
+        case UInt8(ascii: "\""): return .value(try parseString())
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        default: _ = try parseValue(); return .wrong("a string")
+        }
+    }
+
+    fileprivate mutating func integerValue() throws(JSONParseError) -> Member<Int64> {
+        switch peek() {
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            guard let number = try parseInteger() else { return .wrong("an integer") }
+            return .value(number)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        default: _ = try parseValue(); return .wrong("an integer")
+        }
+    }
+
+    fileprivate mutating func boolValue() throws(JSONParseError) -> Member<Bool> {
+        switch peek() {
+        case UInt8(ascii: "t"): try expectLiteral("true"); return .value(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return .value(false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        default: _ = try parseValue(); return .wrong("true or false")
+        }
+    }
+
+    fileprivate mutating func enumerationValue<Value: RawRepresentable<String>>(_ type: Value.Type) throws(JSONParseError) -> Member<Value> {
+        try stringValue().then { text in Value(rawValue: text).map { .value($0) } ?? .wrong("a known value") }
+    }
+
+    /// A UUID as `UUID(uuidString:)` reads one; the common 36-character form without
+    /// escapes is read straight from the bytes.
+    fileprivate mutating func uuidValue() throws(JSONParseError) -> Member<UUID> {
+        if peek() == UInt8(ascii: "\""), let uuid = canonicalUUID() { return .value(uuid) }
+        return try stringValue().then { text in UUID(uuidString: text).map { .value($0) } ?? .wrong("a UUID") }
+    }
+
+    fileprivate mutating func objectValue<Value>(_ read: (inout JSONParser) throws(JSONParseError) -> Result<Value, MessageCoding.DecodingError>) throws(JSONParseError) -> Member<Value> {
+        switch peek() {
+        case UInt8(ascii: "{"):
+            switch try read(&self) {
+            case .success(let value): return .value(value)
+            case .failure(let problem): return .invalid(problem.description)
+            }
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        default: _ = try parseValue(); return .wrong("an object")
+        }
+    }
+
+    /// `"8-4-4-4-12"` hex digits in any case, consumed; nil (nothing consumed) otherwise.
+    private mutating func canonicalUUID() -> UUID? {
+        guard index + 38 <= bytes.count, bytes[index + 37] == UInt8(ascii: "\"") else { return nil }
+        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var position = index + 1
+        let valid = withUnsafeMutableBytes(of: &uuid) { out -> Bool in
+            for byteIndex in 0..<16 {
+                if byteIndex == 4 || byteIndex == 6 || byteIndex == 8 || byteIndex == 10 {
+                    guard bytes[position] == UInt8(ascii: "-") else { return false }
+                    position += 1
+                }
+                guard let high = Self.hexDigit(bytes[position]), let low = Self.hexDigit(bytes[position + 1]) else { return false }
+                out[byteIndex] = high << 4 | low
+                position += 2
+            }
+            return true
+        }
+        guard valid else { return nil }
+        index += 38
+        return UUID(uuid: uuid)
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    /// The member name at `"`. A name without escapes is matched on its bytes (no string
+    /// is made); one with escapes is read as the parser reads any string.
+    fileprivate mutating func readMemberName() throws(JSONParseError) -> MemberName {
+        var end = index + 1
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                let name = MemberName(bytes, (index + 1)..<end)
+                index = end + 1
+                return name
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            end += 1
+        }
+        return MemberName.byName[try parseString()] ?? .other
+    }
+}
+
+// MARK: names and the order of problems
+
+/// Every member name of the messages' objects; `.other` for all the rest.
+fileprivate enum MemberName: CaseIterable {
+    case eventUUID, site, type, name, action, eventId, anonymousId, userId, occurredAt, receivedAt, url, referrer
+    case revenue, order, items, properties, origin, client
+    case currency, amountMinor
+    case subtotalMinor, totalMinor, shippingMinor, taxMinor, discountMinor, discountCode, paymentMethod, isFirstPurchase
+    case productId, sku, category, brand, variant, priceMinor, quantity
+    case browser, os, device, isBot
+    case link, event, sessionId, personId, sessionStartedAt, context, linkedAt
+    case source, medium, campaign, term, content, clickId, referrerDomain, landingPage, channel
+    case other
+
+    var text: String {
+        switch self {
+        case .eventUUID: "event_uuid"
+        case .site: "site"
+        case .type: "type"
+        case .name: "name"
+        case .action: "action"
+        case .eventId: "event_id"
+        case .anonymousId: "anonymous_id"
+        case .userId: "user_id"
+        case .occurredAt: "occurred_at"
+        case .receivedAt: "received_at"
+        case .url: "url"
+        case .referrer: "referrer"
+        case .revenue: "revenue"
+        case .order: "order"
+        case .items: "items"
+        case .properties: "properties"
+        case .origin: "origin"
+        case .client: "client"
+        case .currency: "currency"
+        case .amountMinor: "amount_minor"
+        case .subtotalMinor: "subtotal_minor"
+        case .totalMinor: "total_minor"
+        case .shippingMinor: "shipping_minor"
+        case .taxMinor: "tax_minor"
+        case .discountMinor: "discount_minor"
+        case .discountCode: "discount_code"
+        case .paymentMethod: "payment_method"
+        case .isFirstPurchase: "is_first_purchase"
+        case .productId: "product_id"
+        case .sku: "sku"
+        case .category: "category"
+        case .brand: "brand"
+        case .variant: "variant"
+        case .priceMinor: "price_minor"
+        case .quantity: "quantity"
+        case .browser: "browser"
+        case .os: "os"
+        case .device: "device"
+        case .isBot: "is_bot"
+        case .link: "link"
+        case .event: "event"
+        case .sessionId: "session_id"
+        case .personId: "person_id"
+        case .sessionStartedAt: "session_started_at"
+        case .context: "context"
+        case .linkedAt: "linked_at"
+        case .source: "source"
+        case .medium: "medium"
+        case .campaign: "campaign"
+        case .term: "term"
+        case .content: "content"
+        case .clickId: "click_id"
+        case .referrerDomain: "referrer_domain"
+        case .landingPage: "landing_page"
+        case .channel: "channel"
+        case .other: ""
+        }
+    }
+
+    static let byName: [String: MemberName] = Dictionary(uniqueKeysWithValues: allCases.filter { $0 != .other }.map { ($0.text, $0) })
+
+    /// The names by their length in bytes, for matching bytes without making a string.
+    private static let byLength: [[(bytes: [UInt8], name: MemberName)]] = {
+        var table = [[(bytes: [UInt8], name: MemberName)]](repeating: [], count: 1 + byName.keys.map(\.utf8.count).max()!)
+        for (text, name) in byName { table[text.utf8.count].append((Array(text.utf8), name)) }
+        return table
+    }()
+
+    /// The name spelled by `bytes[range]`.
+    init(_ bytes: [UInt8], _ range: Range<Int>) {
+        if range.count < Self.byLength.count {
+            for candidate in Self.byLength[range.count] {
+                let equal = bytes.withUnsafeBufferPointer { text in
+                    candidate.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, text.baseAddress! + range.lowerBound, range.count) == 0 }
+                }
+                if equal {
+                    self = candidate.name
+                    return
+                }
+            }
+        }
+        self = .other
+    }
+}
+
+/// The members of an object in the order their problems are named (the order the fields
+/// have always been checked in, kept so that a message's error stays the same), each with
+/// what it must be when required and absent.
+private protocol CheckedFields: RawRepresentable<Int>, CaseIterable {
+    var name: String { get }
+    /// nil for an optional member.
+    var whenAbsent: String? { get }
+    /// The required members' bits, by rank (`requiredMask()`, stored once).
+    static var required: UInt32 { get }
+}
+
+extension CheckedFields {
+    static func requiredMask() -> UInt32 {
+        allCases.reduce(0) { mask, field in field.whenAbsent == nil ? mask : mask | 1 << field.rawValue }
+    }
+}
+
+private enum RawEventField: Int, CheckedFields {
+    case eventUUID, site, type, name, occurredAt, receivedAt, origin, action, eventId, anonymousId, userId
+    case url, referrer, properties, revenue, order, items, client
+    static let required = requiredMask()
+
+    var name: String {
+        switch self {
+        case .eventUUID: "event_uuid"
+        case .site: "site"
+        case .type: "type"
+        case .name: "name"
+        case .occurredAt: "occurred_at"
+        case .receivedAt: "received_at"
+        case .origin: "origin"
+        case .action: "action"
+        case .eventId: "event_id"
+        case .anonymousId: "anonymous_id"
+        case .userId: "user_id"
+        case .url: "url"
+        case .referrer: "referrer"
+        case .properties: "properties"
+        case .revenue: "revenue"
+        case .order: "order"
+        case .items: "items"
+        case .client: "client"
+        }
+    }
+
+    var whenAbsent: String? {
+        switch self {
+        case .eventUUID, .site, .name: "a string"
+        case .type, .origin: "a known value"
+        case .occurredAt, .receivedAt: "an integer"
+        case .items: "a list"
+        default: nil
+        }
+    }
+}
+
+private enum MoneyField: Int, CheckedFields {
+    case currency, amountMinor
+    static let required = requiredMask()
+    var name: String { self == .currency ? "currency" : "amount_minor" }
+    var whenAbsent: String? { self == .currency ? "a string" : "an integer" }
+}
+
+private enum OrderInfoField: Int, CheckedFields {
+    case subtotalMinor, totalMinor, shippingMinor, taxMinor, discountMinor, discountCode, paymentMethod, isFirstPurchase
+    static let required = requiredMask()
+
+    var name: String {
+        switch self {
+        case .subtotalMinor: "subtotal_minor"
+        case .totalMinor: "total_minor"
+        case .shippingMinor: "shipping_minor"
+        case .taxMinor: "tax_minor"
+        case .discountMinor: "discount_minor"
+        case .discountCode: "discount_code"
+        case .paymentMethod: "payment_method"
+        case .isFirstPurchase: "is_first_purchase"
+        }
+    }
+
+    var whenAbsent: String? { nil }
+}
+
+private enum LineItemField: Int, CheckedFields {
+    case productId, sku, name, priceMinor, quantity, category, brand, variant, discountMinor
+    static let required = requiredMask()
+
+    var name: String {
+        switch self {
+        case .productId: "product_id"
+        case .sku: "sku"
+        case .name: "name"
+        case .priceMinor: "price_minor"
+        case .quantity: "quantity"
+        case .category: "category"
+        case .brand: "brand"
+        case .variant: "variant"
+        case .discountMinor: "discount_minor"
+        }
+    }
+
+    var whenAbsent: String? { self == .quantity ? "an integer" : nil }
+}
+
+private enum ClientInfoField: Int, CheckedFields {
+    case browser, os, device, isBot
+    static let required = requiredMask()
+
+    var name: String {
+        switch self {
+        case .browser: "browser"
+        case .os: "os"
+        case .device: "device"
+        case .isBot: "is_bot"
+        }
+    }
+
+    var whenAbsent: String? {
+        switch self {
+        case .browser, .os: nil
+        case .device: "a string"
+        case .isBot: "true or false"
+        }
+    }
+}
+
+/// The enriched event's own scalar members (`event` and `context` are ordered by hand).
+private enum EnrichedEventField: Int, CheckedFields {
+    case sessionId, personId, sessionStartedAt
+    static let required = requiredMask()
+    var name: String { ["session_id", "person_id", "session_started_at"][rawValue] }
+    var whenAbsent: String? { ["a string", "a string", "an integer"][rawValue] }
+}
+
+private enum IdentityLinkField: Int, CheckedFields {
+    case site, anonymousId, personId, linkedAt, eventUUID
+    static let required = requiredMask()
+    var name: String { ["site", "anonymous_id", "person_id", "linked_at", "event_uuid"][rawValue] }
+    var whenAbsent: String? { ["a string", "a string", "a string", "an integer", "a string"][rawValue] }
+}
+
+private enum SourceContextField: Int, CheckedFields {
+    case source, medium, campaign, term, content, clickId, referrer, referrerDomain, landingPage, channel
+    static let required = requiredMask()
+
+    var name: String {
+        ["source", "medium", "campaign", "term", "content", "click_id", "referrer", "referrer_domain", "landing_page", "channel"][rawValue]
+    }
+
+    var whenAbsent: String? {
+        switch self {
+        case .source, .medium, .campaign, .channel: "a string"
+        default: nil
+        }
+    }
+}
+
+/// The outcome of each member of one object, kept until the object is read whole, so that
+/// its first problem is named in the fields' order rather than the order they arrive in;
+/// a later occurrence of a member replaces the outcome of an earlier one.
+private struct MemberChecks<Field: CheckedFields> {
+    /// Members whose (last) value is wrong, by rank.
+    private var failed: UInt32 = 0
+    /// Members that have a (last) value that is not null.
+    private var present: UInt32 = 0
+    private var problems: [Int: Member<Never>] = [:]
+
+    mutating func take<Value>(_ member: Member<Value>, _ field: Field, _ slot: inout Value?) {
+        let bit: UInt32 = 1 << field.rawValue
+        switch member {
+        case .value(let value):
+            slot = value
+            present |= bit
+            failed &= ~bit
+        case .null:
+            slot = nil
+            present &= ~bit
+            failed &= ~bit
+        case .wrong(let expected):
+            slot = nil
+            present &= ~bit
+            failed |= bit
+            problems[field.rawValue] = .wrong(expected)
+        case .invalid(let message):
+            slot = nil
+            present &= ~bit
+            failed |= bit
+            problems[field.rawValue] = .invalid(message)
+        }
+    }
+
+    /// The first wrong or absent required member, in the fields' order; `path` (the
+    /// object's, e.g. `event.order.`) is only made when there is one.
+    func firstProblem(path: @autoclosure () -> String) -> MessageCoding.DecodingError? {
+        let problemBits = failed | (Field.required & ~present)
+        guard problemBits != 0 else { return nil }
+        let rank = problemBits.trailingZeroBitCount
+        let field = Field(rawValue: rank)!
+        let description = switch failed & 1 << rank != 0 ? problems[rank] : nil {
+        case .invalid(let message): message
+        case .wrong(let expected): "\(path())\(field.name) must be \(expected)"
+        default: "\(path())\(field.name) must be \(field.whenAbsent ?? "present")"
+        }
+        return MessageCoding.DecodingError(description: description)
+    }
+}
