@@ -55,8 +55,10 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 extension JSONValue {
     /// Parses a complete JSON document. Nesting deeper than `maxDepth` is refused.
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: Array(bytes), maxDepth: maxDepth)
-        return try parser.parseDocument()
+        try Array(bytes).withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONValue in
+            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+            return try parser.parseDocument()
+        }
     }
 
     public static func parse(_ text: String, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
@@ -118,12 +120,14 @@ extension JSONValue {
 /// codec (EventDecoding.swift) reads its messages with the same steps, so both accept the
 /// same texts and word their syntax errors alike, at the same byte.
 struct JSONParser {
-    let bytes: [UInt8]
+    /// Read without bounds checks in release builds: every read below is guarded by an
+    /// explicit `index < bytes.count` (or a count check before a run of reads).
+    let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
     var depth = 0
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
     }
@@ -147,6 +151,7 @@ struct JSONParser {
 
     func fail(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: index) }
 
+    @inline(__always)  // called around every token: a call each time showed in profiles
     mutating func skipWhitespace() {
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
             index += 1
@@ -208,12 +213,14 @@ struct JSONParser {
     }
 
     /// Checks that a member name (a string) comes next.
+    @inline(__always)
     mutating func memberName() throws(JSONParseError) {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
     }
 
     /// Consumes the `:` between a member's name and its value.
+    @inline(__always)
     mutating func memberValue() throws(JSONParseError) {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
@@ -221,6 +228,7 @@ struct JSONParser {
     }
 
     /// After a member: true when another follows, false (and the object closed) at `}`.
+    @inline(__always)
     mutating func nextMember() throws(JSONParseError) -> Bool {
         skipWhitespace()
         guard index < bytes.count else { throw fail("unexpected end of JSON") }
@@ -260,7 +268,7 @@ struct JSONParser {
     mutating func parseNumber() throws(JSONParseError) -> String {
         let start = index
         _ = try scanNumber()
-        return String(decoding: bytes[start..<index], as: UTF8.self)
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
     }
 
     /// A number's value when it is an integer that fits, as `Int64(text)` of its text would
@@ -332,7 +340,7 @@ struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: bytes[start..<index], as: UTF8.self)
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                 index += 1
                 return text
             }
@@ -340,29 +348,34 @@ struct JSONParser {
             if byte < 0x20 { throw fail("control character in string") }
             index += 1
         }
-        var scalars = String.UnicodeScalarView()
-        scalars.append(contentsOf: String(decoding: bytes[start..<index], as: UTF8.self).unicodeScalars)
-        var pending: [UInt8] = []
-        func flush(_ pending: inout [UInt8], into scalars: inout String.UnicodeScalarView) {
-            if !pending.isEmpty {
-                scalars.append(contentsOf: String(decoding: pending, as: UTF8.self).unicodeScalars)
-                pending.removeAll(keepingCapacity: true)
+        // With escapes: the text between them is decoded piece by piece (invalid UTF-8
+        // replaced within each piece), the escaped characters appended as UTF-8.
+        var text: [UInt8] = []
+        text.reserveCapacity(index - start + 64)
+        var pieceStart = start
+        func appendPiece(_ piece: Slice<UnsafeBufferPointer<UInt8>>, to text: inout [UInt8]) {
+            let piece = UnsafeBufferPointer(rebasing: piece)
+            if piece.allSatisfy({ $0 < 0x80 }) {
+                text.append(contentsOf: piece)
+            } else {
+                text.append(contentsOf: String(decoding: piece, as: UTF8.self).utf8)
             }
         }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                appendPiece(bytes[pieceStart..<index], to: &text)
                 index += 1
-                flush(&pending, into: &scalars)
-                return String(scalars)
+                return String(decoding: text, as: UTF8.self)
             }
             if byte < 0x20 { throw fail("control character in string") }
-            if byte != UInt8(ascii: "\\") { pending.append(byte); index += 1; continue }
-            flush(&pending, into: &scalars)
+            if byte != UInt8(ascii: "\\") { index += 1; continue }
+            appendPiece(bytes[pieceStart..<index], to: &text)
             index += 1
             guard index < bytes.count else { break }
             let escape = bytes[index]
             index += 1
+            let scalar: Unicode.Scalar
             switch escape {
             case UInt8(ascii: "u"):
                 var code = try parseHex4()
@@ -378,13 +391,15 @@ struct JSONParser {
                 } else if (0xDC00...0xDFFF).contains(code) {
                     throw fail("unpaired surrogate in \\u escape")
                 }
-                guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+                guard let decoded = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
                 // Postgres text and jsonb cannot hold NUL; a stored event must never be unstorable.
-                scalars.append(code == 0 ? "\u{FFFD}" : scalar)
+                scalar = code == 0 ? "\u{FFFD}" : decoded
             default:
-                guard let scalar = JSONValue.simpleEscape(escape) else { throw fail("invalid escape") }
-                scalars.append(scalar)
+                guard let decoded = JSONValue.simpleEscape(escape) else { throw fail("invalid escape") }
+                scalar = decoded
             }
+            UTF8.encode(scalar) { text.append($0) }
+            pieceStart = index
         }
         throw fail("unterminated string")
     }

@@ -361,11 +361,11 @@ struct EventCodecTests {
     ]
 
     @Test(arguments: rawOutcomes)
-    func rawEventOutcomes(text: String, error: String?) throws {
+    func rawEventOutcomes(text: String, expected: String?) throws {
         let bytes = Array(text.utf8)
-        if let error {
+        if let expected {
             #expect(throws: MessageCoding.DecodingError.self) { try MessageCoding.decodeRawEvent(bytes) }
-            do { _ = try MessageCoding.decodeRawEvent(bytes) } catch { #expect("\(error)" == error) }
+            do { _ = try MessageCoding.decodeRawEvent(bytes) } catch { #expect("\(error)" == expected) }
         } else {
             let event = try MessageCoding.decodeRawEvent(bytes)
             #expect(try MessageCoding.decodeRawEvent(MessageCoding.encode(event)) == event)
@@ -417,11 +417,11 @@ struct EventCodecTests {
     ]
 
     @Test(arguments: enrichedOutcomes)
-    func enrichedMessageOutcomes(text: String, error: String?) throws {
+    func enrichedMessageOutcomes(text: String, expected: String?) throws {
         let bytes = Array(text.utf8)
-        if let error {
+        if let expected {
             #expect(throws: MessageCoding.DecodingError.self) { try MessageCoding.decodeEnrichedMessage(bytes) }
-            do { _ = try MessageCoding.decodeEnrichedMessage(bytes) } catch { #expect("\(error)" == error) }
+            do { _ = try MessageCoding.decodeEnrichedMessage(bytes) } catch { #expect("\(error)" == expected) }
         } else {
             let message = try MessageCoding.decodeEnrichedMessage(bytes)
             #expect(try MessageCoding.decodeEnrichedMessage(MessageCoding.encode(message)) == message)
