@@ -84,27 +84,27 @@ extension JSONParser {
         var properties: String?, origin: Origin?, client: ClientInfo?
         try members { parser, member throws(JSONParseError) in
             switch member {
-            case .eventUUID: checks.take(try parser.uuidValue(), Field.eventUUID, &eventUUID)
-            case .site: checks.take(try parser.stringValue(), Field.site, &site)
-            case .type: checks.take(try parser.enumerationValue(EventType.self), Field.type, &type)
-            case .name: checks.take(try parser.stringValue(), Field.name, &name)
-            case .action: checks.take(try parser.enumerationValue(Action.self), Field.action, &action)
-            case .eventId: checks.take(try parser.stringValue(), Field.eventId, &eventId)
-            case .anonymousId: checks.take(try parser.stringValue(), Field.anonymousId, &anonymousId)
-            case .userId: checks.take(try parser.stringValue(), Field.userId, &userId)
-            case .occurredAt: checks.take(try parser.integerValue(), Field.occurredAt, &occurredAt)
-            case .receivedAt: checks.take(try parser.integerValue(), Field.receivedAt, &receivedAt)
-            case .url: checks.take(try parser.stringValue(), Field.url, &url)
-            case .referrer: checks.take(try parser.stringValue(), Field.referrer, &referrer)
+            case .eventUUID: checks.take(try parser.uuidValue(&eventUUID), Field.eventUUID)
+            case .site: checks.take(try parser.stringValue(&site), Field.site)
+            case .type: checks.take(try parser.enumerationValue(&type), Field.type)
+            case .name: checks.take(try parser.stringValue(&name), Field.name)
+            case .action: checks.take(try parser.enumerationValue(&action), Field.action)
+            case .eventId: checks.take(try parser.stringValue(&eventId), Field.eventId)
+            case .anonymousId: checks.take(try parser.stringValue(&anonymousId), Field.anonymousId)
+            case .userId: checks.take(try parser.stringValue(&userId), Field.userId)
+            case .occurredAt: checks.take(try parser.integerValue(&occurredAt), Field.occurredAt)
+            case .receivedAt: checks.take(try parser.integerValue(&receivedAt), Field.receivedAt)
+            case .url: checks.take(try parser.stringValue(&url), Field.url)
+            case .referrer: checks.take(try parser.stringValue(&referrer), Field.referrer)
             case .revenue:
-                checks.take(try parser.objectValue { parser throws(JSONParseError) in try parser.money(in: path) }, Field.revenue, &revenue)
+                checks.take(try parser.objectValue(&revenue) { parser throws(JSONParseError) in try parser.money(in: path) }, Field.revenue)
             case .order:
-                checks.take(try parser.objectValue { parser throws(JSONParseError) in try parser.orderInfo(in: path) }, Field.order, &order)
-            case .items: checks.take(try parser.lineItems(), Field.items, &items)
-            case .properties: checks.take(try parser.stringValue(), Field.properties, &properties)
-            case .origin: checks.take(try parser.enumerationValue(Origin.self), Field.origin, &origin)
+                checks.take(try parser.objectValue(&order) { parser throws(JSONParseError) in try parser.orderInfo(in: path) }, Field.order)
+            case .items: checks.take(try parser.lineItems(&items), Field.items)
+            case .properties: checks.take(try parser.stringValue(&properties), Field.properties)
+            case .origin: checks.take(try parser.enumerationValue(&origin), Field.origin)
             case .client:
-                checks.take(try parser.objectValue { parser throws(JSONParseError) in try parser.clientInfo(in: path) }, Field.client, &client)
+                checks.take(try parser.objectValue(&client) { parser throws(JSONParseError) in try parser.clientInfo(in: path) }, Field.client)
             default: _ = try parser.parseValue()
             }
         }
@@ -127,11 +127,16 @@ extension JSONParser {
         try members { parser, member throws(JSONParseError) in
             switch member {
             case .currency:
-                // The one message without the path, as it always was.
-                let code = try parser.stringValue()
-                checks.take(code.then { code in Currency(code: code).map { .value($0) } ?? .invalid("revenue.currency '\(code)' is not a currency") },
-                            Field.currency, &currency)
-            case .amountMinor: checks.take(try parser.integerValue(), Field.amountMinor, &amount)
+                var code: String?
+                let outcome = try parser.stringValue(&code)
+                currency = code.flatMap(Currency.init(code:))
+                if let code, currency == nil {
+                    // The one message without the path, as it always was.
+                    checks.take(.invalid("revenue.currency '\(code)' is not a currency"), Field.currency)
+                } else {
+                    checks.take(outcome, Field.currency)
+                }
+            case .amountMinor: checks.take(try parser.integerValue(&amount), Field.amountMinor)
             default: _ = try parser.parseValue()
             }
         }
@@ -146,14 +151,14 @@ extension JSONParser {
         var info = OrderInfo()
         try members { parser, member throws(JSONParseError) in
             switch member {
-            case .subtotalMinor: checks.take(try parser.integerValue(), Field.subtotalMinor, &info.subtotalMinor)
-            case .totalMinor: checks.take(try parser.integerValue(), Field.totalMinor, &info.totalMinor)
-            case .shippingMinor: checks.take(try parser.integerValue(), Field.shippingMinor, &info.shippingMinor)
-            case .taxMinor: checks.take(try parser.integerValue(), Field.taxMinor, &info.taxMinor)
-            case .discountMinor: checks.take(try parser.integerValue(), Field.discountMinor, &info.discountMinor)
-            case .discountCode: checks.take(try parser.stringValue(), Field.discountCode, &info.discountCode)
-            case .paymentMethod: checks.take(try parser.stringValue(), Field.paymentMethod, &info.paymentMethod)
-            case .isFirstPurchase: checks.take(try parser.boolValue(), Field.isFirstPurchase, &info.isFirstPurchase)
+            case .subtotalMinor: checks.take(try parser.integerValue(&info.subtotalMinor), Field.subtotalMinor)
+            case .totalMinor: checks.take(try parser.integerValue(&info.totalMinor), Field.totalMinor)
+            case .shippingMinor: checks.take(try parser.integerValue(&info.shippingMinor), Field.shippingMinor)
+            case .taxMinor: checks.take(try parser.integerValue(&info.taxMinor), Field.taxMinor)
+            case .discountMinor: checks.take(try parser.integerValue(&info.discountMinor), Field.discountMinor)
+            case .discountCode: checks.take(try parser.stringValue(&info.discountCode), Field.discountCode)
+            case .paymentMethod: checks.take(try parser.stringValue(&info.paymentMethod), Field.paymentMethod)
+            case .isFirstPurchase: checks.take(try parser.boolValue(&info.isFirstPurchase), Field.isFirstPurchase)
             default: _ = try parser.parseValue()
             }
         }
@@ -163,29 +168,32 @@ extension JSONParser {
 
     /// The items list; an element's problem is named `items[i]…` (without the event's path,
     /// as it always was), the first element's first.
-    private mutating func lineItems() throws(JSONParseError) -> Member<[LineItem]> {
+    private mutating func lineItems(_ slot: inout [LineItem]?) throws(JSONParseError) -> Outcome {
+        slot = nil
         switch peek() {
         case UInt8(ascii: "["):
             var items: [LineItem] = []
             var problem: MessageCoding.DecodingError?
-            guard try openArray() else { return .value(items) }
-            var index = 0
-            repeat {
-                let item: Decoded<LineItem>
-                if peek() == UInt8(ascii: "{") {
-                    item = try lineItem(at: index)
-                } else {
-                    _ = try parseValue()
-                    item = .failure(MessageCoding.DecodingError(description: "items[\(index)] must be an object"))
-                }
-                switch item {
-                case .success(let line): if problem == nil { items.append(line) }
-                case .failure(let error): if problem == nil { problem = error }
-                }
-                index += 1
-            } while try nextElement()
+            if try openArray() {
+                var index = 0
+                repeat {
+                    let item: Decoded<LineItem>
+                    if peek() == UInt8(ascii: "{") {
+                        item = try lineItem(at: index)
+                    } else {
+                        _ = try parseValue()
+                        item = .failure(MessageCoding.DecodingError(description: "items[\(index)] must be an object"))
+                    }
+                    switch item {
+                    case .success(let line): if problem == nil { items.append(line) }
+                    case .failure(let error): if problem == nil { problem = error }
+                    }
+                    index += 1
+                } while try nextElement()
+            }
             if let problem { return .invalid(problem.description) }
-            return .value(items)
+            slot = items
+            return .value
         case UInt8(ascii: "n"):
             try expectLiteral("null")
             return .null
@@ -202,15 +210,15 @@ extension JSONParser {
         var priceMinor: Int64?, quantity: Int64?, discountMinor: Int64?
         try members { parser, member throws(JSONParseError) in
             switch member {
-            case .productId: checks.take(try parser.stringValue(), Field.productId, &productId)
-            case .sku: checks.take(try parser.stringValue(), Field.sku, &sku)
-            case .name: checks.take(try parser.stringValue(), Field.name, &name)
-            case .category: checks.take(try parser.stringValue(), Field.category, &category)
-            case .brand: checks.take(try parser.stringValue(), Field.brand, &brand)
-            case .variant: checks.take(try parser.stringValue(), Field.variant, &variant)
-            case .priceMinor: checks.take(try parser.integerValue(), Field.priceMinor, &priceMinor)
-            case .quantity: checks.take(try parser.integerValue(), Field.quantity, &quantity)
-            case .discountMinor: checks.take(try parser.integerValue(), Field.discountMinor, &discountMinor)
+            case .productId: checks.take(try parser.stringValue(&productId), Field.productId)
+            case .sku: checks.take(try parser.stringValue(&sku), Field.sku)
+            case .name: checks.take(try parser.stringValue(&name), Field.name)
+            case .category: checks.take(try parser.stringValue(&category), Field.category)
+            case .brand: checks.take(try parser.stringValue(&brand), Field.brand)
+            case .variant: checks.take(try parser.stringValue(&variant), Field.variant)
+            case .priceMinor: checks.take(try parser.integerValue(&priceMinor), Field.priceMinor)
+            case .quantity: checks.take(try parser.integerValue(&quantity), Field.quantity)
+            case .discountMinor: checks.take(try parser.integerValue(&discountMinor), Field.discountMinor)
             default: _ = try parser.parseValue()
             }
         }
@@ -230,10 +238,10 @@ extension JSONParser {
         var browser: String?, os: String?, device: String?, isBot: Bool?
         try members { parser, member throws(JSONParseError) in
             switch member {
-            case .browser: checks.take(try parser.stringValue(), Field.browser, &browser)
-            case .os: checks.take(try parser.stringValue(), Field.os, &os)
-            case .device: checks.take(try parser.stringValue(), Field.device, &device)
-            case .isBot: checks.take(try parser.boolValue(), Field.isBot, &isBot)
+            case .browser: checks.take(try parser.stringValue(&browser), Field.browser)
+            case .os: checks.take(try parser.stringValue(&os), Field.os)
+            case .device: checks.take(try parser.stringValue(&device), Field.device)
+            case .isBot: checks.take(try parser.boolValue(&isBot), Field.isBot)
             default: _ = try parser.parseValue()
             }
         }
@@ -249,35 +257,36 @@ extension JSONParser {
     fileprivate mutating func enrichedMessage() throws(JSONParseError) -> Decoded<EnrichedMessage> {
         typealias Field = EnrichedEventField
         var checks = MemberChecks<Field>()
-        var link = Member<IdentityLink>.null, event = Member<RawEvent>.null, context = Member<SourceContext>.null
+        var linkOutcome = Outcome.null, eventOutcome = Outcome.null, contextOutcome = Outcome.null
+        var link: IdentityLink?, event: RawEvent?, context: SourceContext?
         var sessionId: UUID?, personId: String?, sessionStartedAt: Int64?
         try members { parser, member throws(JSONParseError) in
             switch member {
-            case .link: link = try parser.objectValue { parser throws(JSONParseError) in try parser.identityLink() }
-            case .event: event = try parser.objectValue { parser throws(JSONParseError) in try parser.rawEvent(path: "event.") }
-            case .context: context = try parser.objectValue { parser throws(JSONParseError) in try parser.sourceContext() }
-            case .sessionId: checks.take(try parser.uuidValue(), Field.sessionId, &sessionId)
-            case .personId: checks.take(try parser.stringValue(), Field.personId, &personId)
-            case .sessionStartedAt: checks.take(try parser.integerValue(), Field.sessionStartedAt, &sessionStartedAt)
+            case .link: linkOutcome = try parser.objectValue(&link) { parser throws(JSONParseError) in try parser.identityLink() }
+            case .event: eventOutcome = try parser.objectValue(&event) { parser throws(JSONParseError) in try parser.rawEvent(path: "event.") }
+            case .context: contextOutcome = try parser.objectValue(&context) { parser throws(JSONParseError) in try parser.sourceContext() }
+            case .sessionId: checks.take(try parser.uuidValue(&sessionId), Field.sessionId)
+            case .personId: checks.take(try parser.stringValue(&personId), Field.personId)
+            case .sessionStartedAt: checks.take(try parser.integerValue(&sessionStartedAt), Field.sessionStartedAt)
             default: _ = try parser.parseValue()
             }
         }
         func failure(_ description: String) -> Decoded<EnrichedMessage> { .failure(MessageCoding.DecodingError(description: description)) }
-        switch link {
-        case .value(let link): return .success(.link(link))
+        switch linkOutcome {
+        case .value: if let link { return .success(.link(link)) }
         case .invalid(let problem): return failure(problem)
         case .wrong: return failure("link must be an object")
         case .null: break
         }
-        guard event.isObject else { return failure("event must be an object") }
-        guard context.isObject else { return failure("context must be an object") }
-        if case .invalid(let problem) = event { return failure(problem) }
+        guard eventOutcome.isObject else { return failure("event must be an object") }
+        guard contextOutcome.isObject else { return failure("context must be an object") }
+        if case .invalid(let problem) = eventOutcome { return failure(problem) }
         if let problem = checks.firstProblem(path: "") { return .failure(problem) }
-        if case .invalid(let problem) = context { return failure(problem) }
-        guard case .value(let raw) = event, case .value(let sourceContext) = context, let sessionId, let personId, let sessionStartedAt else {
+        if case .invalid(let problem) = contextOutcome { return failure(problem) }
+        guard let event, let context, let sessionId, let personId, let sessionStartedAt else {
             preconditionFailure("every other outcome is named above")
         }
-        return .success(.event(EnrichedEvent(event: raw, sessionId: sessionId, personId: personId, sessionStartedAt: sessionStartedAt, context: sourceContext)))
+        return .success(.event(EnrichedEvent(event: event, sessionId: sessionId, personId: personId, sessionStartedAt: sessionStartedAt, context: context)))
     }
 
     private mutating func identityLink() throws(JSONParseError) -> Decoded<IdentityLink> {
@@ -286,11 +295,11 @@ extension JSONParser {
         var site: String?, anonymousId: String?, personId: String?, linkedAt: Int64?, eventUUID: UUID?
         try members { parser, member throws(JSONParseError) in
             switch member {
-            case .site: checks.take(try parser.stringValue(), Field.site, &site)
-            case .anonymousId: checks.take(try parser.stringValue(), Field.anonymousId, &anonymousId)
-            case .personId: checks.take(try parser.stringValue(), Field.personId, &personId)
-            case .linkedAt: checks.take(try parser.integerValue(), Field.linkedAt, &linkedAt)
-            case .eventUUID: checks.take(try parser.uuidValue(), Field.eventUUID, &eventUUID)
+            case .site: checks.take(try parser.stringValue(&site), Field.site)
+            case .anonymousId: checks.take(try parser.stringValue(&anonymousId), Field.anonymousId)
+            case .personId: checks.take(try parser.stringValue(&personId), Field.personId)
+            case .linkedAt: checks.take(try parser.integerValue(&linkedAt), Field.linkedAt)
+            case .eventUUID: checks.take(try parser.uuidValue(&eventUUID), Field.eventUUID)
             default: _ = try parser.parseValue()
             }
         }
@@ -308,16 +317,16 @@ extension JSONParser {
         var referrer: String?, referrerDomain: String?, landingPage: String?, channel: String?
         try members { parser, member throws(JSONParseError) in
             switch member {
-            case .source: checks.take(try parser.stringValue(), Field.source, &source)
-            case .medium: checks.take(try parser.stringValue(), Field.medium, &medium)
-            case .campaign: checks.take(try parser.stringValue(), Field.campaign, &campaign)
-            case .term: checks.take(try parser.stringValue(), Field.term, &term)
-            case .content: checks.take(try parser.stringValue(), Field.content, &content)
-            case .clickId: checks.take(try parser.stringValue(), Field.clickId, &clickId)
-            case .referrer: checks.take(try parser.stringValue(), Field.referrer, &referrer)
-            case .referrerDomain: checks.take(try parser.stringValue(), Field.referrerDomain, &referrerDomain)
-            case .landingPage: checks.take(try parser.stringValue(), Field.landingPage, &landingPage)
-            case .channel: checks.take(try parser.stringValue(), Field.channel, &channel)
+            case .source: checks.take(try parser.stringValue(&source), Field.source)
+            case .medium: checks.take(try parser.stringValue(&medium), Field.medium)
+            case .campaign: checks.take(try parser.stringValue(&campaign), Field.campaign)
+            case .term: checks.take(try parser.stringValue(&term), Field.term)
+            case .content: checks.take(try parser.stringValue(&content), Field.content)
+            case .clickId: checks.take(try parser.stringValue(&clickId), Field.clickId)
+            case .referrer: checks.take(try parser.stringValue(&referrer), Field.referrer)
+            case .referrerDomain: checks.take(try parser.stringValue(&referrerDomain), Field.referrerDomain)
+            case .landingPage: checks.take(try parser.stringValue(&landingPage), Field.landingPage)
+            case .channel: checks.take(try parser.stringValue(&channel), Field.channel)
             default: _ = try parser.parseValue()
             }
         }
@@ -331,33 +340,22 @@ extension JSONParser {
 
 // MARK: member values
 
-/// What one member's value turned out to be.
-private enum Member<Value> {
-    case value(Value)
+/// What one member's value turned out to be (the value itself goes straight into its slot:
+/// passing values through here copied every string once more).
+private enum Outcome {
+    case value
     /// JSON null: the member counts as absent.
     case null
     /// Well-formed JSON of the wrong kind: the member "must be" `expected`.
-    case wrong(_ expected: String)
+    case wrong(_ expected: StaticString)
     /// A nested problem, already worded.
     case invalid(String)
-}
 
-extension Member {
     /// Whether the member was an object (read well or not).
     var isObject: Bool {
         switch self {
         case .value, .invalid: true
         case .null, .wrong: false
-        }
-    }
-
-    /// A value mapped further; the other outcomes stay.
-    func then<Other>(_ transform: (Value) -> Member<Other>) -> Member<Other> {
-        switch self {
-        case .value(let value): transform(value)
-        case .null: .null
-        case .wrong(let expected): .wrong(expected)
-        case .invalid(let message): .invalid(message)
         }
     }
 }
@@ -370,50 +368,65 @@ extension JSONParser {
         return index < bytes.count ? bytes[index] : 0
     }
 
-    fileprivate mutating func stringValue() throws(JSONParseError) -> Member<String> {
+    fileprivate mutating func stringValue(_ slot: inout String?) throws(JSONParseError) -> Outcome {
+        slot = nil
         switch peek() {
-        case UInt8(ascii: "\""): return .value(try parseString())
+        case UInt8(ascii: "\""): slot = try parseString(); return .value
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
         default: _ = try parseValue(); return .wrong("a string")
         }
     }
 
-    fileprivate mutating func integerValue() throws(JSONParseError) -> Member<Int64> {
+    fileprivate mutating func integerValue(_ slot: inout Int64?) throws(JSONParseError) -> Outcome {
+        slot = nil
         switch peek() {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            guard let number = try parseInteger() else { return .wrong("an integer") }
-            return .value(number)
+            slot = try parseInteger()
+            return slot == nil ? .wrong("an integer") : .value
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
         default: _ = try parseValue(); return .wrong("an integer")
         }
     }
 
-    fileprivate mutating func boolValue() throws(JSONParseError) -> Member<Bool> {
+    fileprivate mutating func boolValue(_ slot: inout Bool?) throws(JSONParseError) -> Outcome {
+        slot = nil
         switch peek() {
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .value(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .value(false)
+        case UInt8(ascii: "t"): try expectLiteral("true"); slot = true; return .value
+        case UInt8(ascii: "f"): try expectLiteral("false"); slot = false; return .value
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
         default: _ = try parseValue(); return .wrong("true or false")
         }
     }
 
-    fileprivate mutating func enumerationValue<Value: RawRepresentable<String>>(_ type: Value.Type) throws(JSONParseError) -> Member<Value> {
-        try stringValue().then { text in Value(rawValue: text).map { .value($0) } ?? .wrong("a known value") }
+    fileprivate mutating func enumerationValue<Value: RawRepresentable<String>>(_ slot: inout Value?) throws(JSONParseError) -> Outcome {
+        var text: String?
+        let outcome = try stringValue(&text)
+        slot = text.flatMap(Value.init(rawValue:))
+        return text != nil && slot == nil ? .wrong("a known value") : outcome
     }
 
     /// A UUID as `UUID(uuidString:)` reads one; the common 36-character form without
     /// escapes is read straight from the bytes.
-    fileprivate mutating func uuidValue() throws(JSONParseError) -> Member<UUID> {
-        if peek() == UInt8(ascii: "\""), let uuid = canonicalUUID() { return .value(uuid) }
-        return try stringValue().then { text in UUID(uuidString: text).map { .value($0) } ?? .wrong("a UUID") }
+    fileprivate mutating func uuidValue(_ slot: inout UUID?) throws(JSONParseError) -> Outcome {
+        if peek() == UInt8(ascii: "\""), let uuid = canonicalUUID() {
+            slot = uuid
+            return .value
+        }
+        var text: String?
+        let outcome = try stringValue(&text)
+        slot = text.flatMap(UUID.init(uuidString:))
+        return text != nil && slot == nil ? .wrong("a UUID") : outcome
     }
 
     @inline(__always)
-    fileprivate mutating func objectValue<Value>(_ read: (inout JSONParser) throws(JSONParseError) -> Result<Value, MessageCoding.DecodingError>) throws(JSONParseError) -> Member<Value> {
+    fileprivate mutating func objectValue<Value>(
+        _ slot: inout Value?, _ read: (inout JSONParser) throws(JSONParseError) -> Result<Value, MessageCoding.DecodingError>
+    ) throws(JSONParseError) -> Outcome {
+        slot = nil
         switch peek() {
         case UInt8(ascii: "{"):
             switch try read(&self) {
-            case .success(let value): return .value(value)
+            case .success(let value): slot = value; return .value
             case .failure(let problem): return .invalid(problem.description)
             }
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
@@ -547,57 +560,94 @@ fileprivate enum MemberName: CaseIterable {
 
     static let byName: [String: MemberName] = Dictionary(uniqueKeysWithValues: allCases.filter { $0 != .other }.map { ($0.text, $0) })
 
-    /// The names packed, sorted by length, and where each length starts: matching a name's
-    /// bytes compares a few integers and makes no string. Kept in memory that lives as long
-    /// as the process (never freed) so that a lookup touches no reference count: arrays
-    /// here cost a retain and a release per member name, a tenth of the Sessionizer's
-    /// decoding time. (`nonisolated(unsafe)`: written once, by the lazy initialisation,
-    /// and only read after.)
-    nonisolated(unsafe) private static let packed: UnsafeBufferPointer<(name: MemberName, packed: PackedName)> = {
-        let table = byName
-            .map { text, name in (name: name, packed: Array(text.utf8).withUnsafeBufferPointer { PackedName($0)! }) }
-            .sorted { $0.packed.length < $1.packed.length }
-        let buffer = UnsafeMutableBufferPointer<(name: MemberName, packed: PackedName)>.allocate(capacity: table.count)
-        _ = buffer.initialize(from: table)
-        return UnsafeBufferPointer(buffer)
-    }()
-    nonisolated(unsafe) private static let startByLength: UnsafeBufferPointer<Int> = {
-        let starts = (0...PackedName.capacity + 1).map { length in packed.firstIndex { $0.packed.length >= length } ?? packed.count }
-        let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: starts.count)
-        _ = buffer.initialize(from: starts)
-        return UnsafeBufferPointer(buffer)
-    }()
-
-    /// The name spelled by `bytes`.
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard let name = PackedName(bytes) else {
-            self = .other
-            return
+    /// The name spelled by `name`: by its length, then its bytes (no string is made, and no
+    /// table is read: looking names up in arrays cost a tenth of the decoding time).
+    init(_ name: UnsafeBufferPointer<UInt8>) {
+        self = switch name.count {
+        case 2: name.matches("os") ? .os : .other
+        case 3: name.matches("url") ? .url : name.matches("sku") ? .sku : .other
+        case 4:
+            name.matches("site") ? .site :
+            name.matches("type") ? .type :
+            name.matches("name") ? .name :
+            name.matches("link") ? .link :
+            name.matches("term") ? .term :
+            .other
+        case 5:
+            name.matches("order") ? .order :
+            name.matches("items") ? .items :
+            name.matches("brand") ? .brand :
+            name.matches("event") ? .event :
+            .other
+        case 6:
+            name.matches("action") ? .action :
+            name.matches("origin") ? .origin :
+            name.matches("client") ? .client :
+            name.matches("device") ? .device :
+            name.matches("is_bot") ? .isBot :
+            name.matches("source") ? .source :
+            name.matches("medium") ? .medium :
+            .other
+        case 7:
+            name.matches("user_id") ? .userId :
+            name.matches("revenue") ? .revenue :
+            name.matches("variant") ? .variant :
+            name.matches("browser") ? .browser :
+            name.matches("context") ? .context :
+            name.matches("content") ? .content :
+            name.matches("channel") ? .channel :
+            .other
+        case 8:
+            name.matches("event_id") ? .eventId :
+            name.matches("referrer") ? .referrer :
+            name.matches("currency") ? .currency :
+            name.matches("category") ? .category :
+            name.matches("quantity") ? .quantity :
+            name.matches("campaign") ? .campaign :
+            name.matches("click_id") ? .clickId :
+            .other
+        case 9:
+            name.matches("tax_minor") ? .taxMinor :
+            name.matches("person_id") ? .personId :
+            name.matches("linked_at") ? .linkedAt :
+            .other
+        case 10:
+            name.matches("event_uuid") ? .eventUUID :
+            name.matches("properties") ? .properties :
+            name.matches("product_id") ? .productId :
+            name.matches("session_id") ? .sessionId :
+            .other
+        case 11:
+            name.matches("occurred_at") ? .occurredAt :
+            name.matches("received_at") ? .receivedAt :
+            name.matches("total_minor") ? .totalMinor :
+            name.matches("price_minor") ? .priceMinor :
+            .other
+        case 12:
+            name.matches("anonymous_id") ? .anonymousId :
+            name.matches("amount_minor") ? .amountMinor :
+            name.matches("landing_page") ? .landingPage :
+            .other
+        case 13: name.matches("discount_code") ? .discountCode : .other
+        case 14:
+            name.matches("subtotal_minor") ? .subtotalMinor :
+            name.matches("shipping_minor") ? .shippingMinor :
+            name.matches("discount_minor") ? .discountMinor :
+            name.matches("payment_method") ? .paymentMethod :
+            .other
+        case 15: name.matches("referrer_domain") ? .referrerDomain : .other
+        case 17: name.matches("is_first_purchase") ? .isFirstPurchase : .other
+        case 18: name.matches("session_started_at") ? .sessionStartedAt : .other
+        default: .other
         }
-        let packed = Self.packed, starts = Self.startByLength
-        for index in starts[name.length]..<starts[name.length + 1] where packed[index].packed == name {
-            self = packed[index].name
-            return
-        }
-        self = .other
     }
 }
 
-/// Up to 24 bytes of a member name as three little-endian words and a length.
-private struct PackedName: Equatable {
-    static let capacity = 24
-    var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    var length: Int
-
-    /// nil when longer than `capacity` (no name the codec knows is).
-    init?(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard bytes.count <= Self.capacity else { return nil }
-        length = bytes.count
-        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(bytes)) }
-    }
-
-    static func == (left: PackedName, right: PackedName) -> Bool {
-        left.words.0 == right.words.0 && left.words.1 == right.words.1 && left.words.2 == right.words.2 && left.length == right.length
+extension UnsafeBufferPointer<UInt8> {
+    /// Whether these bytes are `text`'s (whose length the caller has matched).
+    fileprivate func matches(_ text: StaticString) -> Bool {
+        assert(text.utf8CodeUnitCount == count, "\(text) is listed under the wrong length")
+        return text.utf8Start[0] == self[0] && memcmp(text.utf8Start, baseAddress!, count) == 0
     }
 }
 
@@ -766,29 +816,21 @@ private struct MemberChecks<Field: CheckedFields> {
     private var failed: UInt32 = 0
     /// Members that have a (last) value that is not null.
     private var present: UInt32 = 0
-    private var problems: [Int: Member<Never>] = [:]
+    private var problems: [Int: Outcome] = [:]
 
-    mutating func take<Value>(_ member: Member<Value>, _ field: Field, _ slot: inout Value?) {
+    mutating func take(_ outcome: Outcome, _ field: Field) {
         let bit: UInt32 = 1 << field.rawValue
-        switch member {
-        case .value(let value):
-            slot = value
+        switch outcome {
+        case .value:
             present |= bit
             failed &= ~bit
         case .null:
-            slot = nil
             present &= ~bit
             failed &= ~bit
-        case .wrong(let expected):
-            slot = nil
+        case .wrong, .invalid:
             present &= ~bit
             failed |= bit
-            problems[field.rawValue] = .wrong(expected)
-        case .invalid(let message):
-            slot = nil
-            present &= ~bit
-            failed |= bit
-            problems[field.rawValue] = .invalid(message)
+            problems[field.rawValue] = outcome
         }
     }
 

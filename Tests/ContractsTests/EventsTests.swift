@@ -201,7 +201,7 @@ struct EventCodecTests {
         minimal,
         RawEvent(eventUUID: UUID(), site: "日本", type: .identify, name: "", userId: "u", occurredAt: 5, receivedAt: 6,
                  url: "", referrer: "android-app://com.google.android.gm", order: OrderInfo(), items: [LineItem(quantity: 0)],
-                 properties: "{}", origin: .browser, client: ClientInfo(browser: nil, os: nil, device: "", isBot: false)),
+                 properties: "{}", origin: .browser, client: ClientInfo(browser: nil, os: "Linux", device: "", isBot: false)),
     ]
 
     @Test(arguments: events)
