@@ -479,14 +479,15 @@ extension JSONParser {
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
             end += 1
         }
-        return MemberName.byName[try parseString()] ?? .other
+        var text = try parseString()
+        return text.withUTF8 { MemberName($0) }
     }
 }
 
 // MARK: names and the order of problems
 
 /// Every member name of the messages' objects; `.other` for all the rest.
-fileprivate enum MemberName: CaseIterable {
+fileprivate enum MemberName {
     case eventUUID, site, type, name, action, eventId, anonymousId, userId, occurredAt, receivedAt, url, referrer
     case revenue, order, items, properties, origin, client
     case currency, amountMinor
@@ -496,69 +497,6 @@ fileprivate enum MemberName: CaseIterable {
     case link, event, sessionId, personId, sessionStartedAt, context, linkedAt
     case source, medium, campaign, term, content, clickId, referrerDomain, landingPage, channel
     case other
-
-    var text: String {
-        switch self {
-        case .eventUUID: "event_uuid"
-        case .site: "site"
-        case .type: "type"
-        case .name: "name"
-        case .action: "action"
-        case .eventId: "event_id"
-        case .anonymousId: "anonymous_id"
-        case .userId: "user_id"
-        case .occurredAt: "occurred_at"
-        case .receivedAt: "received_at"
-        case .url: "url"
-        case .referrer: "referrer"
-        case .revenue: "revenue"
-        case .order: "order"
-        case .items: "items"
-        case .properties: "properties"
-        case .origin: "origin"
-        case .client: "client"
-        case .currency: "currency"
-        case .amountMinor: "amount_minor"
-        case .subtotalMinor: "subtotal_minor"
-        case .totalMinor: "total_minor"
-        case .shippingMinor: "shipping_minor"
-        case .taxMinor: "tax_minor"
-        case .discountMinor: "discount_minor"
-        case .discountCode: "discount_code"
-        case .paymentMethod: "payment_method"
-        case .isFirstPurchase: "is_first_purchase"
-        case .productId: "product_id"
-        case .sku: "sku"
-        case .category: "category"
-        case .brand: "brand"
-        case .variant: "variant"
-        case .priceMinor: "price_minor"
-        case .quantity: "quantity"
-        case .browser: "browser"
-        case .os: "os"
-        case .device: "device"
-        case .isBot: "is_bot"
-        case .link: "link"
-        case .event: "event"
-        case .sessionId: "session_id"
-        case .personId: "person_id"
-        case .sessionStartedAt: "session_started_at"
-        case .context: "context"
-        case .linkedAt: "linked_at"
-        case .source: "source"
-        case .medium: "medium"
-        case .campaign: "campaign"
-        case .term: "term"
-        case .content: "content"
-        case .clickId: "click_id"
-        case .referrerDomain: "referrer_domain"
-        case .landingPage: "landing_page"
-        case .channel: "channel"
-        case .other: ""
-        }
-    }
-
-    static let byName: [String: MemberName] = Dictionary(uniqueKeysWithValues: allCases.filter { $0 != .other }.map { ($0.text, $0) })
 
     /// The name spelled by `name`: by its length, then its bytes (no string is made, and no
     /// table is read: looking names up in arrays cost a tenth of the decoding time).
@@ -674,26 +612,10 @@ private enum RawEventField: Int, CheckedFields {
     static let required = requiredMask()
 
     var name: String {
-        switch self {
-        case .eventUUID: "event_uuid"
-        case .site: "site"
-        case .type: "type"
-        case .name: "name"
-        case .occurredAt: "occurred_at"
-        case .receivedAt: "received_at"
-        case .origin: "origin"
-        case .action: "action"
-        case .eventId: "event_id"
-        case .anonymousId: "anonymous_id"
-        case .userId: "user_id"
-        case .url: "url"
-        case .referrer: "referrer"
-        case .properties: "properties"
-        case .revenue: "revenue"
-        case .order: "order"
-        case .items: "items"
-        case .client: "client"
-        }
+        [
+            "event_uuid", "site", "type", "name", "occurred_at", "received_at", "origin", "action", "event_id", "anonymous_id",
+            "user_id", "url", "referrer", "properties", "revenue", "order", "items", "client",
+        ][rawValue]
     }
 
     var whenAbsent: String? {
@@ -719,16 +641,7 @@ private enum OrderInfoField: Int, CheckedFields {
     static let required = requiredMask()
 
     var name: String {
-        switch self {
-        case .subtotalMinor: "subtotal_minor"
-        case .totalMinor: "total_minor"
-        case .shippingMinor: "shipping_minor"
-        case .taxMinor: "tax_minor"
-        case .discountMinor: "discount_minor"
-        case .discountCode: "discount_code"
-        case .paymentMethod: "payment_method"
-        case .isFirstPurchase: "is_first_purchase"
-        }
+        ["subtotal_minor", "total_minor", "shipping_minor", "tax_minor", "discount_minor", "discount_code", "payment_method", "is_first_purchase"][rawValue]
     }
 
     var whenAbsent: String? { nil }
@@ -739,17 +652,7 @@ private enum LineItemField: Int, CheckedFields {
     static let required = requiredMask()
 
     var name: String {
-        switch self {
-        case .productId: "product_id"
-        case .sku: "sku"
-        case .name: "name"
-        case .priceMinor: "price_minor"
-        case .quantity: "quantity"
-        case .category: "category"
-        case .brand: "brand"
-        case .variant: "variant"
-        case .discountMinor: "discount_minor"
-        }
+        ["product_id", "sku", "name", "price_minor", "quantity", "category", "brand", "variant", "discount_minor"][rawValue]
     }
 
     var whenAbsent: String? { self == .quantity ? "an integer" : nil }
@@ -759,14 +662,7 @@ private enum ClientInfoField: Int, CheckedFields {
     case browser, os, device, isBot
     static let required = requiredMask()
 
-    var name: String {
-        switch self {
-        case .browser: "browser"
-        case .os: "os"
-        case .device: "device"
-        case .isBot: "is_bot"
-        }
-    }
+    var name: String { ["browser", "os", "device", "is_bot"][rawValue] }
 
     var whenAbsent: String? {
         switch self {
