@@ -188,7 +188,7 @@ public final class SessionizerProcessor: StreamProcessor {
         lane.events.reserveCapacity(messages.count)
         for message in messages {
             do {
-                let event = try MessageCoding.readRawEvent(message.value)
+                let event = try MessageCoding.decodeRawEvent(message.value)
                 guard !event.site.isEmpty else { throw SessionizerInputError.noSite }
                 lane.events.append(event)
             } catch {
@@ -228,7 +228,7 @@ public final class SessionizerProcessor: StreamProcessor {
                                                       value: MessageCoding.encode(result.enriched)))
             if let link = result.link {
                 lane.outgoing.append(KafkaOutgoingMessage(topic: Topics.enriched, key: Array(link.partitionKey.utf8),
-                                                          value: try MessageCoding.encode(EnrichedMessage.link(link))))
+                                                          value: MessageCoding.encode(EnrichedMessage.link(link))))
             }
         }
         lane.events = events.count

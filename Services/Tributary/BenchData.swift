@@ -5,8 +5,8 @@ import Foundation
 import Sessionizer
 
 /// `tributary bench-data`: the benchmarks' input, a generated week of shop traffic written with
-/// the services' own message encoders (`MessageCoding.encode` of `RawEvent` and `EnrichedEvent`,
-/// Shared/Contracts/RawEventEncoding.swift; identity links with the same `JSONBytesWriter`).
+/// the services' own message encoder (`MessageCoding.encode` of `RawEvent` and `EnrichedMessage`,
+/// Shared/Contracts/EventEncoding.swift).
 /// Hidden: scripts/benchlib runs it (scripts/bench-sessionizer, scripts/bench-aggregator).
 struct BenchData: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -479,7 +479,7 @@ struct BenchTraffic {
                         let identity = IdentityLink(site: site.id, anonymousId: anonymousId, personId: userId!,
                                                     linkedAt: e.occurredAt, eventUUID: e.eventUUID)
                         messages.append(Message(receivedAt: e.receivedAt, key: identity.partitionKey,
-                                                value: Self.encode(identity), copyRow: nil))
+                                                value: MessageCoding.encode(EnrichedMessage.link(identity)), copyRow: nil))
                     }
                 }
                 emitted += 1
@@ -520,24 +520,6 @@ struct BenchTraffic {
                 t += 35 * 60_000 + Int64(random.expovariate(1.0 / (20 * 3_600_000)))
             }
         }
-    }
-
-    /// `{"link": …}` as the Sessionizer publishes it (`EnrichedMessage.link`), members in
-    /// `IdentityLink.CodingKeys` order: JSONEncoder's member order changes from process to
-    /// process, and the same seed must give the same bytes.
-    static func encode(_ link: IdentityLink) -> [UInt8] {
-        var writer = JSONBytesWriter(capacity: 256)
-        writer.beginObject()
-        writer.key("link")
-        writer.beginObject()
-        writer.string("site", link.site)
-        writer.string("anonymous_id", link.anonymousId)
-        writer.string("person_id", link.personId)
-        writer.integer("linked_at", link.linkedAt)
-        writer.uuid("event_uuid", link.eventUUID)
-        writer.endObject()
-        writer.endObject()
-        return writer.bytes
     }
 
     static let cumulativeSourceWeights: [Double] = {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What kind of event this is.
-public enum EventType: String, Sendable, Codable, CaseIterable {
+public enum EventType: String, Sendable, CaseIterable {
     case pageview
     case event
     case identify
@@ -9,13 +9,13 @@ public enum EventType: String, Sendable, Codable, CaseIterable {
 
 /// Where an event came from: a browser (public site id, origin-checked) or a shop's server
 /// (secret key). Server values win when both report the same order.
-public enum Origin: String, Sendable, Codable, CaseIterable {
+public enum Origin: String, Sendable, CaseIterable {
     case browser
     case server
 }
 
 /// The standard e-commerce actions, recognised from the event name and its common aliases.
-public enum Action: String, Sendable, Codable, CaseIterable {
+public enum Action: String, Sendable, CaseIterable {
     case viewItem = "view_item"
     case addToCart = "add_to_cart"
     case removeFromCart = "remove_from_cart"
@@ -43,7 +43,7 @@ public enum Action: String, Sendable, Codable, CaseIterable {
 }
 
 /// Order-level figures of a purchase, in the event's currency.
-public struct OrderInfo: Sendable, Hashable, Codable {
+public struct OrderInfo: Sendable, Hashable {
     public var subtotalMinor: Int64?
     public var totalMinor: Int64?
     public var shippingMinor: Int64?
@@ -54,15 +54,11 @@ public struct OrderInfo: Sendable, Hashable, Codable {
     public var isFirstPurchase: Bool?
 
     public init() {}
-
-    enum CodingKeys: String, CodingKey {
-        case subtotalMinor = "subtotal_minor", totalMinor = "total_minor", shippingMinor = "shipping_minor"
-        case taxMinor = "tax_minor", discountMinor = "discount_minor", discountCode = "discount_code"
-        case paymentMethod = "payment_method", isFirstPurchase = "is_first_purchase"
-    }
 }
 
-/// One line of an order or cart.
+/// One line of an order or cart. Codable (the members the event codec writes for an item)
+/// because the Aggregator stores an event's items as this JSON in `analytics.events.items`
+/// (FactRows writes it; its tests read it back with Codable).
 public struct LineItem: Sendable, Hashable, Codable {
     public var productId: String?
     public var sku: String?
@@ -91,7 +87,7 @@ public struct LineItem: Sendable, Hashable, Codable {
 
 /// The class of client a browser event came from, reduced from its user agent (which, like
 /// the IP address, is never stored).
-public struct ClientInfo: Sendable, Hashable, Codable {
+public struct ClientInfo: Sendable, Hashable {
     public var browser: String?
     public var os: String?
     /// `desktop`, `mobile`, `tablet` or `bot`.
@@ -105,15 +101,18 @@ public struct ClientInfo: Sendable, Hashable, Codable {
         self.device = device
         self.isBot = isBot
     }
-
-    enum CodingKeys: String, CodingKey {
-        case browser, os, device, isBot = "is_bot"
-    }
 }
 
 /// An accepted event as the Collector publishes it to `tributary.events.raw`: every input
 /// shape (native or compatible) is normalised into this one form.
-public struct RawEvent: Sendable, Hashable, Codable {
+///
+/// Not Codable, like `EnrichedEvent`, `IdentityLink` and `EnrichedMessage`: their JSON is
+/// written and read only by `MessageCoding`'s event codec (EventEncoding.swift,
+/// EventDecoding.swift), which the hot paths need for speed and which names a bad message's
+/// problem. A Codable conformance could not be that codec (a `Decoder` hands out values,
+/// not bytes), so it would be a second wire format to keep equal; without one, no caller
+/// can reach a different encoder or decoder by accident.
+public struct RawEvent: Sendable, Hashable {
     /// Assigned by the Collector (UUIDv7); the identity of this event everywhere downstream.
     public var eventUUID: UUID
     public var site: String
@@ -171,15 +170,10 @@ public struct RawEvent: Sendable, Hashable, Codable {
 
     /// The Kafka key of the raw topic: all events of one visitor land in one partition, in order.
     public var partitionKey: String { site + "\u{1F}" + (visitorId ?? eventUUID.uuidString) }
-
-    enum CodingKeys: String, CodingKey {
-        case eventUUID = "event_uuid", site, type, name, action, eventId = "event_id"
-        case anonymousId = "anonymous_id", userId = "user_id", occurredAt = "occurred_at"
-        case receivedAt = "received_at", url, referrer, revenue, order, items, properties, origin, client
-    }
 }
 
-/// Marketing acquisition context of a session, captured from its first event.
+/// Marketing acquisition context of a session, captured from its first event. Codable for
+/// the Sessionizer's checkpoints (`VisitorState`); on the topics the event codec writes it.
 public struct SourceContext: Sendable, Hashable, Codable {
     public var source: String
     public var medium: String
@@ -221,7 +215,7 @@ public struct SourceContext: Sendable, Hashable, Codable {
 }
 
 /// An event after sessionization, as published to `tributary.events.enriched`.
-public struct EnrichedEvent: Sendable, Hashable, Codable {
+public struct EnrichedEvent: Sendable, Hashable {
     public var event: RawEvent
     /// Deterministic: the `event_uuid` of the session's first event.
     public var sessionId: UUID
@@ -240,18 +234,13 @@ public struct EnrichedEvent: Sendable, Hashable, Codable {
 
     /// The Kafka key of the enriched topic.
     public var partitionKey: String { event.site + "\u{1F}" + personId }
-
-    enum CodingKeys: String, CodingKey {
-        case event, sessionId = "session_id", personId = "person_id"
-        case sessionStartedAt = "session_started_at", context
-    }
 }
 
 /// The Sessionizer's news that an anonymous visitor is (from `linked_at` on) a known user:
 /// the Aggregator moves that visitor's anonymous history to the user, so reports count one
 /// person and credit the pre-login sessions. Published to the enriched topic keyed like the
 /// visitor's anonymous events, so it is stored after them.
-public struct IdentityLink: Sendable, Hashable, Codable {
+public struct IdentityLink: Sendable, Hashable {
     public var site: String
     public var anonymousId: String
     /// The user id the visitor became.
@@ -270,41 +259,19 @@ public struct IdentityLink: Sendable, Hashable, Codable {
 
     /// The Kafka key: the partition of the anonymous person's events.
     public var partitionKey: String { site + "\u{1F}" + anonymousId }
-
-    enum CodingKeys: String, CodingKey {
-        case site, anonymousId = "anonymous_id", personId = "person_id", linkedAt = "linked_at", eventUUID = "event_uuid"
-    }
 }
 
 /// A message on the enriched topic: an event (`{"event": …}`, as before) or an identity link
 /// (`{"link": …}`).
-public enum EnrichedMessage: Sendable, Hashable, Codable {
+public enum EnrichedMessage: Sendable, Hashable {
     case event(EnrichedEvent)
     case link(IdentityLink)
-
-    enum CodingKeys: String, CodingKey { case link }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let link = try container.decodeIfPresent(IdentityLink.self, forKey: .link) {
-            self = .link(link)
-        } else {
-            self = .event(try EnrichedEvent(from: decoder))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        switch self {
-        case .event(let event): try event.encode(to: encoder)
-        case .link(let link):
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(link, forKey: .link)
-        }
-    }
 }
 
-/// JSON coding of the messages on the topics. Encoders are created per call: they are cheap
-/// and not safe to share across threads.
+/// JSON coding of the messages on the topics: the event messages by the event codec
+/// (EventEncoding.swift, EventDecoding.swift), the others (dead letters, checkpoints) by
+/// Codable here. Encoders are created per call: they are cheap and not safe to share across
+/// threads.
 public enum MessageCoding {
     public static func encode(_ value: some Encodable) throws -> [UInt8] {
         Array(try JSONEncoder().encode(value))

@@ -55,8 +55,10 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 extension JSONValue {
     /// Parses a complete JSON document. Nesting deeper than `maxDepth` is refused.
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: Array(bytes), maxDepth: maxDepth)
-        return try parser.parseDocument()
+        try Array(bytes).withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONValue in
+            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+            return try parser.parseDocument()
+        }
     }
 
     public static func parse(_ text: String, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
@@ -114,28 +116,42 @@ extension JSONValue {
     }
 }
 
-private struct JSONParser {
-    let bytes: [UInt8]
+/// The JSON grammar over bytes: `JSONValue.parse` builds documents with it, and the event
+/// codec (EventDecoding.swift) reads its messages with the same steps, so both accept the
+/// same texts and word their syntax errors alike, at the same byte.
+struct JSONParser {
+    /// Read without bounds checks in release builds: every read below is guarded by an
+    /// explicit `index < bytes.count` (or a count check before a run of reads).
+    let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
     var depth = 0
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
     }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
-        // A UTF-8 byte order mark is tolerated; some HTTP clients send one.
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+        startDocument()
         let value = try parseValue()
+        try endDocument()
+        return value
+    }
+
+    /// A UTF-8 byte order mark is tolerated; some HTTP clients send one.
+    mutating func startDocument() {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+    }
+
+    mutating func endDocument() throws(JSONParseError) {
         skipWhitespace()
         guard index == bytes.count else { throw fail("unexpected data after the JSON value") }
-        return value
     }
 
     func fail(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: index) }
 
+    @inline(__always)  // called around every token: a call each time showed in profiles
     mutating func skipWhitespace() {
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
             index += 1
@@ -173,48 +189,109 @@ private struct JSONParser {
     }
 
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            index += 1
-            members[key] = try parseValue()
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of JSON") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
-            throw fail("expected ',' or '}'")
+        if try openObject() {
+            repeat {
+                try memberName()
+                let key = try parseString()
+                try memberValue()
+                members[key] = try parseValue()
+            } while try nextMember()
         }
+        return .object(members)
+    }
+
+    /// Enters the object at `{`; false (and the object closed) when it is empty.
+    mutating func openObject() throws(JSONParseError) -> Bool {
+        try enter()
+        index += 1
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "}") else { return true }
+        index += 1
+        depth -= 1
+        return false
+    }
+
+    /// Checks that a member name (a string) comes next.
+    @inline(__always)
+    mutating func memberName() throws(JSONParseError) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+    }
+
+    /// Consumes the `:` between a member's name and its value.
+    @inline(__always)
+    mutating func memberValue() throws(JSONParseError) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+        index += 1
+    }
+
+    /// After a member: true when another follows, false (and the object closed) at `}`.
+    @inline(__always)
+    mutating func nextMember() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end of JSON") }
+        if bytes[index] == UInt8(ascii: ",") { index += 1; return true }
+        if bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return false }
+        throw fail("expected ',' or '}'")
     }
 
     mutating func parseArray() throws(JSONParseError) -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
         var elements: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
-        while true {
-            elements.append(try parseValue())
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of JSON") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
-            throw fail("expected ',' or ']'")
+        if try openArray() {
+            repeat { elements.append(try parseValue()) } while try nextElement()
         }
+        return .array(elements)
+    }
+
+    /// Enters the array at `[`; false (and the array closed) when it is empty.
+    mutating func openArray() throws(JSONParseError) -> Bool {
+        try enter()
+        index += 1
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "]") else { return true }
+        index += 1
+        depth -= 1
+        return false
+    }
+
+    /// After an element: true when another follows, false (and the array closed) at `]`.
+    mutating func nextElement() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end of JSON") }
+        if bytes[index] == UInt8(ascii: ",") { index += 1; return true }
+        if bytes[index] == UInt8(ascii: "]") { index += 1; depth -= 1; return false }
+        throw fail("expected ',' or ']'")
     }
 
     mutating func parseNumber() throws(JSONParseError) -> String {
         let start = index
+        _ = try scanNumber()
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+    }
+
+    /// A number's value when it is an integer that fits, as `Int64(text)` of its text would
+    /// give it (nil for a fraction, an exponent or overflow), without making the text.
+    mutating func parseInteger() throws(JSONParseError) -> Int64? {
+        let start = index
+        guard try scanNumber() else { return nil }
+        let negative = bytes[start] == UInt8(ascii: "-")
+        var magnitude: UInt64 = 0
+        for byte in bytes[(negative ? start + 1 : start)..<index] {
+            let (times10, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflow, !carry else { return nil }
+            magnitude = sum
+        }
+        if negative { return magnitude <= Int64.min.magnitude ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil }
+        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
+    }
+
+    /// Consumes a number; true when it has neither a fraction nor an exponent.
+    private mutating func scanNumber() throws(JSONParseError) -> Bool {
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        var integral = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
         if bytes[index] == UInt8(ascii: "0") {
@@ -223,17 +300,19 @@ private struct JSONParser {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integral = false
             index += 1
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integral = false
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        return String(decoding: bytes[start..<index], as: UTF8.self)
+        return integral
     }
 
     mutating func parseHex4() throws(JSONParseError) -> UInt32 {
@@ -261,7 +340,7 @@ private struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: bytes[start..<index], as: UTF8.self)
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                 index += 1
                 return text
             }
@@ -269,29 +348,34 @@ private struct JSONParser {
             if byte < 0x20 { throw fail("control character in string") }
             index += 1
         }
-        var scalars = String.UnicodeScalarView()
-        scalars.append(contentsOf: String(decoding: bytes[start..<index], as: UTF8.self).unicodeScalars)
-        var pending: [UInt8] = []
-        func flush(_ pending: inout [UInt8], into scalars: inout String.UnicodeScalarView) {
-            if !pending.isEmpty {
-                scalars.append(contentsOf: String(decoding: pending, as: UTF8.self).unicodeScalars)
-                pending.removeAll(keepingCapacity: true)
+        // With escapes: the text between them is decoded piece by piece (invalid UTF-8
+        // replaced within each piece), the escaped characters appended as UTF-8.
+        var text: [UInt8] = []
+        text.reserveCapacity(index - start + 64)
+        var pieceStart = start
+        func appendPiece(_ piece: Slice<UnsafeBufferPointer<UInt8>>, to text: inout [UInt8]) {
+            let piece = UnsafeBufferPointer(rebasing: piece)
+            if piece.allSatisfy({ $0 < 0x80 }) {
+                text.append(contentsOf: piece)
+            } else {
+                text.append(contentsOf: String(decoding: piece, as: UTF8.self).utf8)
             }
         }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                appendPiece(bytes[pieceStart..<index], to: &text)
                 index += 1
-                flush(&pending, into: &scalars)
-                return String(scalars)
+                return String(decoding: text, as: UTF8.self)
             }
             if byte < 0x20 { throw fail("control character in string") }
-            if byte != UInt8(ascii: "\\") { pending.append(byte); index += 1; continue }
-            flush(&pending, into: &scalars)
+            if byte != UInt8(ascii: "\\") { index += 1; continue }
+            appendPiece(bytes[pieceStart..<index], to: &text)
             index += 1
             guard index < bytes.count else { break }
             let escape = bytes[index]
             index += 1
+            let scalar: Unicode.Scalar
             switch escape {
             case UInt8(ascii: "u"):
                 var code = try parseHex4()
@@ -307,13 +391,15 @@ private struct JSONParser {
                 } else if (0xDC00...0xDFFF).contains(code) {
                     throw fail("unpaired surrogate in \\u escape")
                 }
-                guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+                guard let decoded = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
                 // Postgres text and jsonb cannot hold NUL; a stored event must never be unstorable.
-                scalars.append(code == 0 ? "\u{FFFD}" : scalar)
+                scalar = code == 0 ? "\u{FFFD}" : decoded
             default:
-                guard let scalar = JSONValue.simpleEscape(escape) else { throw fail("invalid escape") }
-                scalars.append(scalar)
+                guard let decoded = JSONValue.simpleEscape(escape) else { throw fail("invalid escape") }
+                scalar = decoded
             }
+            UTF8.encode(scalar) { text.append($0) }
+            pieceStart = index
         }
         throw fail("unterminated string")
     }
@@ -321,7 +407,7 @@ private struct JSONParser {
 
 extension JSONValue {
     /// The character a one-letter JSON escape stands for (`n` in `\n`, `"` in `\"`, …); nil
-    /// for `u` and for letters that are no escape. Shared by the parser and the event reader.
+    /// for `u` and for letters that are no escape.
     static func simpleEscape(_ letter: UInt8) -> Unicode.Scalar? {
         switch letter {
         case UInt8(ascii: "\""): "\""

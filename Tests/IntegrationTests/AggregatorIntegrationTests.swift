@@ -11,7 +11,7 @@ import Testing
 @Suite("Aggregator batch transaction", .timeLimit(.minutes(2)))
 struct AggregatorIntegrationTests {
     func message(_ enriched: EnrichedEvent, topic: String, offset: Int64) throws -> KafkaMessage {
-        KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: try MessageCoding.encode(enriched), timestamp: nil)
+        KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: MessageCoding.encode(enriched), timestamp: nil)
     }
 
     func purchase(site: String, order: String, origin: Origin, amount: Int64, at millis: Int64, source: String) -> EnrichedEvent {

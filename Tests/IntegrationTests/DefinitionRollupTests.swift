@@ -140,7 +140,7 @@ struct DefinitionRollupTests {
 
             // e logs in as a: e's history (a view on day 2) becomes a's.
             let link = IdentityLink(site: site, anonymousId: "e", personId: "a", linkedAt: Shop.t0 + 2 * day * Shop.minute, eventUUID: UUID())
-            let linkMessage = KafkaMessage(topic: "rollup-test", partition: 0, offset: 1, key: nil, value: try MessageCoding.encode(EnrichedMessage.link(link)), timestamp: nil)
+            let linkMessage = KafkaMessage(topic: "rollup-test", partition: 0, offset: 1, key: nil, value: MessageCoding.encode(EnrichedMessage.link(link)), timestamp: nil)
             try await aggregator.runBatch([linkMessage], postgres: postgres)
             let persons = try await postgres.single("SELECT count(DISTINCT person_id)::int8 FROM analytics.funnel_events WHERE site = \(site)", as: Int64.self)
             #expect(persons == 5, "a, b, c, d, f: e merged into a")

@@ -31,7 +31,7 @@ struct GoalFunnelIntegrationTests {
                                     referrerDomain: "(none)", landingPage: "/", channel: "Email")
         let sessionId = session.map { UUID(uuidString: String(format: "00000000-0000-7000-8000-%012d", $0))! } ?? EventID.uuidV7(millis: t0)
         let enriched = EnrichedEvent(event: event, sessionId: sessionId, personId: person, sessionStartedAt: t0, context: context)
-        return KafkaMessage(topic: "goals-test", partition: 0, offset: 0, key: nil, value: try MessageCoding.encode(EnrichedMessage.event(enriched)), timestamp: nil)
+        return KafkaMessage(topic: "goals-test", partition: 0, offset: 0, key: nil, value: MessageCoding.encode(EnrichedMessage.event(enriched)), timestamp: nil)
     }
 
     @Test func goalAndFunnelReportsCountEachPersonAndOrderOnce() async throws {

@@ -26,7 +26,7 @@ struct OrderSemanticsIntegrationTests {
 
         mutating func message(_ message: EnrichedMessage) throws -> KafkaMessage {
             offset += 1
-            return KafkaMessage(topic: topic, partition: 0, offset: offset - 1, key: nil, value: try MessageCoding.encode(message), timestamp: nil)
+            return KafkaMessage(topic: topic, partition: 0, offset: offset - 1, key: nil, value: MessageCoding.encode(message), timestamp: nil)
         }
 
         /// A browser event number `number` in session number `session`: the session whose number

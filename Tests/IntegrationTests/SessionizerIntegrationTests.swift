@@ -15,7 +15,7 @@ struct SessionizerIntegrationTests {
     static let minute: Int64 = 60_000
 
     func message(_ event: RawEvent, topic: String, offset: Int64) throws -> KafkaMessage {
-        KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: try MessageCoding.encode(event), timestamp: nil)
+        KafkaMessage(topic: topic, partition: 0, offset: offset, key: nil, value: MessageCoding.encode(event), timestamp: nil)
     }
 
     func event(_ site: String, _ minutes: Int64, url: String = "https://shop.example/", anonymousId: String? = "anon", userId: String? = nil,
