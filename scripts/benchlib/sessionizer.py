@@ -26,7 +26,7 @@ Measures, in one run on this machine, against the `bench` stack (Postgres + Tans
      checkpoint / time from that first checkpoint to the one that covers every event, both
      read from Postgres (`sessionizer.offsets`, polled every 50 ms), so start-up and the
      consumer-group join (~3 s on Tansu) are not timed.
-     Ceiling: scripts/bench/kafka-passthrough.c (plain librdkafka 2.8, compiled into
+     Ceiling: scripts/bench/kafka-passthrough.c (plain librdkafka (the same build), compiled into
      .local/bin) consumes the same messages with a fresh consumer group and produces each
      key + value unchanged to a scratch topic with the same partition count, with the
      Sessionizer producer's settings (enable.idempotence=true acks=all linger.ms=2
