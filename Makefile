@@ -43,7 +43,6 @@ test: setup
 	  bash scripts/openapi-test && \
 	  bash scripts/scaleout-test && \
 	  bash scripts/crash-test && \
-	  bash scripts/broker-loss-test && \
 	  bash scripts/browser-test
 
 build-release: setup
