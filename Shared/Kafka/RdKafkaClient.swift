@@ -55,16 +55,9 @@ final class RdKafkaClient: @unchecked Sendable {
 
     /// Fetches cluster metadata: the partition count of each named topic (nil = all topics).
     func partitionCounts(topics: [String]?, timeout: Duration) throws(KafkaError) -> [String: Int] {
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let error = rd_kafka_metadata(handle, 1, nil, &metadata, Int32(timeout.milliseconds))
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw KafkaError(code: .operation, "metadata request", error: error)
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
         var counts: [String: Int] = [:]
-        for index in 0..<Int(metadata.pointee.topic_cnt) {
-            let topic = metadata.pointee.topics[index]
-            guard topic.err == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+        try forEachTopic(timeout: timeout) { topic in
+            guard topic.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
             let name = String(cString: topic.topic)
             if topics == nil || topics!.contains(name) { counts[name] = Int(topic.partition_cnt) }
         }
@@ -75,19 +68,23 @@ final class RdKafkaClient: @unchecked Sendable {
     /// answered with "unknown topic". A topic that exists but has no leader right now (a
     /// broker restarting) is not missing.
     func unknownTopics(_ topics: [String], timeout: Duration) throws(KafkaError) -> [String] {
+        var known = Set<String>()
+        try forEachTopic(timeout: timeout) { topic in
+            guard let name = topic.topic, topic.err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART else { return }
+            known.insert(String(cString: name))
+        }
+        return topics.filter { !known.contains($0) }
+    }
+
+    /// One metadata request for all topics; `body` sees each topic of the answer.
+    private func forEachTopic(timeout: Duration, _ body: (rd_kafka_metadata_topic) -> Void) throws(KafkaError) {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let error = rd_kafka_metadata(handle, 1, nil, &metadata, Int32(timeout.milliseconds))
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
             throw KafkaError(code: .operation, "metadata request", error: error)
         }
         defer { rd_kafka_metadata_destroy(metadata) }
-        var known = Set<String>()
-        for index in 0..<Int(metadata.pointee.topic_cnt) {
-            let topic = metadata.pointee.topics[index]
-            guard let name = topic.topic, topic.err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART else { continue }
-            known.insert(String(cString: name))
-        }
-        return topics.filter { !known.contains($0) }
+        for index in 0..<Int(metadata.pointee.topic_cnt) { body(metadata.pointee.topics[index]) }
     }
 
     /// True when a broker answers a metadata request (for the locally known topics) in time.
