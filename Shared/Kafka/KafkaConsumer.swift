@@ -170,6 +170,21 @@ public final class KafkaConsumer: Sendable {
         if let error { throw error }
     }
 
+    /// The high watermark of each partition as the broker's last fetch response gave it
+    /// (librdkafka's cache; no request). Absent for a partition not fetched yet.
+    public func fetchedLogEnds(_ partitions: [TopicPartition]) async -> [TopicPartition: Int64] {
+        await onQueue { [membership] in
+            var ends: [TopicPartition: Int64] = [:]
+            for partition in partitions {
+                var low: Int64 = -1
+                var high: Int64 = -1
+                let error = rd_kafka_get_watermark_offsets(membership.value.handle, partition.topic, partition.partition, &low, &high)
+                if error == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 { ends[partition] = high }
+            }
+            return ends
+        }
+    }
+
     /// Commits the next offsets to read for the given partitions, synchronously.
     public func commit(_ offsets: [TopicPartition: Int64]) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }

@@ -70,6 +70,9 @@ public struct StreamConfiguration: Sendable {
     public var retryDelay: Duration = .milliseconds(500)
     /// Longest pause between retries. Default 8 s.
     public var maximumRetryDelay: Duration = .seconds(8)
+    /// How long a partition goes without messages before its position is compared with the
+    /// end of its log (`PositionWatch`). Default 5 s.
+    public var logEndCheckAfter: Duration = .seconds(5)
 
     public init(kafka: KafkaConfiguration, clientId: String, groupId: String, topics: [String], batchSize: Int, offsets: OffsetStore) {
         self.kafka = kafka

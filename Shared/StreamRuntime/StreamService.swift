@@ -13,7 +13,8 @@ import Synchronization
 /// stops polling, lets the checkpoints in flight commit and leaves the group.
 ///
 /// Metric: `tributary_<name>_batch_seconds`, a batch's time from its poll to its commit, where
-/// `name` is the client id without its `tributary-` prefix.
+/// `name` is the client id without its `tributary-` prefix; `tributary_kafka_logs_replaced_total`,
+/// partitions found waiting past the end of their log (`PositionWatch`) and read anew.
 public final class StreamService<Processor: StreamProcessor>: Service {
     private let processor: Processor
     private let configuration: StreamConfiguration
@@ -21,6 +22,7 @@ public final class StreamService<Processor: StreamProcessor>: Service {
     private let logger: Logger
     private let batchTimer: Timer
     private let retries: RetryPause
+    private let logsReplaced = Counter(label: "tributary_kafka_logs_replaced_total")
 
     public init(processor: Processor, postgres: PostgresClient, logger: Logger) {
         self.processor = processor
@@ -45,6 +47,9 @@ public final class StreamService<Processor: StreamProcessor>: Service {
         // Assigned partitions whose fetch position is not their stored offset yet (just
         // assigned, or being redone): their messages are dropped until it is.
         var unpositioned = Set<TopicPartition>()
+        // Partitions found past the end of their log: positioned at its start, not at the stored offset.
+        var readFromStart = Set<TopicPartition>()
+        var watch = PositionWatch(quietTime: configuration.logEndCheckAfter)
         logger.info("\(configuration.clientId) started", metadata: ["group": "\(configuration.groupId)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let result: KafkaConsumer.PollResult
@@ -66,7 +71,20 @@ public final class StreamService<Processor: StreamProcessor>: Service {
                     logger.info("revoked \(partitions.count) partitions")
                     assigned.subtract(partitions)
                     unpositioned.subtract(partitions)
+                    readFromStart.subtract(partitions)
+                    watch.remove(partitions)
                     await processor.forget(Set(partitions))
+                }
+            }
+            let quiet = watch.due()
+            if !quiet.isEmpty {
+                let pastEnd = watch.pastEnd(await consumer.fetchedLogEnds(quiet))
+                if !pastEnd.isEmpty {
+                    report(pastEnd)
+                    let partitions = Set(pastEnd.map(\.partition))
+                    await processor.forget(partitions)
+                    readFromStart.formUnion(partitions)
+                    unpositioned.formUnion(partitions)
                 }
             }
             if pipeline.hasFailed || !unpositioned.isEmpty {
@@ -85,7 +103,11 @@ public final class StreamService<Processor: StreamProcessor>: Service {
             let skipped = unpositioned
             if !unpositioned.isEmpty {
                 do {
-                    try await consumer.seek(unpositioned, toStored: try await storedOffsets(unpositioned))
+                    var stored = try await storedOffsets(unpositioned)
+                    for partition in readFromStart { stored[partition] = nil }
+                    try await consumer.seek(unpositioned, toStored: stored)
+                    watch.moved(Dictionary(uniqueKeysWithValues: unpositioned.map { ($0, stored[$0] ?? 0) }))
+                    readFromStart.subtract(unpositioned)
                     unpositioned.removeAll()
                 } catch {
                     logger.error("could not move \(unpositioned.count) partitions to their stored offsets, retrying: \(String(reflecting: error))")
@@ -100,6 +122,7 @@ public final class StreamService<Processor: StreamProcessor>: Service {
             do {
                 let batch = try await processor.process(messages, checkpoints: checkpoints)
                 let offsets = nextOffsets(after: messages)
+                watch.moved(offsets)
                 await pipeline.append { [self] in
                     let outcome = try await commit(batch, offsets: offsets)
                     processor.committed(batch, outcome: outcome)
@@ -138,6 +161,15 @@ public final class StreamService<Processor: StreamProcessor>: Service {
                 }
                 return outcome
             }
+        }
+    }
+
+    /// One error line per topic: where reading resumes (the topic keeper reports what a lost log held).
+    private func report(_ pastEnd: [PositionWatch.PastEnd]) {
+        logsReplaced.increment(by: pastEnd.count)
+        for (topic, partitions) in Dictionary(grouping: pastEnd, by: \.partition.topic).sorted(by: { $0.key < $1.key }) {
+            let positions = partitions.map { "\($0.partition.partition): next \($0.next), log end \($0.logEnd)" }.joined(separator: "; ")
+            logger.error("\(topic): \(partitions.count) partitions wait past the end of their log (\(positions)): the log they were read from is gone; reading them from the start of the log there is now")
         }
     }
 

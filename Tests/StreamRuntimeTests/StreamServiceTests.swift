@@ -19,10 +19,14 @@ struct StreamServiceTests {
     /// `hangingBatch` hangs in Postgres once and that of `failingBatch` throws once.
     final class Recorder: StreamProcessor {
         let stream: StreamConfiguration
-        let hangingBatch = 2, failingBatch = 5
+        let hangingBatch: Int?, failingBatch: Int?
         private let checkpoints = Mutex(0)
 
-        init(stream: StreamConfiguration) { self.stream = stream }
+        init(stream: StreamConfiguration, hangingBatch: Int? = 2, failingBatch: Int? = 5) {
+            self.stream = stream
+            self.hangingBatch = hangingBatch
+            self.failingBatch = failingBatch
+        }
 
         func process(_ messages: [KafkaMessage], checkpoints: Checkpoints) async throws -> [KafkaMessage] { messages }
 
@@ -46,6 +50,19 @@ struct StreamServiceTests {
     }
 
     @Test func everyMessageIsStoredOnceThoughCheckpointsHangAndFail() async throws {
+        try await run(hangingBatch: 2, failingBatch: 5)
+    }
+
+    /// Offsets stored for a log the broker lost point past the end of the new one; Tansu
+    /// answers a fetch there with nothing, not "out of range": the partitions must not wait.
+    @Test func partitionsStoredPastTheEndOfTheirLogReadItFromItsStart() async throws {
+        try await run(storedBefore: 1_000)
+    }
+
+    /// 300 messages on 3 partitions through a `Recorder`, optionally with every partition's
+    /// offset stored at `storedBefore` first; every message must be stored once, and the
+    /// stored offsets must end right after the last.
+    func run(hangingBatch: Int? = nil, failingBatch: Int? = nil, storedBefore: Int64? = nil) async throws {
         let kafka = KafkaConfiguration(brokers: try environment("TRIBUTARY_KAFKA_BROKERS"))
         let postgres = try PostgresSettings(url: try environment("TRIBUTARY_POSTGRES_URL")).makeClient(logger: Self.logger)
         let topic = "stream-\(UUID().uuidString.prefix(8).lowercased())"
@@ -58,7 +75,9 @@ struct StreamServiceTests {
                                          batchSize: 25, offsets: .aggregator)
         stream.attemptTimeout = .seconds(2)
         stream.retryDelay = .milliseconds(100)
-        let service = StreamService(processor: Recorder(stream: stream), postgres: postgres, logger: Self.logger)
+        stream.logEndCheckAfter = .seconds(2)
+        let recorder = Recorder(stream: stream, hangingBatch: hangingBatch, failingBatch: failingBatch)
+        let service = StreamService(processor: recorder, postgres: postgres, logger: Self.logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: Self.logger))
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -68,6 +87,12 @@ struct StreamServiceTests {
             try await postgres.query("""
                 CREATE TABLE IF NOT EXISTS stream_runtime_test (topic text NOT NULL, partition int NOT NULL, message_offset bigint NOT NULL)
                 """, logger: Self.logger)
+            if let storedBefore {
+                try await postgres.withConnection { connection in
+                    try await OffsetStore.aggregator.save(topic: topic, offsets: [0: storedBefore, 1: storedBefore, 2: storedBefore],
+                                                          on: connection, logger: Self.logger)
+                }
+            }
             let runtime = Task { try await group.run() }
             let deadline = ContinuousClock.now + .seconds(90)
             while try await count("SELECT count(DISTINCT (partition, message_offset)) FROM stream_runtime_test WHERE topic = \(topic)", postgres) < 300,
