@@ -108,7 +108,7 @@ enum Runtime {
         if !roles.contains(.collector) && !roles.contains(.queryAPI) {
             let router = Router()
             operations.addRoutes(to: router)
-            servers.append(NamedService(name: "operations", service: application(router, host: server.host, port: server.metricsPort, name: "operations", logger: logger)))
+            servers.append(NamedService(name: "operations", service: application(router, server: server, port: server.metricsPort, name: "operations", logger: logger)))
         }
         if roles.contains(.queryAPI) {
             var configuration = QueryAPIConfiguration()
@@ -124,7 +124,7 @@ enum Runtime {
             let router = Router()
             QueryAPI(configuration: configuration, postgres: postgres, directory: directory, logger: logger).addRoutes(to: router)
             operations.addRoutes(to: router)
-            servers.append(NamedService(name: "query-api", service: application(router, host: server.host, port: server.queryPort, name: "query-api", logger: logger)))
+            servers.append(NamedService(name: "query-api", service: application(router, server: server, port: server.queryPort, name: "query-api", logger: logger)))
         }
         if roles.contains(.collector) {
             var kafka = common.kafka
@@ -148,7 +148,7 @@ enum Runtime {
                 if purged > 0 { logger.info("expired \(purged) idempotency keys") }
             }))
             operations.addRoutes(to: router)
-            servers.append(NamedService(name: "collector", service: application(router, host: server.host, port: server.collectorPort, name: "collector", logger: logger)))
+            servers.append(NamedService(name: "collector", service: application(router, server: server, port: server.collectorPort, name: "collector", logger: logger)))
         }
         let afterSetup = (producers + processors + servers).map {
             NamedService(name: $0.name, service: AfterSetup(setup: setup, service: $0.service))
@@ -156,12 +156,15 @@ enum Runtime {
         return [NamedService(name: "postgres", service: postgres), NamedService(name: "setup", service: setup)] + afterSetup
     }
 
-    static func application(_ router: Router<BasicRequestContext>, host: String, port: Int, name: String, logger: Logger) -> some Service {
+    static func application(_ router: Router<BasicRequestContext>, server: ServerOptions.Resolved, port: Int, name: String, logger: Logger) -> some Service {
         var logger = logger
         logger[metadataKey: "server"] = "\(name)"
+        // A connection that completes no request part within the idle timeout is closed:
+        // without it, clients sending a byte at a time would hold connections for ever.
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "tributary-\(name)"),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(server.httpIdleTimeoutSeconds)))),
+            configuration: .init(address: .hostname(server.host, port: port), serverName: "tributary-\(name)"),
             logger: logger)
     }
 
@@ -275,8 +278,18 @@ struct PeriodicTask: Service {
     func run() async throws {
         // The sleep must end at shutdown too, or SIGTERM would wait for the next round.
         try? await cancelWhenGracefulShutdown {
+            // One line when the work starts failing and one when it works again: a broker
+            // away for minutes must not write a warning every round.
+            var failedRounds = 0
             while !Task.isCancelled {
-                do { try await work() } catch { logger.warning("\(name) failed: \(error)") }
+                do {
+                    try await work()
+                    if failedRounds > 0 { logger.info("\(name) works again after \(failedRounds) failed rounds") }
+                    failedRounds = 0
+                } catch {
+                    failedRounds += 1
+                    if failedRounds == 1 { logger.warning("\(name) failed, retrying every \(interval) until it works: \(error)") }
+                }
                 try await Task.sleep(for: interval)
             }
         }

@@ -97,6 +97,10 @@ enum SettingsCatalog {
     static let metricsPort = Setting.integer(
         "metrics-port", "TRIBUTARY_METRICS_PORT", default: 9090, in: 1...65535, roles: "sessionizer, aggregator",
         help: "Health and metrics port of a process without an HTTP service")
+    static let httpIdleTimeout = Setting.integer(
+        "http-idle-timeout", "TRIBUTARY_HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600, unit: " of seconds",
+        roles: "collector, query-api, metrics",
+        help: "Seconds an HTTP connection may go without completing a request part (its headers, a piece of its body) before it is closed: idle keep-alive connections and clients that send a byte at a time")
     static let adminToken = Setting.text(
         "admin-token", "TRIBUTARY_ADMIN_TOKEN", default: "", defaultText: "empty (admin disabled); `make up` uses `dev-admin-token`",
         roles: "query-api", help: "Bearer token of `/v1/admin/*`", expects: "any text", valid: { _ in true })
@@ -140,7 +144,8 @@ enum SettingsCatalog {
     static let all: [SettingDocumentation] = [
         kafkaBrokers.documentation, postgresURL.documentation, postgresConnections.documentation, partitions.documentation,
         logLevel.documentation, groupStallTimeout.documentation,
-        host.documentation, collectorPort.documentation, queryPort.documentation, metricsPort.documentation, adminToken.documentation,
+        host.documentation, collectorPort.documentation, queryPort.documentation, metricsPort.documentation, httpIdleTimeout.documentation,
+        adminToken.documentation,
         siteRateLimit.documentation, maximumBodyBytes.documentation, maximumBatchEvents.documentation, retryAfter.documentation,
         sessionizerGroup.documentation, sessionizerBatchSize.documentation, sessionizerCachedVisitors.documentation,
         sessionTimeout.documentation,
@@ -213,6 +218,7 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong(SettingsCatalog.collectorPort.flag), help: SettingsCatalog.collectorPort.argumentHelp) var collectorPortValue: String?
     @Option(name: .customLong(SettingsCatalog.queryPort.flag), help: SettingsCatalog.queryPort.argumentHelp) var queryPortValue: String?
     @Option(name: .customLong(SettingsCatalog.metricsPort.flag), help: SettingsCatalog.metricsPort.argumentHelp) var metricsPortValue: String?
+    @Option(name: .customLong(SettingsCatalog.httpIdleTimeout.flag), help: SettingsCatalog.httpIdleTimeout.argumentHelp) var httpIdleTimeoutValue: String?
     @Option(name: .customLong(SettingsCatalog.adminToken.flag), help: SettingsCatalog.adminToken.argumentHelp) var adminTokenValue: String?
     @Option(name: .customLong(SettingsCatalog.siteRateLimit.flag), help: SettingsCatalog.siteRateLimit.argumentHelp) var siteRateLimitValue: String?
     @Option(name: .customLong(SettingsCatalog.maximumBodyBytes.flag), help: SettingsCatalog.maximumBodyBytes.argumentHelp) var maximumBodyBytesValue: String?
@@ -233,6 +239,7 @@ struct ServerOptions: ParsableArguments {
         var collectorPort: Int
         var queryPort: Int
         var metricsPort: Int
+        var httpIdleTimeoutSeconds: Int
         var adminToken: String
         var siteEventsPerSecond: Double
         var maximumBodyBytes: Int
@@ -253,6 +260,7 @@ struct ServerOptions: ParsableArguments {
             collectorPort: try SettingsCatalog.collectorPort.resolve(collectorPortValue),
             queryPort: try SettingsCatalog.queryPort.resolve(queryPortValue),
             metricsPort: try SettingsCatalog.metricsPort.resolve(metricsPortValue),
+            httpIdleTimeoutSeconds: try SettingsCatalog.httpIdleTimeout.resolve(httpIdleTimeoutValue),
             adminToken: try SettingsCatalog.adminToken.resolve(adminTokenValue),
             siteEventsPerSecond: Double(try SettingsCatalog.siteRateLimit.resolve(siteRateLimitValue)),
             maximumBodyBytes: try SettingsCatalog.maximumBodyBytes.resolve(maximumBodyBytesValue),
