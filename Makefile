@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 SWIFT_BUILD = $(ENV) && swift build $$SWIFT_LINK_FLAGS
 
-.PHONY: setup build build-release up down test bench-collector bench-sessionizer bench-aggregator bench-queries clean help
+.PHONY: setup build build-release up down test bench-collector bench-sessionizer bench-aggregator bench-queries bench-overload clean help
 
 help:
 	@echo "make up      run the whole pipeline locally (Collector :8080, QueryAPI :8081)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-sessionizer Sessionizer vs a plain librdkafka consume+produce; memory per visitor (results in BENCHMARKS.md)"
 	@echo "make bench-aggregator  Aggregator vs a plain COPY of the same rows; freshness at 5k events/s (results in BENCHMARKS.md)"
 	@echo "make bench-queries     every report's p50/p95 over 10M events vs DuckDB scanning the same events (results in BENCHMARKS.md)"
+	@echo "make bench-overload    rate limit, 1,000 connections, slow clients, oversized requests, memory per role, vs nginx (results in BENCHMARKS.md)"
 
 setup:
 	@bash scripts/setup
@@ -63,6 +64,10 @@ bench-aggregator: build-release
 # e.g. make bench-queries BENCH_ARGS="--events 2000000 --runs 20 --budget 45"
 bench-queries: build-release
 	@bash scripts/bench-queries $(BENCH_ARGS)
+
+# e.g. make bench-overload BENCH_ARGS="--slow 500 --slow-seconds 60"
+bench-overload: build-release
+	@bash scripts/bench-overload $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

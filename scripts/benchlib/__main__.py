@@ -1,8 +1,8 @@
-"""python3 -m benchlib collector|sessionizer|aggregator|queries [options]"""
+"""python3 -m benchlib collector|sessionizer|aggregator|queries|overload [options]"""
 import importlib
 import sys
 
-BENCHMARKS = ("collector", "sessionizer", "aggregator", "queries")
+BENCHMARKS = ("collector", "sessionizer", "aggregator", "queries", "overload")
 
 
 def main():
