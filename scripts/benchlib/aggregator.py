@@ -92,7 +92,7 @@ Environment: BENCH_STACK (the stack, when --stack is not given); BENCH_BIN (the 
 measure; default the release build), BENCH_METRICS_PORT (29290: the lone Aggregator's
 /metrics), BENCH_COLLECTOR_PORT (28280), BENCH_QUERY_PORT (28281) for `tributary all`;
 TRIBUTARY_PG_PORT / TRIBUTARY_KAFKA_PORT as for scripts/stack (the `bench` stack's Postgres
-is durable: fsync on). Part b runs with TRIBUTARY_SITE_RATE_LIMIT=1000000000 (the limiter
+is durable: fsync on). Part b runs with TRIBUTARY_SITE_RATE_LIMIT=10000000 (the limiter
 runs but never refuses) and log level warning.
 Needs python3, psql, cc and curl; installs linux-perf with --profile; runs scripts/setup
 when tansu or librdkafka are missing.
@@ -420,7 +420,7 @@ class Run:
         log = b.path("all.log")
         p = b.start([self.bin, "all"], log=log, env={
             "TRIBUTARY_COLLECTOR_PORT": self.collector_port, "TRIBUTARY_QUERY_PORT": self.query_port,
-            "TRIBUTARY_ADMIN_TOKEN": ADMIN_TOKEN, "TRIBUTARY_SITE_RATE_LIMIT": 1_000_000_000,
+            "TRIBUTARY_ADMIN_TOKEN": ADMIN_TOKEN, "TRIBUTARY_SITE_RATE_LIMIT": 10_000_000,
             "TRIBUTARY_LOG_LEVEL": "warning"})
         for port in (self.collector_port, self.query_port):
             if not procs.wait_ready(f"http://127.0.0.1:{port}/readyz", p):
