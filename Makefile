@@ -5,11 +5,12 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 SWIFT_BUILD = $(ENV) && swift build $$SWIFT_LINK_FLAGS
 
-.PHONY: setup build build-release up down test bench-collector bench-sessionizer bench-aggregator bench-queries bench-overload clean help
+.PHONY: setup build build-release up down test chaos bench-collector bench-sessionizer bench-aggregator bench-queries bench-overload clean help
 
 help:
 	@echo "make up      run the whole pipeline locally (Collector :8080, QueryAPI :8081)"
 	@echo "make test    run unit, integration and end-to-end tests against a throw-away stack"
+	@echo "make chaos   the fault suite: each role killed 10 times, Postgres restarted, the broker frozen, under load (~10 min)"
 	@echo "make down    stop the local dev stack"
 	@echo "make build   build the tributary binary (.build/debug/tributary)"
 	@echo "make bench-collector   Collector vs nginx and vs librdkafka's producer (results in BENCHMARKS.md)"
@@ -45,6 +46,10 @@ test: setup
 	  bash scripts/scaleout-test && \
 	  bash scripts/crash-test && \
 	  bash scripts/browser-test
+
+# The fault suite: roles as separate processes, SIGKILLs, a Postgres restart, a frozen broker (≤ 10 min).
+chaos: build
+	@bash scripts/chaos
 
 build-release: setup
 	@$(ENV) && swift build -c release --product tributary $$SWIFT_LINK_FLAGS --scratch-path .build-release

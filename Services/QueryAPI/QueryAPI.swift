@@ -33,17 +33,17 @@ public struct QueryAPI: Sendable {
 
     public func addRoutes(to router: Router<some RequestContext>) {
         router.post("/v1/admin/sites") { request, context in
-            try await handle { try await self.createSite(request, context: context) }
+            try await handle(request) { try await self.createSite(request, context: context) }
         }
         router.get("/v1/admin/sites") { request, _ in
-            try await handle {
+            try await handle(request) {
                 try self.requireAdmin(request)
                 let sites = try await SiteStore(client: self.postgres, logger: self.logger).list()
                 return JSONResponse.ok(.object(["sites": .array(sites.map(Self.siteJSON))]))
             }
         }
         router.post("/v1/admin/sites/:site/keys") { request, context in
-            try await handle {
+            try await handle(request) {
                 try self.requireAdmin(request)
                 let site = try context.parameters.require("site")
                 guard Self.isStorable(site) else { throw APIError(.notFound, .notFound, "site '\(site)' does not exist") }
@@ -56,37 +56,37 @@ public struct QueryAPI: Sendable {
             }
         }
         router.post("/v1/admin/sites/:site/bi-role") { request, context in
-            try await handle { try await self.createOrRotateBIRole(request, context: context) }
+            try await handle(request) { try await self.createOrRotateBIRole(request, context: context) }
         }
         router.delete("/v1/admin/sites/:site/bi-role") { request, context in
-            try await handle { try await self.dropBIRole(request, context: context) }
+            try await handle(request) { try await self.dropBIRole(request, context: context) }
         }
         router.get("/v1/sites/:site/revenue") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context)
                 return JSONResponse.ok(try await RevenueReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
             }
         }
         router.get("/v1/sites/:site/overview") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context)
                 return JSONResponse.ok(try await OverviewReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
             }
         }
         router.get("/v1/sites/:site/attribution") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context, ignoring: ["model", "lookback_days", "conversion"])
                 return JSONResponse.ok(try await AttributionReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, parameters: Self.parameters(request)))
             }
         }
         router.get("/v1/sites/:site/retention") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context, ignoring: ["event", "period"])
                 return JSONResponse.ok(try await RetentionReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, parameters: Self.parameters(request)))
             }
         }
         router.get("/v1/sites/:site/products") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context, ignoring: ["breakdown"])
                 return JSONResponse.ok(try await ProductsReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, parameters: Self.parameters(request)))
             }
@@ -107,14 +107,46 @@ public struct QueryAPI: Sendable {
     }
 
     /// Runs a handler, turning unexpected errors into a JSON 500 without leaking internals.
-    func handle(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let error as APIError {
-            throw error
-        } catch {
-            logger.error("query-api request failed: \(String(reflecting: error))")
-            throw APIError(.internalServerError, .internalError, "internal error; see the server log")
+    ///
+    /// While Postgres restarts, its connections are cut and new ones refused for a moment: a
+    /// read (GET) is run again on a fresh connection for up to 10 s, so a report answers as if
+    /// nothing happened; a write, or a read past that, gets 503 with `Retry-After`.
+    func handle(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var pause = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await body()
+            } catch let error as APIError {
+                throw error
+            } catch where Self.isDatabaseUnavailable(error) {
+                if request.method == .get, ContinuousClock.now + pause < deadline {
+                    try await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(1))
+                    continue
+                }
+                logger.warning("query-api: Postgres unavailable, answered 503: \(String(reflecting: error))")
+                var unavailable = APIError(.serviceUnavailable, .unavailable, "the database is unavailable; retry shortly")
+                unavailable.retryAfter = 5
+                throw unavailable
+            } catch {
+                logger.error("query-api request failed: \(String(reflecting: error))")
+                throw APIError(.internalServerError, .internalError, "internal error; see the server log")
+            }
+        }
+    }
+
+    /// A connection cut or refused, or the server shutting down (SQLSTATE classes 08 and 57).
+    static func isDatabaseUnavailable(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown:
+            return true
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57")
+        default:
+            return false
         }
     }
 
@@ -238,7 +270,7 @@ extension QueryAPI {
     func addDefinitionRoutes(to router: Router<some RequestContext>) {
         let store = DefinitionStore(postgres: postgres, logger: logger)
         router.post("/v1/sites/:site/goals") { request, context in
-            try await handle {
+            try await handle(request) {
                 let site = try await self.authorizeWrite(request, context: context)
                 let goal = try await store.create(try Goal.parse(try await Self.body(request)), site: site.id)
                 await self.announce(DefinitionChange(kind: .goal, id: goal.id, site: site.id, deleted: false, definition: goal.json))
@@ -246,13 +278,13 @@ extension QueryAPI {
             }
         }
         router.get("/v1/sites/:site/goals") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, _) = try await self.reportRequest(request, context: context)
                 return JSONResponse.ok(.object(["goals": .array(try await store.goals(site: site.id).map(\.json))]))
             }
         }
         router.delete("/v1/sites/:site/goals/:id") { request, context in
-            try await handle {
+            try await handle(request) {
                 let site = try await self.authorizeWrite(request, context: context)
                 let id = try Self.id(context)
                 guard try await store.delete(.goal, id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such goal") }
@@ -261,14 +293,14 @@ extension QueryAPI {
             }
         }
         router.get("/v1/sites/:site/goals/:id/report") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context)
                 guard let goal = try await store.goals(site: site.id, id: try Self.id(context)).first else { throw APIError(.notFound, .notFound, "no such goal") }
                 return JSONResponse.ok(try await GoalReport(postgres: self.postgres, logger: self.logger).run(site: site.id, goal: goal, query: query))
             }
         }
         router.post("/v1/sites/:site/funnels") { request, context in
-            try await handle {
+            try await handle(request) {
                 let site = try await self.authorizeWrite(request, context: context)
                 let funnel = try await store.create(try Funnel.parse(try await Self.body(request)), site: site.id)
                 await self.announce(DefinitionChange(kind: .funnel, id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
@@ -276,7 +308,7 @@ extension QueryAPI {
             }
         }
         router.post("/v1/sites/:site/funnels/templates/ecommerce") { request, context in
-            try await handle {
+            try await handle(request) {
                 let site = try await self.authorizeWrite(request, context: context)
                 let funnel = try await store.create(Funnel.ecommerce, site: site.id)
                 await self.announce(DefinitionChange(kind: .funnel, id: funnel.id, site: site.id, deleted: false, definition: funnel.json))
@@ -284,13 +316,13 @@ extension QueryAPI {
             }
         }
         router.get("/v1/sites/:site/funnels") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, _) = try await self.reportRequest(request, context: context)
                 return JSONResponse.ok(.object(["funnels": .array(try await store.funnels(site: site.id).map(\.json))]))
             }
         }
         router.delete("/v1/sites/:site/funnels/:id") { request, context in
-            try await handle {
+            try await handle(request) {
                 let site = try await self.authorizeWrite(request, context: context)
                 let id = try Self.id(context)
                 guard try await store.delete(.funnel, id: id, site: site.id) else { throw APIError(.notFound, .notFound, "no such funnel") }
@@ -299,7 +331,7 @@ extension QueryAPI {
             }
         }
         router.get("/v1/sites/:site/funnels/:id/report") { request, context in
-            try await handle {
+            try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context)
                 guard let funnel = try await store.funnels(site: site.id, id: try Self.id(context)).first else { throw APIError(.notFound, .notFound, "no such funnel") }
                 return JSONResponse.ok(try await FunnelReport(postgres: self.postgres, logger: self.logger).run(site: site.id, timezone: site.timezone, funnel: funnel, query: query))

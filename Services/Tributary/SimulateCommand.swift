@@ -47,6 +47,7 @@ struct Simulate: AsyncParsableCommand {
         log("simulate: \(traffic.visitors.count) visitors, \(totalEvents) events to \(collector)")
         let started = Date()
         let progress = Progress(total: traffic.visitors.count)
+        let answers = Answers()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func startNext() {
@@ -55,7 +56,7 @@ struct Simulate: AsyncParsableCommand {
                 next += 1
                 group.addTask {
                     // One visitor's posts go strictly in order: that is how a browser sends them.
-                    for post in visitor.posts { try await self.send(post, serverKey: serverKey, client: client) }
+                    for post in visitor.posts { try await self.send(post, serverKey: serverKey, client: client, answers: answers) }
                 }
             }
             for _ in 0..<max(1, concurrency) { startNext() }
@@ -66,12 +67,13 @@ struct Simulate: AsyncParsableCommand {
         }
         let seconds = Date().timeIntervalSince(started)
         log(String(format: "simulate: sent %d events in %.1f s (%.0f events/s)", totalEvents, seconds, Double(totalEvents) / max(seconds, 0.001)))
+        log("simulate: \(await answers.summary)")
         try Data(traffic.expectedJSON(site: site).serialized.utf8).write(to: URL(fileURLWithPath: expected))
         log("simulate: expected figures written to \(expected)")
     }
 
     /// Posts one request, retrying on 429/503 and connection failures; any other refusal is a bug.
-    func send(_ post: ShopTraffic.Post, serverKey: String, client: HTTPClient) async throws {
+    func send(_ post: ShopTraffic.Post, serverKey: String, client: HTTPClient, answers: Answers) async throws {
         var request = HTTPClientRequest(url: collector + "/v1/events")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -87,6 +89,7 @@ struct Simulate: AsyncParsableCommand {
             do {
                 let response = try await client.execute(request, timeout: .seconds(30))
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+                await answers.count(response.status.code, events: post.eventCount)
                 if response.status == .accepted { return }
                 guard response.status == .serviceUnavailable || response.status == .tooManyRequests else {
                     throw ValidationError("the Collector refused a simulated request with \(response.status.code): \(text)")
@@ -95,6 +98,7 @@ struct Simulate: AsyncParsableCommand {
                 throw error
             } catch {
                 // Connection refused or reset: the Collector is restarting. Retry.
+                await answers.count(nil, events: post.eventCount)
             }
             guard Date() < deadline else { throw ValidationError("the Collector stayed unavailable for \(retrySeconds) s") }
             try await Task.sleep(for: .milliseconds(500))
@@ -120,6 +124,28 @@ struct Simulate: AsyncParsableCommand {
     }
 
     func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+/// What the Collector answered: requests per status, the events it accepted, and requests
+/// that got no answer (connection refused or reset).
+actor Answers {
+    private var byStatus: [UInt: Int] = [:]
+    private var acceptedEvents = 0
+    private var unanswered = 0
+
+    func count(_ status: UInt?, events: Int) {
+        guard let status else { unanswered += 1; return }
+        byStatus[status, default: 0] += 1
+        if status == 202 { acceptedEvents += events }
+    }
+
+    /// `answers 202: 1200 requests (5400 events), 503: 3; no answer: 2`
+    var summary: String {
+        let statuses = byStatus.keys.sorted().map { status in
+            status == 202 ? "202: \(byStatus[status]!) requests (\(acceptedEvents) events)" : "\(status): \(byStatus[status]!)"
+        }
+        return "answers " + statuses.joined(separator: ", ") + "; no answer: \(unanswered)"
+    }
 }
 
 /// Counts finished visitors and reports every tenth of the way.
