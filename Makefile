@@ -45,6 +45,7 @@ test: setup
 	  bash scripts/openapi-test && \
 	  bash scripts/scaleout-test && \
 	  bash scripts/crash-test && \
+	  bash scripts/broker-loss-test && \
 	  bash scripts/browser-test
 
 # The fault suite: roles as separate processes, SIGKILLs, a Postgres restart, a frozen broker (≤ 10 min).

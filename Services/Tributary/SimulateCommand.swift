@@ -53,10 +53,14 @@ struct Simulate: AsyncParsableCommand {
             func startNext() {
                 guard next < traffic.visitors.count else { return }
                 let visitor = traffic.visitors[next]
+                let visitorIndex = next
                 next += 1
                 group.addTask {
                     // One visitor's posts go strictly in order: that is how a browser sends them.
-                    for post in visitor.posts { try await self.send(post, serverKey: serverKey, client: client, answers: answers) }
+                    for (index, post) in visitor.posts.enumerated() {
+                        try await self.send(post, key: "sim-\(self.site)-\(self.seed)-\(now)-\(visitorIndex)-\(index)", serverKey: serverKey,
+                                            client: client, answers: answers)
+                    }
                 }
             }
             for _ in 0..<max(1, concurrency) { startNext() }
@@ -72,11 +76,14 @@ struct Simulate: AsyncParsableCommand {
         log("simulate: expected figures written to \(expected)")
     }
 
-    /// Posts one request, retrying on 429/503 and connection failures; any other refusal is a bug.
-    func send(_ post: ShopTraffic.Post, serverKey: String, client: HTTPClient, answers: Answers) async throws {
+    /// Posts one request, retrying on 409/429/503 and connection failures; any other refusal is a bug.
+    /// Like the tracker, every post carries an `Idempotency-Key`: a retry after an answer that
+    /// never came (the Collector killed mid-request) is stored once, events without ids too.
+    func send(_ post: ShopTraffic.Post, key: String, serverKey: String, client: HTTPClient, answers: Answers) async throws {
         var request = HTTPClientRequest(url: collector + "/v1/events")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Idempotency-Key", value: key)
         if post.isServer {
             request.headers.add(name: "Authorization", value: "Bearer \(serverKey)")
         } else {
@@ -91,7 +98,8 @@ struct Simulate: AsyncParsableCommand {
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 await answers.count(response.status.code, events: post.eventCount)
                 if response.status == .accepted { return }
-                guard response.status == .serviceUnavailable || response.status == .tooManyRequests else {
+                // 409: the same key is in flight still (or was, in a Collector that died: its claim expires).
+                guard [.serviceUnavailable, .tooManyRequests, .conflict].contains(response.status) else {
                     throw ValidationError("the Collector refused a simulated request with \(response.status.code): \(text)")
                 }
             } catch let error as ValidationError {
