@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from . import kafka, machine, procs, profile, stack
+from . import kafka, machine, nginx, procs, profile, stack
 from .core import Bench, Option, UsageError, parse_options, read, result_fields, tail_of
 from .stats import joined, median, ms_from_us, num, per, r1, r2, ratio, verdict
 
@@ -169,30 +169,12 @@ function done(summary, latency, requests)
 end
 """
 
-NGINX_CONF = """daemon off;
-master_process on;
-worker_processes auto;
-{user_line}
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  keepalive_requests 1000000000;
-  keepalive_timeout 300s;
-  server {{
+NGINX_SERVER = """  server {{
     listen 127.0.0.1:{port};
     location = /v1/events {{ return 204; }}
     location = /healthz {{ return 200; }}
     location / {{ return 404; }}
-  }}
-}}
-"""
+  }}"""
 
 CEILING_TOPIC = "tributary.bench.ceiling"
 RAW_TOPIC = "tributary.events.raw"
@@ -313,15 +295,7 @@ class Run:
         self.collector = None
 
     def start_nginx(self):
-        folder = self.b.path("nginx")
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(user_line="user root;" if os.getuid() == 0 else "", dir=folder,
-                                      port=self.nginx_port))
-        p = self.b.start(["nginx", "-e", f"{folder}/error.log", "-p", folder, "-c", f"{folder}/nginx.conf"],
-                         log=self.b.path("nginx.log"), append=True)
-        self.ready(f"http://127.0.0.1:{self.nginx_port}/healthz", p, "nginx")
-        return p
+        return nginx.start(self.b, NGINX_SERVER.format(port=self.nginx_port), f"http://127.0.0.1:{self.nginx_port}/healthz")
 
     # --------------------------------------------------------------------------- measuring
 

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from . import machine, procs, stack
+from . import machine, nginx, procs, stack
 from .core import Bench, Option, UsageError, parse_options, tail_of
 from .stats import num, percentile_nearest_rank
 
@@ -116,23 +116,7 @@ SITES = 10
 MIB = 1024
 BOUNDS_MIB = {"collector": 256, "query-api": 256, "sessionizer": 512, "aggregator": 512}
 
-NGINX_CONF = """daemon off;
-master_process on;
-worker_processes auto;
-{user_line}
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  keepalive_requests 1000000000;
-  keepalive_timeout 300s;
-  limit_req_zone $server_name zone=site:1m rate={rate}r/s;
+NGINX_SERVERS = """  limit_req_zone $server_name zone=site:1m rate={rate}r/s;
   server {{
     listen 127.0.0.1:{limited_port} backlog=4096;
     server_name limited;
@@ -151,9 +135,7 @@ http {{
     listen 127.0.0.1:{plain_port} backlog=4096;
     location = /v1/events {{ return 202 '{{"accepted":1}}'; }}
     location = /healthz {{ return 200; }}
-  }}
-}}
-"""
+  }}"""
 
 
 def main(argv):
@@ -450,17 +432,12 @@ class Run:
 
     def start_nginx(self):
         folder = self.b.path("nginx")
+        # The static file the limited server's POSTs go through (see NGINX_SERVERS).
         os.makedirs(os.path.join(folder, "www", "v1"), exist_ok=True)
-        with open(os.path.join(folder, "www", "v1", "events"), "w") as f:
-            f.write("")
-        with open(os.path.join(folder, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(user_line="user root;" if os.getuid() == 0 else "", dir=folder, rate=self.o.rate,
-                                      burst=2 * self.o.rate, limited_port=self.limited_port, plain_port=self.plain_port))
-        p = self.b.start(["nginx", "-e", f"{folder}/error.log", "-p", folder, "-c", f"{folder}/nginx.conf"],
-                         log=self.b.path("nginx.log"))
-        if not procs.wait_ready(f"http://127.0.0.1:{self.plain_port}/healthz", p):
-            self.b.die(f"nginx did not start: {tail_of(self.b.path('nginx.log'))}")
-        return p
+        open(os.path.join(folder, "www", "v1", "events"), "w").close()
+        servers = NGINX_SERVERS.format(dir=folder, rate=self.o.rate, burst=2 * self.o.rate,
+                                       limited_port=self.limited_port, plain_port=self.plain_port)
+        return nginx.start(self.b, servers, f"http://127.0.0.1:{self.plain_port}/healthz")
 
     # --------------------------------------------------------------------------- phases
 
