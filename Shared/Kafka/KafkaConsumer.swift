@@ -175,12 +175,7 @@ public final class KafkaConsumer: Sendable {
     public func fetchedLogEnds(_ partitions: [TopicPartition]) async -> [TopicPartition: Int64] {
         await onQueue { [membership] in
             var ends: [TopicPartition: Int64] = [:]
-            for partition in partitions {
-                var low: Int64 = -1
-                var high: Int64 = -1
-                let error = rd_kafka_get_watermark_offsets(membership.value.handle, partition.topic, partition.partition, &low, &high)
-                if error == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 { ends[partition] = high }
-            }
+            for partition in partitions { ends[partition] = LogEnds.fetchedHighWatermark(membership.value.handle, partition) }
             return ends
         }
     }

@@ -13,16 +13,21 @@ public enum LogEnds {
         // At least one past the last message of this very batch, whatever the cache says.
         var seen = nextOffsets(after: messages)
         for (partition, next) in seen {
-            var low: Int64 = -1
-            var high: Int64 = -1
-            if rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                seen[partition] = max(high, next)
-            }
+            if let high = fetchedHighWatermark(handle, partition) { seen[partition] = max(high, next) }
         }
         guard !seen.isEmpty else { return }
         ends.withLock { ends in
             for (partition, end) in seen { ends[partition] = max(ends[partition] ?? 0, end) }
         }
+    }
+
+    /// The high watermark of a partition as the broker's last fetch answer gave it (librdkafka's
+    /// cache; no request), nil when the partition was not fetched yet.
+    static func fetchedHighWatermark(_ handle: OpaquePointer, _ partition: TopicPartition) -> Int64? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let error = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
+        return error == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
     }
 
     /// The last log end seen per partition of `topic`, and forgets them: the log they
