@@ -94,9 +94,14 @@ enum Runtime {
             configuration.rules.inactivityTimeout = Int64(server.sessionTimeoutMinutes) * 60_000
             var kafka = common.kafka
             kafka.clientId = "tributary-sessionizer"
-            let producer = try KafkaProducer(configuration: kafka, logger: logger)
+            // What it delivered stays in memory until the Aggregator stored it (a broker that
+            // loses its log gets it again: LogReplay).
+            let replay = ReplayBuffer(topic: Topics.enriched)
+            let producer = try KafkaProducer(configuration: kafka, replay: replay, logger: logger)
             // The enriched events; it flushes after the Sessionizer stopped.
             producers.append(NamedService(name: "sessionizer producer", service: ProducerService(producer: producer)))
+            processors.append(NamedService(name: "enriched replay", service: LogReplay(
+                producer: producer, buffer: replay, consumers: .aggregator, book: KafkaLogBook(client: postgres, logger: logger), logger: logger)))
             let sessionizer = SessionizerProcessor(configuration: configuration, postgres: postgres, producer: producer, logger: logger)
             processors.append(NamedService(name: "sessionizer", service: StreamService(processor: sessionizer, postgres: postgres, logger: logger)))
         }
@@ -131,9 +136,13 @@ enum Runtime {
             kafka.clientId = "tributary-collector"
             // Answer 503 within seconds when the broker is unreachable, not minutes.
             kafka.messageTimeout = .seconds(5)
-            let producer = try KafkaProducer(configuration: kafka, logger: logger)
+            // What it acknowledged stays in memory until the Sessionizer stored it (LogReplay).
+            let replay = ReplayBuffer(topic: Topics.raw)
+            let producer = try KafkaProducer(configuration: kafka, replay: replay, logger: logger)
             // Events the Collector acknowledged are on the broker already; the flush at shutdown only drains stragglers.
             producers.append(NamedService(name: "collector producer", service: ProducerService(producer: producer)))
+            processors.append(NamedService(name: "raw replay", service: LogReplay(
+                producer: producer, buffer: replay, consumers: .sessionizer, book: KafkaLogBook(client: postgres, logger: logger), logger: logger)))
             let router = Router()
             var configuration = CollectorConfiguration()
             configuration.siteEventsPerSecond = server.siteEventsPerSecond
@@ -194,11 +203,14 @@ enum Setup {
 
     /// Creates the topics that are missing: all of them on a fresh broker, or those a broker
     /// lost while the services ran (the embedded broker keeps its log in memory). A topic
-    /// created now is a new log, and offsets stored for the previous log of that name point
-    /// nowhere: they are forgotten *before* the topic exists again, so that no consumer can be
-    /// assigned the new log and seek to them. While running (`running`), a missing topic means
-    /// the broker lost acknowledged events: one error line per topic says how many (the log
-    /// end this process last saw minus what was processed), and metrics count them.
+    /// created now is a new log: for the event topics, the offsets stored for the previous log
+    /// are forgotten and the next generation of the log started (`KafkaLogBook.replace`)
+    /// *before* the topic exists again, so that no consumer can be assigned the new log and
+    /// seek to them, and the producers that delivered what was not yet processed send it again
+    /// (`LogReplay`). A loss is logged when found and settled 20 s later: how much the lost log
+    /// held unprocessed, how much was sent again, and what is lost (one error line per topic,
+    /// metrics). Keepers of several processes take turns (an advisory lock), so a lost topic
+    /// starts one generation, not one per process.
     static func keepTopics(admin: KafkaAdmin, postgres: PostgresClient, common: CommonOptions.Resolved, logger: Logger, running: Bool) async throws {
         let specs = [
             KafkaAdmin.TopicSpec(name: Topics.raw, partitions: common.partitions),
@@ -206,6 +218,8 @@ enum Setup {
             KafkaAdmin.TopicSpec(name: Topics.deadLetter, partitions: 1),
             KafkaAdmin.TopicSpec(name: Topics.definitions, partitions: 1, configs: ["cleanup.policy": "compact"]),
         ]
+        let book = KafkaLogBook(client: postgres, logger: logger)
+        try await reportSettledLosses(book: book, logger: logger)
         var missing = try await admin.missingTopics(specs.map(\.name))
         guard !missing.isEmpty else { return }
         if running {
@@ -214,35 +228,56 @@ enum Setup {
             missing = try await admin.missingTopics(missing)
             guard !missing.isEmpty else { return }
         }
-        let stores = [Topics.raw: OffsetStore.sessionizer, Topics.enriched: OffsetStore.aggregator]
-        var forgotten: [String: [Int32: Int64]] = [:]
-        for topic in missing {
-            guard let store = stores[topic] else { continue }
-            forgotten[topic] = try await postgres.withConnection { try await store.forget(topic: topic, on: $0, logger: logger) }
-        }
-        let created = try await admin.ensureTopics(specs)
-        if !created.isEmpty { logger.info("created topics \(created.sorted())") }
-        for topic in missing {
-            let stored = forgotten[topic] ?? [:]
-            let ends = LogEnds.take(topic: topic)
-            guard running else {
-                if !stored.isEmpty { logger.warning("topic \(topic) is new: forgot \(stored.count) offsets stored for its previous log") }
-                continue
+        let consumers = [Topics.raw: OffsetStore.sessionizer, Topics.enriched: OffsetStore.aggregator]
+        try await postgres.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(7207200102)", logger: logger)
+            do {
+                // Another keeper may have recreated them while this one waited for the lock.
+                missing = try await admin.missingTopics(missing)
+                for topic in missing.sorted() {
+                    guard let store = consumers[topic] else { continue }
+                    let loss = try await book.replace(topic: topic, consumers: store, on: connection)
+                    guard running else {
+                        if loss.unprocessed > 0 || !loss.forgotten.isEmpty {
+                            logger.warning("topic \(topic) is new (generation \(loss.generation + 1)): forgot \(loss.forgotten.count) offsets stored for its previous log, which held \(loss.unprocessed) messages not yet processed; the outcome follows in about 20 s")
+                        }
+                        continue
+                    }
+                    Counter(label: "tributary_kafka_topics_lost_total", dimensions: [("topic", topic)]).increment()
+                    logger.error(
+                        "topic \(topic) was missing on the broker (its log, generation \(loss.generation), is lost): recreated; it held \(loss.unprocessed) messages not yet processed, which the processes that delivered them send again; the outcome follows in about 20 s",
+                        metadata: ["topic": "\(topic)", "generation": "\(loss.generation)", "unprocessed": "\(loss.unprocessed)",
+                                   "stored_offsets_forgotten": "\(loss.forgotten.count)"])
+                }
+                let created = try await admin.ensureTopics(specs)
+                if !created.isEmpty { logger.info("created topics \(created.sorted())") }
+                try await connection.query("SELECT pg_advisory_unlock(7207200102)", logger: logger)
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(7207200102)", logger: logger)
+                throw error
             }
-            // Per partition: what the log held past the stored position, as far as this process saw.
-            let lost = ends.reduce(Int64(0)) { sum, end in sum + max(0, end.value - (stored[end.key] ?? 0)) }
-            Counter(label: "tributary_kafka_topics_lost_total", dimensions: [("topic", topic)]).increment()
-            Counter(label: "tributary_kafka_offsets_lost_total", dimensions: [("topic", topic)]).increment(by: lost)
-            logger.error(
-                "topic \(topic) was missing on the broker (its log is lost): recreated; \(lost) acknowledged offsets were not yet processed and are lost, as far as this process saw\(ends.isEmpty ? " (it read no partition of it)" : "")",
-                metadata: [
-                    "topic": "\(topic)", "offsets_lost": "\(lost)", "partitions_seen": "\(ends.count)",
-                    "stored_offsets_forgotten": "\(stored.count)",
-                ])
         }
         let counts = try await admin.partitionCounts(Topics.all)
         for topic in Topics.all where counts[topic] == nil {
             throw KafkaError(code: .operation, message: "topic \(topic) is missing after creation")
+        }
+    }
+
+    /// Logs each loss once its producers had 20 s to send again what they held of it.
+    static func reportSettledLosses(book: KafkaLogBook, logger: Logger) async throws {
+        for loss in try await book.settle(after: .seconds(20)) where loss.unprocessed > 0 || loss.republished > 0 {
+            let metadata: Logger.Metadata = [
+                "topic": "\(loss.topic)", "generation": "\(loss.generation)", "unprocessed": "\(loss.unprocessed)",
+                "republished": "\(loss.republished)", "offsets_lost": "\(loss.lost)",
+            ]
+            guard loss.lost > 0 else {
+                logger.notice("\(loss.topic): lost generation \(loss.generation) of its log held \(loss.unprocessed) messages not yet processed; all were sent again (\(loss.republished) messages), nothing is lost", metadata: metadata)
+                continue
+            }
+            Counter(label: "tributary_kafka_offsets_lost_total", dimensions: [("topic", loss.topic)]).increment(by: Int(loss.lost))
+            logger.error(
+                "\(loss.topic): lost generation \(loss.generation) of its log held \(loss.unprocessed) messages not yet processed; \(loss.republished) were sent again, \(loss.lost) are lost (delivered by a process that stopped since, or dropped from a full replay buffer)",
+                metadata: metadata)
         }
     }
 

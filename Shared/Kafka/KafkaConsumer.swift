@@ -147,7 +147,6 @@ public final class KafkaConsumer: Sendable {
             if rebalances.contains(where: { if case .revoked = $0 { true } else { false } }) {
                 messages.removeAll()
             }
-            LogEnds.record(messages, handle: client.handle)
             return PollResult(messages: messages, rebalances: rebalances)
         }
     }
@@ -175,7 +174,12 @@ public final class KafkaConsumer: Sendable {
     public func fetchedLogEnds(_ partitions: [TopicPartition]) async -> [TopicPartition: Int64] {
         await onQueue { [membership] in
             var ends: [TopicPartition: Int64] = [:]
-            for partition in partitions { ends[partition] = LogEnds.fetchedHighWatermark(membership.value.handle, partition) }
+            for partition in partitions {
+                var low: Int64 = -1
+                var high: Int64 = -1
+                let error = rd_kafka_get_watermark_offsets(membership.value.handle, partition.topic, partition.partition, &low, &high)
+                if error == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 { ends[partition] = high }
+            }
             return ends
         }
     }

@@ -17,7 +17,9 @@ public final class KafkaProducer: Sendable {
     private let closed = RunningFlag()
     private let logger: Logger
 
-    public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
+    /// With `replay`, every message delivered to its topic is kept there until `LogReplay`
+    /// drops it (see `ReplayBuffer`).
+    public init(configuration: KafkaConfiguration, replay: ReplayBuffer? = nil, logger: Logger) throws(KafkaError) {
         var properties = RdKafkaClient.baseProperties(configuration)
         properties["enable.idempotence"] = "true"
         properties["acks"] = "all"
@@ -27,7 +29,7 @@ public final class KafkaProducer: Sendable {
         properties["compression.type"] = "lz4"
         properties.merge(configuration.properties) { _, new in new }
         self.properties = properties
-        self.context = CallbackContext(logger: logger)
+        self.context = CallbackContext(logger: logger, replay: replay)
         self.logger = logger
         self.core = Mutex(try ProducerCore(properties: properties, context: context))
     }
@@ -124,7 +126,10 @@ final class ProducerCore: Sendable {
         client = try RdKafkaClient(kind: .producer, properties: properties, context: context) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
                 guard let message, let batchPointer = message.pointee._private else { return }
-                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR { CallbackContext.from(opaque)?.broker.answered() }
+                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR, let context = CallbackContext.from(opaque) {
+                    context.broker.answered()
+                    if let replay = context.replay { retain(message.pointee, in: replay) }
+                }
                 // Each enqueued message holds one retain on its batch, released here.
                 let batch = Unmanaged<DeliveryBatch>.fromOpaque(batchPointer).takeRetainedValue()
                 batch.delivered(error: message.pointee.err)
@@ -209,6 +214,14 @@ final class ProducerCore: Sendable {
             return handle
         }
     }
+}
+
+/// Hands a delivered message of the buffer's topic to its replay buffer.
+private func retain(_ message: rd_kafka_message_t, in replay: ReplayBuffer) {
+    guard let name = rd_kafka_topic_name(message.rkt), replay.topic.withCString({ strcmp($0, name) == 0 }) else { return }
+    let value = UnsafeRawBufferPointer(start: message.payload, count: message.len)
+    let key = message.key.map { UnsafeRawBufferPointer(start: $0, count: message.key_len) }
+    replay.retain(partition: message.partition, offset: message.offset, key: key, value: value)
 }
 
 private func withKey<R>(_ key: [UInt8]?, _ body: (UnsafeRawPointer?, Int) -> R) -> R {

@@ -113,9 +113,13 @@ final class CallbackContext: @unchecked Sendable {
     let onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
     /// Whether the broker answers, as librdkafka's error callback and deliveries tell.
     let broker = BrokerState()
+    /// A producer's buffer of delivered messages, filled by its delivery reports.
+    let replay: ReplayBuffer?
 
-    init(logger: Logger, onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)? = nil) {
+    init(logger: Logger, replay: ReplayBuffer? = nil,
+         onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)? = nil) {
         self.logger = logger
+        self.replay = replay
         self.onRebalance = onRebalance
     }
 
