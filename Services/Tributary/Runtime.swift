@@ -271,7 +271,7 @@ enum Setup {
                 "republished": "\(loss.republished)", "offsets_lost": "\(loss.lost)",
             ]
             guard loss.lost > 0 else {
-                logger.notice("\(loss.topic): lost generation \(loss.generation) of its log held \(loss.unprocessed) messages not yet processed; all were sent again (\(loss.republished) messages), nothing is lost", metadata: metadata)
+                logger.warning("\(loss.topic): lost generation \(loss.generation) of its log held \(loss.unprocessed) messages not yet processed; all were sent again (\(loss.republished) messages), nothing is lost", metadata: metadata)
                 continue
             }
             Counter(label: "tributary_kafka_offsets_lost_total", dimensions: [("topic", loss.topic)]).increment(by: Int(loss.lost))
