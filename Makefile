@@ -10,7 +10,7 @@ SWIFT_BUILD = $(ENV) && swift build $$SWIFT_LINK_FLAGS
 help:
 	@echo "make up      run the whole pipeline locally (Collector :8080, QueryAPI :8081)"
 	@echo "make test    run unit, integration and end-to-end tests against a throw-away stack"
-	@echo "make chaos   the fault suite: each role killed 10 times, Postgres restarted, the broker frozen, under load (~10 min)"
+	@echo "make chaos   the fault suite: each role killed 10 times, Postgres restarted, the broker frozen and killed, under load (~5 min)"
 	@echo "make down    stop the local dev stack"
 	@echo "make build   build the tributary binary (.build/debug/tributary)"
 	@echo "make bench-collector   Collector vs nginx and vs librdkafka's producer (results in BENCHMARKS.md)"
@@ -46,9 +46,10 @@ test: setup
 	  bash scripts/scaleout-test && \
 	  bash scripts/crash-test && \
 	  bash scripts/broker-loss-test && \
-	  bash scripts/browser-test
+	  bash scripts/browser-test && \
+	  bash scripts/chaos
 
-# The fault suite: roles as separate processes, SIGKILLs, a Postgres restart, a frozen broker (≤ 10 min).
+# The fault suite: roles as separate processes, SIGKILLs, a Postgres restart, the broker frozen and killed (~5 min; also in make test).
 chaos: build
 	@bash scripts/chaos
 
