@@ -26,7 +26,7 @@ enum AggregatorSQL {
             action text, event_id text, origin text, anonymous_id text, user_id text, person_id text,
             session_id uuid, source text, medium text, campaign text, channel text, referrer_domain text,
             landing_page text, url text, referrer text, currency text, amount_minor bigint, properties jsonb,
-            is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb
+            is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb, order_id text
         ) ON COMMIT DELETE ROWS
         """,
         // Spelled out rather than `LIKE analytics.events`: LIKE locks the events table, and a lock
@@ -37,7 +37,7 @@ enum AggregatorSQL {
             action text, event_id text, origin text, anonymous_id text, user_id text, person_id text, session_id uuid,
             source text, medium text, campaign text, channel text, referrer_domain text, landing_page text, url text,
             referrer text, currency text, amount_minor bigint, properties jsonb, browser text, os text, device text,
-            is_bot boolean, is_first_purchase boolean, items jsonb
+            is_bot boolean, is_first_purchase boolean, items jsonb, order_id text
         ) ON COMMIT DELETE ROWS
         """,
         "CREATE TEMP TABLE IF NOT EXISTS aggregator_touched (site text, person_id text) ON COMMIT DELETE ROWS",
@@ -57,13 +57,13 @@ enum AggregatorSQL {
                 site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
                 anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
                 referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-                browser, os, device, is_bot, is_first_purchase, items)
+                browser, os, device, is_bot, is_first_purchase, items, order_id)
             SELECT s.site, s.event_uuid, s.occurred_at, s.received_at,
                    (s.occurred_at AT TIME ZONE coalesce(site.timezone, 'UTC'))::date,
                    s.type, s.name, s.action, s.event_id, s.origin, s.anonymous_id, s.user_id, s.person_id,
                    s.session_id, s.source, s.medium, s.campaign, s.channel, s.referrer_domain, s.landing_page,
                    s.url, s.referrer, s.currency, s.amount_minor, s.properties,
-                   s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items
+                   s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items, s.order_id
             FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
             WHERE NOT EXISTS (
                 SELECT FROM analytics.events e
@@ -81,11 +81,11 @@ enum AggregatorSQL {
             site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
             anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
             referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-            browser, os, device, is_bot, is_first_purchase, items)
+            browser, os, device, is_bot, is_first_purchase, items, order_id)
         SELECT site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
             anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
             referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-            browser, os, device, is_bot, is_first_purchase, items
+            browser, os, device, is_bot, is_first_purchase, items, order_id
         FROM aggregator_new
         """
 
@@ -121,27 +121,33 @@ enum AggregatorSQL {
         ON CONFLICT (\(dimensions)) DO UPDATE SET
             sessions = t.sessions + excluded.sessions, pageviews = t.pageviews + excluded.pageviews, events = t.events + excluded.events
         """,
+        // A refund names the order it refunds (`order_id`); its own `event_id` dedupes it (a
+        // refund sent twice counts once). Without an own id (none, or the order's) each event
+        // is a refund of its own.
         """
-        INSERT INTO analytics.refunds (site, event_uuid, order_id, occurred_at, currency, amount_minor)
-        SELECT site, event_uuid, event_id, occurred_at, currency, amount_minor
-        FROM aggregator_new WHERE action = 'refund' AND event_id IS NOT NULL
+        INSERT INTO analytics.refunds (site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor)
+        SELECT DISTINCT ON (site, refund_id) site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor
+        FROM (
+            SELECT site, event_uuid, \(orderKey("r")) AS order_id,
+                   CASE WHEN r.event_id IS NULL OR r.event_id = \(orderKey("r")) THEN r.event_uuid::text ELSE r.event_id END AS refund_id,
+                   occurred_at, currency, amount_minor
+            FROM aggregator_new r WHERE action = 'refund' AND coalesce(r.order_id, r.event_id) IS NOT NULL
+        ) r
+        ORDER BY site, refund_id, occurred_at, event_uuid
         ON CONFLICT DO NOTHING
         """,
-        // New refunds of orders stored before: net against the order's source and day. A refund
-        // without an amount refunds the rest; refunds never exceed the order.
+        // Orders with new refunds: their refunded amount again from all their refunds (the
+        // same rule whatever the order of arrival), netted against the order's source and day.
         """
-        WITH batch AS (
-            SELECT r.* FROM analytics.refunds r JOIN aggregator_new n ON n.site = r.site AND n.event_uuid = r.event_uuid
-        ), per_order AS (
-            SELECT o.site, o.order_id,
-                   least(o.revenue_minor - o.refunded_minor, sum(coalesce(b.amount_minor, o.revenue_minor))) AS amount
-            FROM batch b JOIN analytics.orders o
-              ON o.site = b.site AND o.order_id = b.order_id AND (b.currency IS NULL OR b.currency = o.currency)
-            GROUP BY o.site, o.order_id, o.revenue_minor, o.refunded_minor
+        WITH touched AS (
+            SELECT DISTINCT r.site, r.order_id FROM analytics.refunds r JOIN aggregator_new n ON n.site = r.site AND n.event_uuid = r.event_uuid
+        ), recomputed AS (
+            SELECT o.site, o.order_id, o.refunded_minor AS old, \(refunded(site: "o.site", order: "o.order_id", currency: "o.currency", revenue: "o.revenue_minor")) AS refunded
+            FROM touched t JOIN analytics.orders o ON o.site = t.site AND o.order_id = t.order_id
         ), updated AS (
-            UPDATE analytics.orders o SET refunded_minor = o.refunded_minor + p.amount
-            FROM per_order p WHERE o.site = p.site AND o.order_id = p.order_id AND p.amount > 0
-            RETURNING o.*, p.amount AS delta
+            UPDATE analytics.orders o SET refunded_minor = c.refunded
+            FROM recomputed c WHERE o.site = c.site AND o.order_id = c.order_id AND c.refunded <> c.old
+            RETURNING o.*, c.refunded - c.old AS delta
         )
         INSERT INTO aggregator_deltas SELECT \(dimensions), currency, 0, 0, 0, delta FROM updated
         """,
@@ -154,17 +160,17 @@ enum AggregatorSQL {
         // facts gives the same rows. New orders take the refunds that arrived before them.
         """
         WITH money AS (
-            SELECT DISTINCT ON (site, coalesce(event_id, event_uuid::text))
-                   site, coalesce(event_id, event_uuid::text) AS order_id, event_uuid, origin,
+            SELECT DISTINCT ON (site, \(orderKey()))
+                   site, \(orderKey()) AS order_id, event_uuid, origin,
                    coalesce(currency, '') AS currency, coalesce(amount_minor, 0) AS revenue_minor, is_first_purchase
-            FROM aggregator_new WHERE action = 'purchase'
-            ORDER BY site, coalesce(event_id, event_uuid::text), (origin = 'server') DESC, occurred_at, event_uuid
+            FROM aggregator_new e WHERE action = 'purchase'
+            ORDER BY site, \(orderKey()), (origin = 'server') DESC, occurred_at, event_uuid
         ), place AS (
-            SELECT DISTINCT ON (site, coalesce(event_id, event_uuid::text))
-                   site, coalesce(event_id, event_uuid::text) AS order_id, occurred_at, day, person_id, session_id,
+            SELECT DISTINCT ON (site, \(orderKey()))
+                   site, \(orderKey()) AS order_id, occurred_at, day, person_id, session_id,
                    source, medium, campaign, channel, referrer_domain, landing_page
-            FROM aggregator_new WHERE action = 'purchase'
-            ORDER BY site, coalesce(event_id, event_uuid::text), (source = '(unattributed)'), (origin = 'browser') DESC,
+            FROM aggregator_new e WHERE action = 'purchase'
+            ORDER BY site, \(orderKey()), (source = '(unattributed)'), (origin = 'browser') DESC,
                      received_at, event_uuid
         ), incoming AS (
             SELECT m.site, m.order_id, m.event_uuid, m.origin, p.occurred_at, p.day, p.person_id, p.session_id, p.source,
@@ -178,13 +184,10 @@ enum AggregatorSQL {
                 site, order_id, event_uuid, origin, occurred_at, day, person_id, session_id, source, medium,
                 campaign, channel, referrer_domain, landing_page, currency, revenue_minor, is_first_purchase,
                 inherited, refunded_minor)
-            SELECT i.*, (
-                -- least() ignores NULL, so the sum of no refunds must be 0 first.
-                SELECT least(i.revenue_minor, coalesce(sum(coalesce(r.amount_minor, i.revenue_minor)), 0)) FROM analytics.refunds r
-                WHERE r.site = i.site AND r.order_id = i.order_id AND (r.currency IS NULL OR r.currency = i.currency))
+            SELECT i.*, \(refunded(site: "i.site", order: "i.order_id", currency: "i.currency", revenue: "i.revenue_minor"))
             FROM incoming i
             ON CONFLICT (site, order_id) DO UPDATE SET
-                \(takeWhen(serverCorrectsMoney, ["event_uuid", "origin", "currency", "revenue_minor"])),
+                \(takeWhen(serverCorrectsMoney, ["event_uuid", "origin", "currency", "revenue_minor", "refunded_minor"])),
                 is_first_purchase = CASE WHEN \(serverCorrectsMoney) THEN coalesce(excluded.is_first_purchase, o.is_first_purchase)
                                          ELSE o.is_first_purchase END,
                 \(takeWhen(placeFound, ["occurred_at", "day", "person_id", "session_id", "source", "medium", "campaign",
@@ -200,6 +203,26 @@ enum AggregatorSQL {
         FROM previous p JOIN written w ON w.site = p.site AND w.order_id = p.order_id
         """,
     ]
+
+    /// The order a purchase or refund fact (aliased `e`) is about: its `order_id`; facts
+    /// stored before events carried one named it by `event_id`.
+    static func orderKey(_ e: String = "e") -> String {
+        "coalesce(\(e).order_id, \(e).event_id, \(e).event_uuid::text)"
+    }
+
+    /// What an order has been refunded: the sum of its refunds' amounts in its currency, and
+    /// — if one refund names no amount, i.e. "the rest" — at least its revenue. Not capped
+    /// by the revenue: a refund beyond what is left of its order is kept, and the order
+    /// flagged (`analytics.orders.over_refunded`). Computed from all refunds each time, so the
+    /// arrival order of refunds and order copies does not matter.
+    static func refunded(site: String, order: String, currency: String, revenue: String) -> String {
+        """
+        (SELECT coalesce(sum(r.amount_minor), 0)
+                + CASE WHEN bool_or(r.amount_minor IS NULL) THEN greatest(\(revenue) - coalesce(sum(r.amount_minor), 0), 0) ELSE 0 END
+         FROM analytics.refunds r
+         WHERE r.site = \(site) AND r.order_id = \(order) AND (r.currency IS NULL OR r.currency = \(currency)))
+        """
+    }
 
     /// When an arriving copy of a stored order brings the server's money to a browser-reported order.
     static let serverCorrectsMoney = "(o.origin = 'browser' AND excluded.origin = 'server')"
@@ -340,7 +363,7 @@ enum AggregatorSQL {
     static let orderItems = [
         """
         DELETE FROM analytics.order_items i USING aggregator_new n, analytics.orders o
-        WHERE n.action = 'purchase' AND o.site = n.site AND o.order_id = coalesce(n.event_id, n.event_uuid::text)
+        WHERE n.action = 'purchase' AND o.site = n.site AND o.order_id = \(orderKey("n"))
           AND o.event_uuid = n.event_uuid AND i.site = o.site AND i.order_id = o.order_id
         """,
         """
@@ -351,7 +374,7 @@ enum AggregatorSQL {
                coalesce((item.value ->> 'quantity')::int8, 1), coalesce((item.value ->> 'price_minor')::int8, 0),
                coalesce((item.value ->> 'discount_minor')::int8, 0)
         FROM aggregator_new n
-        JOIN analytics.orders o ON n.action = 'purchase' AND o.site = n.site AND o.order_id = coalesce(n.event_id, n.event_uuid::text)
+        JOIN analytics.orders o ON n.action = 'purchase' AND o.site = n.site AND o.order_id = \(orderKey("n"))
                                 AND o.event_uuid = n.event_uuid
         CROSS JOIN LATERAL jsonb_array_elements(coalesce(n.items, '[]'::jsonb)) WITH ORDINALITY AS item(value, position)
         """,

@@ -28,8 +28,8 @@ enum CompatibleShapes {
         event["name"] = name ?? type
         var properties = fields.removeValue(forKey: "properties")?.objectValue ?? [:]
         if let type, name != nil { properties["event_type"] = type }
-        if let orderId = properties["order_id"] ?? fields["event_id"] { event["event_id"] = orderId }
-        fields.removeValue(forKey: "event_id")
+        move(&fields, "event_id", to: "event_id", in: &event)
+        if let orderId = properties["order_id"] { event["order_id"] = orderId }
         move(&fields, "revenue", to: "value", in: &event)
         for name in ["currency", "user_id", "anonymous_id", "timestamp", "url", "referrer", "items", "order"] {
             move(&fields, name, to: name, in: &event)
@@ -56,7 +56,7 @@ enum CompatibleShapes {
         }
         var properties = fields.removeValue(forKey: "properties")?.objectValue ?? [:]
         if let orderId = properties.removeValue(forKey: "order_id") ?? properties.removeValue(forKey: "orderId") {
-            event["event_id"] = orderId
+            event["order_id"] = orderId
         }
         for name in ["amount_cents", "price_cents", "revenue_cents", "currency"] {
             move(&properties, name, to: name, in: &event)
@@ -86,7 +86,7 @@ enum CompatibleShapes {
         move(&fields, "event", to: "name", in: &event)
         move(&fields, "timestamp", to: "timestamp", in: &event)
         var properties = fields.removeValue(forKey: "properties")?.objectValue ?? [:]
-        if let orderId = properties["order_id"] { event["event_id"] = orderId }
+        if let orderId = properties["order_id"] { event["order_id"] = orderId }
         let isPurchase = event["name"]?.stringValue.flatMap(Action.init(eventName:)) == .purchase
         if isPurchase {
             if let value = properties.removeValue(forKey: "revenue") ?? properties.removeValue(forKey: "total") ?? properties.removeValue(forKey: "value") {
@@ -122,7 +122,7 @@ enum CompatibleShapes {
             event["name"] = properties.removeValue(forKey: "name") ?? properties.removeValue(forKey: "event") ?? .string("custom")
         case "purchase":
             event["name"] = .string("purchase")
-            if let orderId = properties.removeValue(forKey: "order_id") { event["event_id"] = orderId }
+            if let orderId = properties.removeValue(forKey: "order_id") { event["order_id"] = orderId }
             if let revenue = properties.removeValue(forKey: "revenue") { event["value"] = revenue }
             move(&properties, "currency", to: "currency", in: &event)
             move(&properties, "items", to: "items", in: &event)

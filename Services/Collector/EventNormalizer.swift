@@ -84,8 +84,10 @@ public struct EventNormalizer: Sendable {
         }
 
         var order: OrderInfo?
+        var orderIdInOrder: String?
         if let orderValue = fields.take("order") {
             order = try Self.order(orderValue, currency: currency)
+            orderIdInOrder = Self.orderId(in: orderValue, field: "order")
         }
         var items: [LineItem] = []
         if let itemsValue = fields.take("items") {
@@ -94,13 +96,32 @@ public struct EventNormalizer: Sendable {
         }
 
         var properties: String?
+        var orderIdInProperties: String?
         if let (field, props) = fields.takeFirst("properties", "props") {
             properties = try Self.properties(props, field: field)
+            orderIdInProperties = Self.orderId(in: props, field: field)
+        }
+
+        // One id names the event, another the order it is about. A purchase is its order, so
+        // either id alone serves as both; a refund must name the order it refunds.
+        let action = Action(eventName: name)
+        var eventId = try fields.string("event_id")
+        var orderId = try fields.string("order_id") ?? orderIdInOrder ?? orderIdInProperties
+        switch action {
+        case .purchase:
+            orderId = orderId ?? eventId
+            eventId = eventId ?? orderId
+        case .refund:
+            guard orderId != nil else {
+                throw APIError(.unprocessableContent, .missingField,
+                               "a refund must name the order it refunds: order_id (top level, in order, or in properties)", field: "order_id")
+            }
+        default: break
         }
 
         return RawEvent(
             eventUUID: eventUUID, site: site, type: type, name: name,
-            action: Action(eventName: name), eventId: try fields.string("event_id", "order_id"),
+            action: action, eventId: eventId, orderId: orderId,
             anonymousId: try fields.string("anonymous_id", "vid", "guest_uid", "anonymousId"),
             userId: try fields.string("user_id", "visitor_uid", "userId", "identity"),
             occurredAt: occurredAt, receivedAt: receivedAt,
@@ -171,6 +192,15 @@ public struct EventNormalizer: Sendable {
             order.isFirstPurchase = flag
         }
         return order
+    }
+
+    /// `order_id` (or, in an `order` object, `id`) of an object member, when it is a string or
+    /// a number (anything else in free properties is theirs, not an order reference).
+    static func orderId(in value: JSONValue, field: String) -> String? {
+        guard let object = value.objectValue else { return nil }
+        var fields = Fields(object)
+        let id = field == "order" ? try? fields.string("order_id", "id") : try? fields.string("order_id")
+        return id ?? nil
     }
 
     static func item(_ value: JSONValue, index: Int, currency: Currency?) throws(APIError) -> LineItem {

@@ -79,7 +79,7 @@ extension JSONParser {
         typealias Field = RawEventField
         var checks = MemberChecks<Field>()
         var eventUUID: UUID?, site: String?, type: EventType?, name: String?, action: Action?
-        var eventId: String?, anonymousId: String?, userId: String?, occurredAt: Int64?, receivedAt: Int64?
+        var eventId: String?, orderId: String?, anonymousId: String?, userId: String?, occurredAt: Int64?, receivedAt: Int64?
         var url: String?, referrer: String?, revenue: Money?, order: OrderInfo?, items: [LineItem]?
         var properties: String?, origin: Origin?, client: ClientInfo?
         try members { parser, member throws(JSONParseError) in
@@ -90,6 +90,7 @@ extension JSONParser {
             case .name: checks.take(try parser.stringValue(&name), Field.name)
             case .action: checks.take(try parser.enumerationValue(&action), Field.action)
             case .eventId: checks.take(try parser.stringValue(&eventId), Field.eventId)
+            case .orderId: checks.take(try parser.stringValue(&orderId), Field.orderId)
             case .anonymousId: checks.take(try parser.stringValue(&anonymousId), Field.anonymousId)
             case .userId: checks.take(try parser.stringValue(&userId), Field.userId)
             case .occurredAt: checks.take(try parser.integerValue(&occurredAt), Field.occurredAt)
@@ -113,7 +114,7 @@ extension JSONParser {
             preconditionFailure("MemberChecks names every absent required member")
         }
         return .success(RawEvent(
-            eventUUID: eventUUID, site: site, type: type, name: name, action: action, eventId: eventId,
+            eventUUID: eventUUID, site: site, type: type, name: name, action: action, eventId: eventId, orderId: orderId,
             anonymousId: anonymousId, userId: userId, occurredAt: occurredAt, receivedAt: receivedAt, url: url,
             referrer: referrer, revenue: revenue, order: order, items: items, properties: properties, origin: origin,
             client: client))
@@ -488,7 +489,7 @@ extension JSONParser {
 
 /// Every member name of the messages' objects; `.other` for all the rest.
 fileprivate enum MemberName {
-    case eventUUID, site, type, name, action, eventId, anonymousId, userId, occurredAt, receivedAt, url, referrer
+    case eventUUID, site, type, name, action, eventId, orderId, anonymousId, userId, occurredAt, receivedAt, url, referrer
     case revenue, order, items, properties, origin, client
     case currency, amountMinor
     case subtotalMinor, totalMinor, shippingMinor, taxMinor, discountMinor, discountCode, paymentMethod, isFirstPurchase
@@ -537,6 +538,7 @@ fileprivate enum MemberName {
             .other
         case 8:
             name.matches("event_id") ? .eventId :
+            name.matches("order_id") ? .orderId :
             name.matches("referrer") ? .referrer :
             name.matches("currency") ? .currency :
             name.matches("category") ? .category :
@@ -608,13 +610,13 @@ extension CheckedFields {
 
 private enum RawEventField: Int, CheckedFields {
     case eventUUID, site, type, name, occurredAt, receivedAt, origin, action, eventId, anonymousId, userId
-    case url, referrer, properties, revenue, order, items, client
+    case url, referrer, properties, revenue, order, items, client, orderId
     static let required = requiredMask()
 
     var name: String {
         [
             "event_uuid", "site", "type", "name", "occurred_at", "received_at", "origin", "action", "event_id", "anonymous_id",
-            "user_id", "url", "referrer", "properties", "revenue", "order", "items", "client",
+            "user_id", "url", "referrer", "properties", "revenue", "order", "items", "client", "order_id",
         ][rawValue]
     }
 

@@ -54,6 +54,7 @@ extension JSONBytesWriter {
         string("name", event.name)
         string("action", event.action?.rawValue)
         string("event_id", event.eventId)
+        string("order_id", event.orderId)
         string("anonymous_id", event.anonymousId)
         string("user_id", event.userId)
         integer("occurred_at", event.occurredAt)

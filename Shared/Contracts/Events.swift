@@ -120,8 +120,13 @@ public struct RawEvent: Sendable, Hashable {
     /// The event name as sent (`pageview` for pageviews).
     public var name: String
     public var action: Action?
-    /// The caller's id for dedupe; for purchases and refunds the order id.
+    /// The caller's id for dedupe of this event (for a purchase, its order id when only that
+    /// was sent).
     public var eventId: String?
+    /// The order the event is about: for a purchase its own order (`order_id` and `event_id`
+    /// default to each other), for a refund the order it refunds (required), for other
+    /// events any order they name.
+    public var orderId: String?
     public var anonymousId: String?
     public var userId: String?
     /// When it happened, skew-corrected, in Unix milliseconds.
@@ -140,7 +145,7 @@ public struct RawEvent: Sendable, Hashable {
 
     public init(
         eventUUID: UUID, site: String, type: EventType, name: String, action: Action? = nil,
-        eventId: String? = nil, anonymousId: String? = nil, userId: String? = nil,
+        eventId: String? = nil, orderId: String? = nil, anonymousId: String? = nil, userId: String? = nil,
         occurredAt: Int64, receivedAt: Int64, url: String? = nil, referrer: String? = nil,
         revenue: Money? = nil, order: OrderInfo? = nil, items: [LineItem] = [], properties: String? = nil,
         origin: Origin, client: ClientInfo? = nil
@@ -151,6 +156,7 @@ public struct RawEvent: Sendable, Hashable {
         self.name = name
         self.action = action
         self.eventId = eventId
+        self.orderId = orderId
         self.anonymousId = anonymousId
         self.userId = userId
         self.occurredAt = occurredAt

@@ -34,9 +34,10 @@ public enum EventMatchSQL {
 /// Copies of one event (the same `event_id`, or the same event reported by browser and
 /// server) count once: the server's copy, then the one with the smallest `event_uuid`.
 public enum EventCopySQL {
-    /// What the copies of one event share, for the event row aliased `event`.
+    /// What the copies of one event share, for the event row aliased `event`: a purchase's
+    /// order (browser and server copies may carry different event ids), else the event id.
     public static func key(event e: SQLFragment = "e") -> SQLFragment {
-        "coalesce(\(e).event_id, \(e).event_uuid::text)"
+        "coalesce(CASE WHEN \(e).action = 'purchase' THEN \(e).order_id END, \(e).event_id, \(e).event_uuid::text)"
     }
 
     /// `ORDER BY` terms putting the counted copy first among the copies of one key.

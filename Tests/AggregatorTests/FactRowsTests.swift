@@ -16,7 +16,7 @@ import Testing
         order.isFirstPurchase = firstPurchase
         let event = RawEvent(
             eventUUID: eventUUID, site: "shop.example", type: .event, name: name, action: Action(eventName: name),
-            eventId: eventId, anonymousId: "anon-1", userId: "user-1", occurredAt: 1_795_428_000_000,
+            eventId: eventId, orderId: eventId, anonymousId: "anon-1", userId: "user-1", occurredAt: 1_795_428_000_000,
             receivedAt: 1_795_428_000_123, url: url, referrer: referrer, revenue: revenue,
             order: firstPurchase == nil ? nil : order, items: firstPurchase == nil ? [] : items, properties: properties, origin: .server)
         let context = context ?? SourceContext(
@@ -51,6 +51,7 @@ import Testing
             "name": "Order Completed",
             "action": "purchase",
             "event_id": "order-1",
+            "order_id": "order-1",
             "origin": "server",
             "anonymous_id": "anon-1",
             "user_id": "user-1",
@@ -76,7 +77,7 @@ import Testing
         let context = SourceContext(source: "(direct)", medium: "(none)", campaign: "(none)", channel: "Direct")
         let line = FactRows.line(Self.enriched(name: "signup", eventId: nil, url: nil, revenue: nil, properties: nil, firstPurchase: nil, context: context))
         let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, Self.fields(line)))
-        for column in ["action", "event_id", "url", "referrer", "currency", "amount_minor", "properties", "is_first_purchase", "items"] {
+        for column in ["action", "event_id", "order_id", "url", "referrer", "currency", "amount_minor", "properties", "is_first_purchase", "items"] {
             #expect(row[column] == "\\N", "\(column)")
         }
         // Context fields the Sessionizer may leave empty fall back to "(none)", never NULL.

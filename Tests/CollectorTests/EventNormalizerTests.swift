@@ -116,13 +116,13 @@ struct Refusal: Sendable, CustomTestStringConvertible {
         ("viewed_product", .viewItem), ("order_refunded", .refund), ("signup", nil),
     ])
     func actionFollowsTheName(name: String, action: Action?) throws {
-        #expect(try Self.normalize(#"{"site":"s","name":"\#(name)"}"#).action == action)
+        #expect(try Self.normalize(#"{"site":"s","name":"\#(name)","order_id":"o"}"#).action == action)
     }
 
     // MARK: Identifiers, URL, referrer
 
     @Test(arguments: [
-        ("event_id", "eventId"), ("order_id", "eventId"),
+        ("event_id", "eventId"), ("order_id", "orderId"),
         ("anonymous_id", "anonymousId"), ("vid", "anonymousId"), ("guest_uid", "anonymousId"), ("anonymousId", "anonymousId"),
         ("user_id", "userId"), ("visitor_uid", "userId"), ("userId", "userId"), ("identity", "userId"),
         ("url", "url"), ("referrer", "referrer"),
@@ -131,7 +131,7 @@ struct Refusal: Sendable, CustomTestStringConvertible {
         for (json, expected) in [(#""X-1""#, "X-1"), ("1001", "1001")] {
             let event = try Self.normalize(#"{"site":"s","name":"e","\#(alias)":\#(json)}"#)
             let values: [String: String?] = [
-                "eventId": event.eventId, "anonymousId": event.anonymousId, "userId": event.userId,
+                "eventId": event.eventId, "orderId": event.orderId, "anonymousId": event.anonymousId, "userId": event.userId,
                 "url": event.url, "referrer": event.referrer,
             ]
             for (name, value) in values {
@@ -140,13 +140,35 @@ struct Refusal: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// API.md's order model: a purchase's `event_id` and `order_id` default to each other; a
+    /// refund names itself and the order it refunds (top level, in `order`, or in
+    /// `properties`); other events keep the two apart.
     @Test(arguments: [
-        (#"{"site":"s","name":"e","event_id":"a","order_id":"b"}"#, "a"),
-        (#"{"site":"s","name":"e","event_id":"","order_id":"b"}"#, "b"),
-        (#"{"site":"s","name":"e","event_id":null,"order_id":"b"}"#, "b"),
-    ])
-    func firstPresentAliasWins(json: String, eventId: String) throws {
-        #expect(try Self.normalize(json).eventId == eventId)
+        (#"{"site":"s","name":"purchase","event_id":"a","order_id":"b"}"#, "a", "b"),
+        (#"{"site":"s","name":"purchase","event_id":"","order_id":"b"}"#, "b", "b"),
+        (#"{"site":"s","name":"purchase","event_id":null,"order_id":"b"}"#, "b", "b"),
+        (#"{"site":"s","name":"Order Completed","event_id":"a"}"#, "a", "a"),
+        (#"{"site":"s","name":"purchase","order":{"id":"b"}}"#, "b", "b"),
+        (#"{"site":"s","name":"refund","event_id":"re_1","order_id":"o_1","value":"20.00","currency":"EUR"}"#, "re_1", "o_1"),
+        (#"{"site":"s","name":"refund","event_id":"re_1","order":{"id":"o_1"}}"#, "re_1", "o_1"),
+        (#"{"site":"s","name":"refund","properties":{"order_id":1001}}"#, nil, "1001"),
+        (#"{"site":"s","name":"add_to_cart","event_id":"a","order_id":"b"}"#, "a", "b"),
+        (#"{"site":"s","name":"signup","order_id":"b"}"#, nil, "b"),
+    ] as [(String, String?, String?)])
+    func eventAndOrderIds(json: String, eventId: String?, orderId: String?) throws {
+        let event = try Self.normalize(json)
+        #expect(event.eventId == eventId)
+        #expect(event.orderId == orderId)
+    }
+
+    @Test func aRefundWithoutItsOrderIsRefusedNamingTheField() {
+        do {
+            _ = try Self.normalize(#"{"site":"s","name":"refund","event_id":"re_1","value":"20.00","currency":"EUR"}"#)
+            Issue.record("accepted a refund naming no order")
+        } catch {
+            #expect(error.status == .unprocessableContent)
+            #expect(error.field == "order_id")
+        }
     }
 
     @Test func anonymousAndUserAliasesInOrder() throws {

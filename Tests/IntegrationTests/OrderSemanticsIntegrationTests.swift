@@ -44,11 +44,14 @@ struct OrderSemanticsIntegrationTests {
         }
 
         /// A server event the Sessionizer could not attribute (no session of its own).
+        /// With `eventId`, the event names itself apart from its order (a refund's own id);
+        /// without, `order` is its event id too, as facts stored before the order model were.
         mutating func server(name: String, at millis: Int64, person: String, order: String, amount: Int64?, currency: Currency = eur,
-                             context: SourceContext = .unattributed, session: Int? = nil, items: [LineItem] = []) throws -> KafkaMessage {
+                             context: SourceContext = .unattributed, session: Int? = nil, items: [LineItem] = [],
+                             eventId: String? = nil) throws -> KafkaMessage {
             let event = RawEvent(
                 eventUUID: EventID.uuidV7(millis: millis), site: site, type: .event, name: name, action: Action(eventName: name),
-                eventId: order, userId: person, occurredAt: millis, receivedAt: millis,
+                eventId: eventId ?? order, orderId: eventId == nil ? nil : order, userId: person, occurredAt: millis, receivedAt: millis,
                 revenue: amount.map { Money(currency: currency, amountMinor: $0) }, items: items, origin: .server)
             return try message(.event(EnrichedEvent(event: event, sessionId: session.map(Self.sessionUUID) ?? event.eventUUID, personId: person,
                                                     sessionStartedAt: millis, context: context)))
@@ -165,6 +168,37 @@ struct OrderSemanticsIntegrationTests {
             try await expectRollup(postgres, site: shop.site, [day: "orders=1 revenue=5000 refunds=5000"])
             let refunded = try await postgres.single("SELECT refunded_minor FROM analytics.orders WHERE site = \(shop.site)", as: Int64.self)
             #expect(refunded == 5000)
+        }
+    }
+
+    /// API.md's order model: a refund names itself (`event_id`) and the order it refunds
+    /// (`order_id`). Sent twice, it counts once; partial refunds add up; one beyond what is
+    /// left of its order is kept in full and the order flagged.
+    @Test func aRefundWithItsOwnIdRefundsTheOrderItNamesOnce() async throws {
+        try await withAggregator { postgres, aggregator, producer in
+            var shop = Shop()
+            let t0 = Self.t0
+            let day = "newsletter EUR 2026-05-04"
+            try await aggregator.runBatch([
+                try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "a", person: "a", name: "purchase", order: "o_1", amount: 5000),
+            ], postgres: postgres)
+            try await aggregator.runBatch([
+                try shop.server(name: "refund", at: t0 + Self.day, person: "a", order: "o_1", amount: 2000, eventId: "re_1"),
+                try shop.server(name: "refund", at: t0 + Self.day, person: "a", order: "o_1", amount: 2000, eventId: "re_1"),
+            ], postgres: postgres)
+            // The copy in a later batch counts once too.
+            try await aggregator.runBatch([try shop.server(name: "refund", at: t0 + Self.day, person: "a", order: "o_1", amount: 2000, eventId: "re_1")], postgres: postgres)
+            try await expectRollup(postgres, site: shop.site, [day: "orders=1 revenue=5000 refunds=2000"])
+            #expect(try await postgres.single("SELECT count(*)::int8 FROM analytics.orders WHERE site = \(shop.site)", as: Int64.self) == Int64(1))
+            let refunds: String? = try await postgres.single("SELECT string_agg(order_id || ' ' || refund_id, ',') FROM analytics.refunds WHERE site = \(shop.site)", as: String.self)
+            #expect(refunds == "o_1 re_1")
+            // A second partial refund, then one beyond what is left: kept in full, and flagged.
+            try await aggregator.runBatch([try shop.server(name: "refund", at: t0 + 2 * Self.day, person: "a", order: "o_1", amount: 2500, eventId: "re_2")], postgres: postgres)
+            try await expectRollup(postgres, site: shop.site, [day: "orders=1 revenue=5000 refunds=4500"])
+            #expect(try await postgres.single("SELECT over_refunded FROM analytics.orders WHERE site = \(shop.site)", as: Bool.self) == Optional(false))
+            try await aggregator.runBatch([try shop.server(name: "refund", at: t0 + 3 * Self.day, person: "a", order: "o_1", amount: 1000, eventId: "re_3")], postgres: postgres)
+            try await expectRollup(postgres, site: shop.site, [day: "orders=1 revenue=5000 refunds=5500"])
+            #expect(try await postgres.single("SELECT over_refunded FROM analytics.orders WHERE site = \(shop.site)", as: Bool.self) == Optional(true))
         }
     }
 

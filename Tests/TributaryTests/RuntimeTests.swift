@@ -22,11 +22,12 @@ struct RuntimeTests {
                                             registry: PrometheusCollectorRegistry(), logger: logger)
         #expect(services.map(\.name) == [
             "postgres", "setup", "aggregator producer", "sessionizer producer", "definitions producer", "collector producer",
-            "definition feed", "aggregator", "sessionizer", "topic keeper", "idempotency key expiry", "query-api", "collector",
+            "definition feed", "aggregator", "enriched replay", "sessionizer", "topic keeper", "raw replay", "idempotency key expiry",
+            "query-api", "collector",
         ])
         let lone = try Runtime.services(roles: [.sessionizer], common: common, server: server,
                                         registry: PrometheusCollectorRegistry(), logger: logger)
-        #expect(lone.map(\.name) == ["postgres", "setup", "sessionizer producer", "sessionizer", "topic keeper", "operations"])
+        #expect(lone.map(\.name) == ["postgres", "setup", "sessionizer producer", "enriched replay", "sessionizer", "topic keeper", "operations"])
     }
 
     /// A service that records when it stops.
