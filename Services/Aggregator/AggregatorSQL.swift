@@ -26,7 +26,7 @@ enum AggregatorSQL {
             action text, event_id text, origin text, anonymous_id text, user_id text, person_id text,
             session_id uuid, source text, medium text, campaign text, channel text, referrer_domain text,
             landing_page text, url text, referrer text, currency text, amount_minor bigint, properties jsonb,
-            is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb, order_id text
+            is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb, order_id text, currency_defaulted boolean
         ) ON COMMIT DELETE ROWS
         """,
         // Spelled out rather than `LIKE analytics.events`: LIKE locks the events table, and a lock
@@ -37,7 +37,7 @@ enum AggregatorSQL {
             action text, event_id text, origin text, anonymous_id text, user_id text, person_id text, session_id uuid,
             source text, medium text, campaign text, channel text, referrer_domain text, landing_page text, url text,
             referrer text, currency text, amount_minor bigint, properties jsonb, browser text, os text, device text,
-            is_bot boolean, is_first_purchase boolean, items jsonb, order_id text
+            is_bot boolean, is_first_purchase boolean, items jsonb, order_id text, currency_defaulted boolean
         ) ON COMMIT DELETE ROWS
         """,
         "CREATE TEMP TABLE IF NOT EXISTS aggregator_touched (site text, person_id text) ON COMMIT DELETE ROWS",
@@ -57,13 +57,13 @@ enum AggregatorSQL {
                 site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
                 anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
                 referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-                browser, os, device, is_bot, is_first_purchase, items, order_id)
+                browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted)
             SELECT s.site, s.event_uuid, s.occurred_at, s.received_at,
                    (s.occurred_at AT TIME ZONE coalesce(site.timezone, 'UTC'))::date,
                    s.type, s.name, s.action, s.event_id, s.origin, s.anonymous_id, s.user_id, s.person_id,
                    s.session_id, s.source, s.medium, s.campaign, s.channel, s.referrer_domain, s.landing_page,
                    s.url, s.referrer, s.currency, s.amount_minor, s.properties,
-                   s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items, s.order_id
+                   s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items, s.order_id, s.currency_defaulted
             FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
             WHERE NOT EXISTS (
                 SELECT FROM analytics.events e
@@ -81,11 +81,11 @@ enum AggregatorSQL {
             site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
             anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
             referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-            browser, os, device, is_bot, is_first_purchase, items, order_id)
+            browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted)
         SELECT site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
             anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
             referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-            browser, os, device, is_bot, is_first_purchase, items, order_id
+            browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted
         FROM aggregator_new
         """
 

@@ -10,7 +10,7 @@ public enum FactRows {
         "site", "event_uuid", "occurred_at", "received_at", "type", "name", "action", "event_id", "origin",
         "anonymous_id", "user_id", "person_id", "session_id", "source", "medium", "campaign", "channel",
         "referrer_domain", "landing_page", "url", "referrer", "currency", "amount_minor", "properties",
-        "is_first_purchase", "browser", "os", "device", "is_bot", "items", "order_id",
+        "is_first_purchase", "browser", "os", "device", "is_bot", "items", "order_id", "currency_defaulted",
     ]
 
     private static let tab = UInt8(ascii: "\t")
@@ -56,7 +56,8 @@ public enum FactRows {
         out.append(event.client?.isBot == true ? UInt8(ascii: "t") : UInt8(ascii: "f")); out.append(tab)
         if event.items.isEmpty { out.append(contentsOf: null) } else { items(event.items, &out) }
         out.append(tab)
-        field(event.orderId, &out)
+        field(event.orderId, &out); out.append(tab)
+        out.append(event.currencyDefaulted ? UInt8(ascii: "t") : UInt8(ascii: "f"))
         out.append(UInt8(ascii: "\n"))
     }
 

@@ -40,7 +40,7 @@ public enum Rebuild {
                     SELECT site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
                            anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
                            referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-                           browser, os, device, is_bot, is_first_purchase, items, order_id
+                           browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted
                     FROM analytics.events WHERE $1::text IS NULL OR site = $1
                     RETURNING 1
                 )

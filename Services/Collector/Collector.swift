@@ -202,7 +202,9 @@ public struct Collector: Sendable {
     /// `Idempotency-Key`, publishes and waits for the broker. Returns the number accepted.
     func accept(_ submission: Submission, caller: Caller, request: Request, body: ByteBuffer, receivedAt: Int64) async throws(APIError) -> Int {
         var randomness = SystemRandomNumberGenerator()
-        var events = try normalize(submission, caller: caller, receivedAt: receivedAt, idSeed: randomness.next(), userAgent: request.headers[.userAgent])
+        let currencies = try await defaultCurrencies(submission, caller: caller)
+        var events = try normalize(submission, caller: caller, receivedAt: receivedAt, idSeed: randomness.next(),
+                                   userAgent: request.headers[.userAgent], defaultCurrencies: currencies)
         if caller == .browser { try await checkBrowserAccess(events, origin: request.headers[.origin]) }
         for (site, count) in Dictionary(grouping: events, by: \.site).mapValues(\.count) {
             if let wait = rateLimiter.retryAfter(site: site, events: count) {
@@ -235,7 +237,8 @@ public struct Collector: Sendable {
             // Ids derived from the key and the first attempt's reception time: a retry
             // republishes the very same events, which every consumer downstream deduplicates.
             events = try normalize(submission, caller: caller, receivedAt: originalReceivedAt,
-                                   idSeed: Self.seed(site: site, key: key), userAgent: request.headers[.userAgent])
+                                   idSeed: Self.seed(site: site, key: key), userAgent: request.headers[.userAgent],
+                                   defaultCurrencies: currencies)
             do {
                 try await publish(events)
             } catch {
@@ -252,10 +255,12 @@ public struct Collector: Sendable {
 
     /// Event ids come from one generator per request seeded with `idSeed` (one system random
     /// draw per request, not two per event).
-    func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, idSeed: UInt64, userAgent: String?) throws(APIError) -> [RawEvent] {
+    func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, idSeed: UInt64, userAgent: String?,
+                   defaultCurrencies: [String: Currency] = [:]) throws(APIError) -> [RawEvent] {
         let site: String? = if case .server(let site) = caller { site } else { nil }
-        let normalizer = EventNormalizer(receivedAt: receivedAt, authenticatedSite: site,
+        var normalizer = EventNormalizer(receivedAt: receivedAt, authenticatedSite: site,
                                          origin: site == nil ? .browser : .server, sentAt: submission.sentAt)
+        normalizer.defaultCurrencies = defaultCurrencies
         // Browsers send their own user agent; a server's is its HTTP library, not the shopper's.
         let client = site == nil ? UserAgent.classify(userAgent) : nil
         var ids = SeededGenerator(seed: idSeed)
@@ -287,6 +292,21 @@ public struct Collector: Sendable {
             logger.warning("collector could not publish \(events.count) events: \(error)")
             throw unavailable("the event broker")
         }
+    }
+
+    /// The default currency of each site the submission's events belong to that has one
+    /// (the key's site, or the sites browser events name).
+    func defaultCurrencies(_ submission: Submission, caller: Caller) async throws(APIError) -> [String: Currency] {
+        let sites: Set<String> = if case .server(let site) = caller { [site] } else {
+            Set(submission.events.compactMap { $0["site"]?.stringValue })
+        }
+        var currencies: [String: Currency] = [:]
+        for id in sites {
+            let site: Site?
+            do { site = try await directory.site(id) } catch { throw unavailable("site directory") }
+            if let code = site?.defaultCurrency, let currency = Currency(code: code) { currencies[id] = currency }
+        }
+        return currencies
     }
 
     /// Browser events name their site, which must exist and allow the page's origin.

@@ -12,6 +12,9 @@ public struct EventNormalizer: Sendable {
     public var origin: Origin
     /// The batch's `sent_at` (client clock), Unix ms: timestamps are shifted by the client's skew.
     public var sentAt: Int64?
+    /// Per site, the currency of amounts sent without one (`default_currency`); the event is
+    /// then marked `currencyDefaulted`. A site without one refuses such amounts.
+    public var defaultCurrencies: [String: Currency] = [:]
 
     public static let maximumProperties = 64
     public static let maximumPropertiesBytes = 8 * 1024
@@ -70,12 +73,13 @@ public struct EventNormalizer: Sendable {
         occurredAt = min(occurredAt, receivedAt)
 
         let currencyText = try fields.string("currency")
-        let currency: Currency? = try currencyText.map { text throws(APIError) in
+        let sentCurrency: Currency? = try currencyText.map { text throws(APIError) in
             guard let currency = Currency(code: text) else {
                 throw .invalid(.invalidCurrency, "currency '\(text)' is not an ISO 4217 code", field: "currency")
             }
             return currency
         }
+        let currency = sentCurrency ?? defaultCurrencies[site]
         var revenue: Money?
         if let (field, amount) = fields.takeFirst("value", "revenue") {
             revenue = try Self.money(amount, currency: currency, field: field)
@@ -119,7 +123,10 @@ public struct EventNormalizer: Sendable {
         default: break
         }
 
-        return RawEvent(
+        // The site's default currency counts as taken only when an amount needed it.
+        let hasAmount = revenue != nil || !items.allSatisfy { $0.priceMinor == nil && $0.discountMinor == nil }
+            || order.map { [$0.subtotalMinor, $0.totalMinor, $0.shippingMinor, $0.taxMinor, $0.discountMinor].contains { $0 != nil } } == true
+        var event = RawEvent(
             eventUUID: eventUUID, site: site, type: type, name: name,
             action: action, eventId: eventId, orderId: orderId,
             anonymousId: try fields.string("anonymous_id", "vid", "guest_uid", "anonymousId"),
@@ -127,6 +134,8 @@ public struct EventNormalizer: Sendable {
             occurredAt: occurredAt, receivedAt: receivedAt,
             url: try fields.string("url"), referrer: try fields.string("referrer"),
             revenue: revenue, order: order, items: items, properties: properties, origin: origin)
+        event.currencyDefaulted = sentCurrency == nil && hasAmount
+        return event
     }
 
     static func parseTimestamp(_ value: JSONValue) throws(APIError) -> Int64 {

@@ -42,6 +42,9 @@ public struct QueryAPI: Sendable {
                 return JSONResponse.ok(.object(["sites": .array(sites.map(Self.siteJSON))]))
             }
         }
+        router.patch("/v1/admin/sites/:site") { request, context in
+            try await handle(request) { try await self.updateSite(request, context: context) }
+        }
         router.post("/v1/admin/sites/:site/keys") { request, context in
             try await handle(request) {
                 try self.requireAdmin(request)
@@ -154,7 +157,45 @@ public struct QueryAPI: Sendable {
         try requireAdmin(request)
         let document = try await Self.body(request)
         guard let id = document["id"]?.stringValue, !id.isEmpty else { throw APIError.invalid(.missingField, "id is required", field: "id") }
-        var site = Site(id: id, name: document["name"]?.stringValue ?? id)
+        var site = Site(id: id, name: id)
+        try Self.apply(document, to: &site)
+        do {
+            let keys = try await SiteStore(client: postgres, logger: logger).create(site)
+            logger.info("created site \(site.id)")
+            return JSONResponse.make(.created, Self.keysJSON(site: site.id, keys: keys))
+        } catch let error as StorageError where error.code == .conflict {
+            throw APIError(.conflict, .conflict, error.message, field: "id")
+        } catch let error as StorageError where error.code == .invalid {
+            throw APIError.invalid(.invalidParameter, error.message)
+        }
+    }
+
+    /// `PATCH /v1/admin/sites/{site}`: the settings present in the body change, the others
+    /// stay; `default_currency: null` removes the default. Answers the site's settings.
+    func updateSite(_ request: Request, context: some RequestContext) async throws -> Response {
+        try requireAdmin(request)
+        let id = try context.parameters.require("site")
+        let store = SiteStore(client: postgres, logger: logger)
+        guard Self.isStorable(id), var site = try await store.site(id: id) else {
+            throw APIError(.notFound, .notFound, "site '\(id)' does not exist")
+        }
+        let document = try await Self.body(request)
+        if let given = document["id"]?.stringValue, given != id {
+            throw APIError.invalid(.invalidParameter, "a site's id cannot change", field: "id")
+        }
+        try Self.apply(document, to: &site)
+        do {
+            guard try await store.update(site) else { throw APIError(.notFound, .notFound, "site '\(id)' does not exist") }
+        } catch let error as StorageError where error.code == .invalid {
+            throw APIError.invalid(.invalidParameter, error.message)
+        }
+        logger.info("updated the settings of site \(id)")
+        return JSONResponse.ok(Self.siteJSON(site))
+    }
+
+    /// The site settings of a create or update body.
+    static func apply(_ document: JSONValue, to site: inout Site) throws(APIError) {
+        if let name = document["name"]?.stringValue { site.name = name }
         if let timezone = document["timezone"]?.stringValue { site.timezone = timezone }
         if let origins = document["allowed_origins"]?.arrayValue { site.allowedOrigins = origins.compactMap(\.stringValue) }
         if let timeout = document["session_timeout_minutes"]?.scalarText {
@@ -175,14 +216,15 @@ public struct QueryAPI: Sendable {
             }
             site.splitSessionsAtMidnight = value
         }
-        do {
-            let keys = try await SiteStore(client: postgres, logger: logger).create(site)
-            logger.info("created site \(site.id)")
-            return JSONResponse.make(.created, Self.keysJSON(site: site.id, keys: keys))
-        } catch let error as StorageError where error.code == .conflict {
-            throw APIError(.conflict, .conflict, error.message, field: "id")
-        } catch let error as StorageError where error.code == .invalid {
-            throw APIError.invalid(.invalidParameter, error.message)
+        if let currency = document.objectValue?["default_currency"] {
+            if currency == .null {
+                site.defaultCurrency = nil
+            } else {
+                guard let code = currency.stringValue, let parsed = Currency(code: code) else {
+                    throw APIError.invalid(.invalidCurrency, "default_currency must be an ISO 4217 code (or null)", field: "default_currency")
+                }
+                site.defaultCurrency = parsed.code
+            }
         }
     }
 
@@ -256,6 +298,9 @@ public struct QueryAPI: Sendable {
             "id": .string(site.id), "name": .string(site.name), "timezone": .string(site.timezone),
             "allowed_origins": .array(site.allowedOrigins.map { .string($0) }),
             "session_timeout_minutes": .number(String(site.sessionTimeoutMinutes)),
+            "session_max_length_minutes": .number(String(site.sessionMaxLengthMinutes)),
+            "split_sessions_at_midnight": .bool(site.splitSessionsAtMidnight),
+            "default_currency": site.defaultCurrency.map { .string($0) } ?? .null,
         ])
     }
 

@@ -81,7 +81,7 @@ extension JSONParser {
         var eventUUID: UUID?, site: String?, type: EventType?, name: String?, action: Action?
         var eventId: String?, orderId: String?, anonymousId: String?, userId: String?, occurredAt: Int64?, receivedAt: Int64?
         var url: String?, referrer: String?, revenue: Money?, order: OrderInfo?, items: [LineItem]?
-        var properties: String?, origin: Origin?, client: ClientInfo?
+        var properties: String?, origin: Origin?, client: ClientInfo?, currencyDefaulted: Bool?
         try members { parser, member throws(JSONParseError) in
             switch member {
             case .eventUUID: checks.take(try parser.uuidValue(&eventUUID), Field.eventUUID)
@@ -91,6 +91,7 @@ extension JSONParser {
             case .action: checks.take(try parser.enumerationValue(&action), Field.action)
             case .eventId: checks.take(try parser.stringValue(&eventId), Field.eventId)
             case .orderId: checks.take(try parser.stringValue(&orderId), Field.orderId)
+            case .currencyDefaulted: checks.take(try parser.boolValue(&currencyDefaulted), Field.currencyDefaulted)
             case .anonymousId: checks.take(try parser.stringValue(&anonymousId), Field.anonymousId)
             case .userId: checks.take(try parser.stringValue(&userId), Field.userId)
             case .occurredAt: checks.take(try parser.integerValue(&occurredAt), Field.occurredAt)
@@ -113,11 +114,13 @@ extension JSONParser {
         guard let eventUUID, let site, let type, let name, let occurredAt, let receivedAt, let items, let origin else {
             preconditionFailure("MemberChecks names every absent required member")
         }
-        return .success(RawEvent(
+        var event = RawEvent(
             eventUUID: eventUUID, site: site, type: type, name: name, action: action, eventId: eventId, orderId: orderId,
             anonymousId: anonymousId, userId: userId, occurredAt: occurredAt, receivedAt: receivedAt, url: url,
             referrer: referrer, revenue: revenue, order: order, items: items, properties: properties, origin: origin,
-            client: client))
+            client: client)
+        event.currencyDefaulted = currencyDefaulted ?? false
+        return .success(event)
     }
 
     /// `path` is the event's.
@@ -490,6 +493,7 @@ extension JSONParser {
 /// Every member name of the messages' objects; `.other` for all the rest.
 fileprivate enum MemberName {
     case eventUUID, site, type, name, action, eventId, orderId, anonymousId, userId, occurredAt, receivedAt, url, referrer
+    case currencyDefaulted
     case revenue, order, items, properties, origin, client
     case currency, amountMinor
     case subtotalMinor, totalMinor, shippingMinor, taxMinor, discountMinor, discountCode, paymentMethod, isFirstPurchase
@@ -577,7 +581,10 @@ fileprivate enum MemberName {
             .other
         case 15: name.matches("referrer_domain") ? .referrerDomain : .other
         case 17: name.matches("is_first_purchase") ? .isFirstPurchase : .other
-        case 18: name.matches("session_started_at") ? .sessionStartedAt : .other
+        case 18:
+            name.matches("session_started_at") ? .sessionStartedAt :
+            name.matches("currency_defaulted") ? .currencyDefaulted :
+            .other
         default: .other
         }
     }
@@ -610,13 +617,13 @@ extension CheckedFields {
 
 private enum RawEventField: Int, CheckedFields {
     case eventUUID, site, type, name, occurredAt, receivedAt, origin, action, eventId, anonymousId, userId
-    case url, referrer, properties, revenue, order, items, client, orderId
+    case url, referrer, properties, revenue, order, items, client, orderId, currencyDefaulted
     static let required = requiredMask()
 
     var name: String {
         [
             "event_uuid", "site", "type", "name", "occurred_at", "received_at", "origin", "action", "event_id", "anonymous_id",
-            "user_id", "url", "referrer", "properties", "revenue", "order", "items", "client", "order_id",
+            "user_id", "url", "referrer", "properties", "revenue", "order", "items", "client", "order_id", "currency_defaulted",
         ][rawValue]
     }
 

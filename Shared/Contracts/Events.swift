@@ -136,6 +136,8 @@ public struct RawEvent: Sendable, Hashable {
     public var url: String?
     public var referrer: String?
     public var revenue: Money?
+    /// The amounts came without a currency and are in the site's `default_currency`.
+    public var currencyDefaulted = false
     public var order: OrderInfo?
     public var items: [LineItem]
     /// Free properties as compact JSON object text (kept as text so numbers stay exact).

@@ -29,3 +29,13 @@ extension Migrations {
         "COMMENT ON COLUMN analytics.refunds.order_id IS 'The refunded order (analytics.orders.order_id): the refund event''s order_id.'",
     ])
 }
+
+extension Migrations {
+    /// A site's default currency, for payloads with an amount and no currency; events that
+    /// took it are marked.
+    static let defaultCurrency = Migration(version: 14, name: "control: a site's default currency; analytics: events marked when they took it", statements: [
+        "ALTER TABLE control.sites ADD COLUMN default_currency text CHECK (default_currency ~ '^[A-Z]{3}$')",
+        "ALTER TABLE analytics.events ADD COLUMN currency_defaulted boolean NOT NULL DEFAULT false",
+        "COMMENT ON COLUMN analytics.events.currency_defaulted IS 'The payload had an amount but no currency; currency is the site''s default_currency.'",
+    ])
+}

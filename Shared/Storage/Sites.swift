@@ -18,9 +18,12 @@ public struct Site: Sendable, Hashable, Codable {
     public var sessionMaxLengthMinutes: Int
     /// Start a new session at midnight in the site's time zone. Default false.
     public var splitSessionsAtMidnight: Bool
+    /// ISO 4217 code used where a payload has an amount but no currency (Convead's orders, for
+    /// one); such events are marked `currency_defaulted`. None by default: such amounts are refused.
+    public var defaultCurrency: String?
 
     public init(id: String, name: String, timezone: String = "UTC", allowedOrigins: [String] = [], sessionTimeoutMinutes: Int = 30,
-                sessionMaxLengthMinutes: Int = 1440, splitSessionsAtMidnight: Bool = false) {
+                sessionMaxLengthMinutes: Int = 1440, splitSessionsAtMidnight: Bool = false, defaultCurrency: String? = nil) {
         self.id = id
         self.name = name
         self.timezone = timezone
@@ -28,11 +31,13 @@ public struct Site: Sendable, Hashable, Codable {
         self.sessionTimeoutMinutes = sessionTimeoutMinutes
         self.sessionMaxLengthMinutes = sessionMaxLengthMinutes
         self.splitSessionsAtMidnight = splitSessionsAtMidnight
+        self.defaultCurrency = defaultCurrency
     }
 
     enum CodingKeys: String, CodingKey {
         case id, name, timezone, allowedOrigins = "allowed_origins", sessionTimeoutMinutes = "session_timeout_minutes"
         case sessionMaxLengthMinutes = "session_max_length_minutes", splitSessionsAtMidnight = "split_sessions_at_midnight"
+        case defaultCurrency = "default_currency"
     }
 }
 
@@ -86,9 +91,9 @@ public struct SiteStore: Sendable {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("""
                     INSERT INTO control.sites (id, name, timezone, allowed_origins, session_timeout_minutes,
-                                               session_max_length_minutes, split_sessions_at_midnight)
+                                               session_max_length_minutes, split_sessions_at_midnight, default_currency)
                     VALUES (\(site.id), \(site.name), \(site.timezone), \(site.allowedOrigins), \(site.sessionTimeoutMinutes),
-                            \(site.sessionMaxLengthMinutes), \(site.splitSessionsAtMidnight))
+                            \(site.sessionMaxLengthMinutes), \(site.splitSessionsAtMidnight), \(site.defaultCurrency))
                     """, logger: logger)
                 try await insertKeys(keys, site: site.id, on: connection)
             }
@@ -102,6 +107,22 @@ public struct SiteStore: Sendable {
             throw error
         }
         return keys
+    }
+
+    /// Stores a site's settings (everything but its id); false when the site does not exist.
+    public func update(_ site: Site) async throws -> Bool {
+        guard TimeZone(identifier: site.timezone) != nil else {
+            throw StorageError(code: .invalid, message: "timezone '\(site.timezone)' is not an IANA time zone")
+        }
+        let rows = try await client.query("""
+            UPDATE control.sites SET name = \(site.name), timezone = \(site.timezone), allowed_origins = \(site.allowedOrigins),
+                   session_timeout_minutes = \(site.sessionTimeoutMinutes), session_max_length_minutes = \(site.sessionMaxLengthMinutes),
+                   split_sessions_at_midnight = \(site.splitSessionsAtMidnight), default_currency = \(site.defaultCurrency)
+            WHERE id = \(site.id) RETURNING 1
+            """, logger: logger)
+        var found = false
+        for try await _ in rows { found = true }
+        return found
     }
 
     /// Revokes the site's current keys and returns new ones.
@@ -141,14 +162,15 @@ public struct SiteStore: Sendable {
     /// The sites matching `condition`, by id.
     private func sites(where condition: SQLFragment) async throws -> [Site] {
         let statement: SQLFragment = """
-            SELECT id, name, timezone, allowed_origins, session_timeout_minutes, session_max_length_minutes, split_sessions_at_midnight
+            SELECT id, name, timezone, allowed_origins, session_timeout_minutes, session_max_length_minutes, split_sessions_at_midnight,
+                   default_currency
             FROM control.sites WHERE \(condition) ORDER BY id
             """
         let rows = try await client.query(statement.query, logger: logger)
         var sites: [Site] = []
-        for try await (id, name, timezone, origins, timeout, maxLength, split) in rows.decode((String, String, String, [String], Int, Int, Bool).self) {
+        for try await (id, name, timezone, origins, timeout, maxLength, split, currency) in rows.decode((String, String, String, [String], Int, Int, Bool, String?).self) {
             sites.append(Site(id: id, name: name, timezone: timezone, allowedOrigins: origins, sessionTimeoutMinutes: timeout,
-                              sessionMaxLengthMinutes: maxLength, splitSessionsAtMidnight: split))
+                              sessionMaxLengthMinutes: maxLength, splitSessionsAtMidnight: split, defaultCurrency: currency))
         }
         return sites
     }

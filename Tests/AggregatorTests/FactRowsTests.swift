@@ -69,7 +69,7 @@ import Testing
             "amount_minor": "23800",
             "properties": #"{"a":1}"#,
             "is_first_purchase": "t",
-            "browser": "\\N", "os": "\\N", "device": "\\N", "is_bot": "f",
+            "browser": "\\N", "os": "\\N", "device": "\\N", "is_bot": "f", "currency_defaulted": "f",
         ])
     }
 

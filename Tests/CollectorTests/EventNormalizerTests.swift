@@ -161,6 +161,21 @@ struct Refusal: Sendable, CustomTestStringConvertible {
         #expect(event.orderId == orderId)
     }
 
+    /// A site's default currency prices amounts sent without one, and marks the event; a sent
+    /// currency wins; no amount, no mark; without a default such an amount is refused.
+    @Test func theSitesDefaultCurrencyStandsInForAMissingOne() throws {
+        var normalizer = Self.normalizer()
+        normalizer.defaultCurrencies = ["s": Currency(code: "KWD")!]
+        let defaulted = try normalizer.normalize(Self.value(#"{"site":"s","name":"purchase","event_id":"o","revenue":"1.5","items":[{"price":"0.5","qnt":3}]}"#))
+        #expect(defaulted.revenue == Money(currency: Currency(code: "KWD")!, amountMinor: 1500))
+        #expect(defaulted.items.first?.priceMinor == 500)
+        #expect(defaulted.currencyDefaulted)
+        let sent = try normalizer.normalize(Self.value(#"{"site":"s","name":"purchase","event_id":"o","revenue":"1.5","currency":"EUR"}"#))
+        #expect(sent.revenue?.currency.code == "EUR" && !sent.currencyDefaulted)
+        #expect(try !normalizer.normalize(Self.value(#"{"site":"s","name":"add_to_cart","items":[{"product_id":"p"}]}"#)).currencyDefaulted)
+        #expect(Self.refusal(#"{"site":"other","name":"purchase","revenue":"1.5"}"#)?.field == "currency")
+    }
+
     @Test func aRefundWithoutItsOrderIsRefusedNamingTheField() {
         do {
             _ = try Self.normalize(#"{"site":"s","name":"refund","event_id":"re_1","value":"20.00","currency":"EUR"}"#)

@@ -100,6 +100,43 @@ struct CollectorIntegrationTests {
         }
     }
 
+    /// A site's `default_currency` stands in where a payload has an amount and no currency,
+    /// and the event says so; without one, such an amount is refused.
+    @Test func aSitesDefaultCurrencyPricesAmountsSentWithoutOne() async throws {
+        try await withCollector { client, keys, site in
+            let server: HTTPFields = [.authorization: "Bearer \(keys.serverKey)"]
+            let order = #"{"name": "purchase", "event_id": "o-1", "value": "12.50"}"#
+            let (refused, refusal, _) = try await Self.post(client, order, headers: server)
+            #expect(refused == .badRequest)
+            #expect(refusal["error"]?["field"]?.stringValue == "currency")
+
+            try await TestStack.withPostgres { postgres in
+                let store = SiteStore(client: postgres, logger: TestStack.logger)
+                var settings = try #require(try await store.site(id: site))
+                settings.defaultCurrency = "KWD"
+                #expect(try await store.update(settings))
+            }
+            // The directory caches a site for up to 10 s.
+            var status = HTTPResponse.Status.badRequest
+            for _ in 0..<60 where status != .accepted {
+                (status, _, _) = try await Self.post(client, order, headers: server)
+                if status != .accepted { try await Task.sleep(for: .milliseconds(250)) }
+            }
+            #expect(status == .accepted)
+            let (sent, _, _) = try await Self.post(client, #"{"name": "purchase", "event_id": "o-2", "value": "1.5", "currency": "EUR"}"#, headers: server)
+            #expect(sent == .accepted)
+            let (plain, _, _) = try await Self.post(client, #"{"name": "signup"}"#, headers: server)
+            #expect(plain == .accepted)
+
+            let events = try await Self.published(site: site)
+            let defaulted = try #require(events.first { $0.eventId == "o-1" })
+            #expect(defaulted.revenue == Money(currency: Currency(code: "KWD")!, amountMinor: 12_500))
+            #expect(defaulted.currencyDefaulted)
+            #expect(events.first { $0.eventId == "o-2" }?.currencyDefaulted == false)
+            #expect(events.first { $0.name == "signup" }?.currencyDefaulted == false)
+        }
+    }
+
     @Test func keysAndOriginsAreEnforced() async throws {
         try await withCollector { client, keys, site in
             let event = "{\"name\": \"signup\", \"site\": \"\(site)\"}"

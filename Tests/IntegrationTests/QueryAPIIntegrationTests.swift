@@ -75,6 +75,38 @@ struct QueryAPIIntegrationTests {
         }
     }
 
+    /// `default_currency` at creation and through `PATCH /v1/admin/sites/{site}`: only the
+    /// settings sent change, `null` removes the default, nonsense is refused.
+    @Test func siteSettingsChangeThroughPatch() async throws {
+        try await withQueryAPI { client in
+            let site = TestStack.uniqueName("q")
+            let (created, _) = try await Self.call(client, .post, "/v1/admin/sites", token: Self.adminToken,
+                                                   body: #"{"id": "\#(site)", "timezone": "Europe/Berlin", "default_currency": "eur"}"#)
+            #expect(created == .created)
+            #expect(try await Self.call(client, .patch, "/v1/admin/sites/\(site)", token: nil, body: "{}").0 == .unauthorized)
+            #expect(try await Self.call(client, .patch, "/v1/admin/sites/no-such-site", token: Self.adminToken, body: "{}").0 == .notFound)
+
+            let (patched, settings) = try await Self.call(client, .patch, "/v1/admin/sites/\(site)", token: Self.adminToken,
+                                                          body: #"{"default_currency": "JPY", "session_timeout_minutes": 45}"#)
+            #expect(patched == .ok)
+            #expect(settings["default_currency"]?.stringValue == "JPY")
+            #expect(settings["session_timeout_minutes"] == .number("45"))
+            #expect(settings["timezone"]?.stringValue == "Europe/Berlin")
+
+            let (refused, error) = try await Self.call(client, .patch, "/v1/admin/sites/\(site)", token: Self.adminToken, body: #"{"default_currency": "EURO"}"#)
+            #expect(refused == .badRequest)
+            #expect(error["error"]?["field"]?.stringValue == "default_currency")
+            #expect(try await Self.call(client, .patch, "/v1/admin/sites/\(site)", token: Self.adminToken, body: #"{"id": "other"}"#).0 == .badRequest)
+
+            let (_, cleared) = try await Self.call(client, .patch, "/v1/admin/sites/\(site)", token: Self.adminToken, body: #"{"default_currency": null}"#)
+            #expect(cleared["default_currency"] == .null)
+            let (_, list) = try await Self.call(client, .get, "/v1/admin/sites", token: Self.adminToken)
+            let listed = list["sites"]?.arrayValue?.first { $0["id"]?.stringValue == site }
+            #expect(listed?["default_currency"] == .null)
+            #expect(listed?["session_timeout_minutes"] == .number("45"))
+        }
+    }
+
     /// What schemathesis (scripts/openapi-test) and probing around it found: input Postgres cannot
     /// store, oversized bodies and huge funnel windows are refused with the documented 4xx, never
     /// a 500 or a crash.

@@ -8,7 +8,7 @@ import Testing
 @Suite struct OpenAPITests {
     /// Every route the query-api server mounts: `QueryAPI.addRoutes` and `Operations.addRoutes`.
     static let routes: [(method: String, path: String)] = [
-        ("post", "/v1/admin/sites"), ("get", "/v1/admin/sites"), ("post", "/v1/admin/sites/{site}/keys"),
+        ("post", "/v1/admin/sites"), ("get", "/v1/admin/sites"), ("patch", "/v1/admin/sites/{site}"), ("post", "/v1/admin/sites/{site}/keys"),
         ("post", "/v1/admin/sites/{site}/bi-role"), ("delete", "/v1/admin/sites/{site}/bi-role"),
         ("get", "/v1/sites/{site}/overview"), ("get", "/v1/sites/{site}/revenue"), ("get", "/v1/sites/{site}/products"),
         ("get", "/v1/sites/{site}/attribution"), ("get", "/v1/sites/{site}/retention"),
