@@ -81,10 +81,12 @@ public struct Collector: Sendable {
             }
         }
         router.post("/v1/batch") { request, context in
-            try await respond(request, context: context, keyRequired: true) { body, _ in
+            try await respond(request, context: context, keyRequired: true, maximumEvents: max(configuration.maximumBatchEvents, 1000)) { body, _ in
                 let document = try Self.json(body)
-                guard let items = document["batch"]?.arrayValue, !items.isEmpty else {
-                    throw APIError.invalid(.invalidBatch, "batch must be a non-empty array", field: "batch")
+                // `{"batch": […]}`, or `{"events": […]}` as some clients of this shape send.
+                let field = document["batch"] == nil && document["events"] != nil ? "events" : "batch"
+                guard let items = document[field]?.arrayValue, !items.isEmpty else {
+                    throw APIError.invalid(.invalidBatch, "\(field) must be a non-empty array", field: field)
                 }
                 return Submission(events: try items.map { item throws(APIError) in try CompatibleShapes.track(item) },
                                   sentAt: try document["sentAt"].map { value throws(APIError) in try EventNormalizer.parseTimestamp(value) },
@@ -97,7 +99,8 @@ public struct Collector: Sendable {
             }
         }
         router.post("/watch/event") { request, context in
-            try await respond(request, context: context, keyRequired: false, formAllowed: true) { body, request in
+            // Convead's clients take anything but 200 for a failure.
+            try await respond(request, context: context, keyRequired: false, formAllowed: true, success: .ok) { body, request in
                 // Fields come in the query, in a form body, or both.
                 var form = FormEncoding.pairs(Substring(request.uri.query ?? ""))
                 form += FormEncoding.pairs(Substring(String(buffer: body)))
@@ -133,6 +136,7 @@ public struct Collector: Sendable {
     /// accepts them; every refusal is the API's JSON error, with CORS headers for browsers.
     func respond(
         _ request: Request, context: some RequestContext, keyRequired: Bool, formAllowed: Bool = false,
+        maximumEvents: Int? = nil, success: HTTPResponse.Status = .accepted,
         extract: (ByteBuffer, Request) throws -> Submission
     ) async throws -> Response {
         let origin = request.headers[.origin]
@@ -141,12 +145,13 @@ public struct Collector: Sendable {
             let body = try await readBody(request, formAllowed: formAllowed)
             let caller = try await authenticate(request, keyRequired: keyRequired)
             let submission = try extract(body, request)
-            guard submission.events.count <= configuration.maximumBatchEvents else {
-                throw APIError(.contentTooLarge, .tooLarge, "a batch holds at most \(configuration.maximumBatchEvents) events", field: "batch")
+            let limit = maximumEvents ?? configuration.maximumBatchEvents
+            guard submission.events.count <= limit else {
+                throw APIError(.contentTooLarge, .tooLarge, "a batch holds at most \(limit) events", field: "batch")
             }
             let count = try await accept(submission, caller: caller, request: request, body: body, receivedAt: receivedAt)
             accepted.increment(by: count)
-            return JSONResponse.make(.accepted, .object(["accepted": .number(String(count))]), headers: Self.corsHeaders(origin: origin, preflight: false))
+            return JSONResponse.make(success, .object(["accepted": .number(String(count))]), headers: Self.corsHeaders(origin: origin, preflight: false))
         } catch var error as APIError {
             refused.increment()
             if error.status != .serviceUnavailable && error.status != .tooManyRequests && error.status != .conflict { error.retryAfter = nil }

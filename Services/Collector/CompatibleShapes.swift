@@ -1,4 +1,6 @@
 import Contracts
+import Crypto
+import Foundation
 import HTTPAPI
 
 /// Maps the payloads of the tools shops already use onto native event objects, so existing
@@ -51,24 +53,27 @@ enum CompatibleShapes {
         }
         move(&fields, "event", to: "name", in: &event)
         for (from, to) in [("anonymous_id", "anonymous_id"), ("anonymousId", "anonymous_id"), ("user_id", "user_id"),
-                           ("userId", "user_id"), ("timestamp", "timestamp"), ("messageId", "message_id"), ("message_id", "message_id")] {
+                           ("userId", "user_id"), ("timestamp", "timestamp"), ("messageId", "message_id"), ("message_id", "message_id"),
+                           ("event_id", "event_id"), ("order_id", "order_id"), ("url", "url"), ("referrer", "referrer")] {
             move(&fields, from, to: to, in: &event)
         }
         var properties = fields.removeValue(forKey: "properties")?.objectValue ?? [:]
-        if let orderId = properties.removeValue(forKey: "order_id") ?? properties.removeValue(forKey: "orderId") {
+        if let orderId = properties.removeValue(forKey: "order_id") ?? properties.removeValue(forKey: "orderId"), event["order_id"] == nil {
             event["order_id"] = orderId
         }
         for name in ["amount_cents", "price_cents", "revenue_cents", "currency"] {
             move(&properties, name, to: name, in: &event)
         }
+        // A cart's value in cents, for the cart events that carry one.
+        if event["amount_cents"] == nil, let cart = properties.removeValue(forKey: "cart_value_cents") { event["amount_cents"] = cart }
         if event["amount_cents"] == nil {
             // Decimal revenue in the e-commerce spec's names.
             if let value = properties.removeValue(forKey: "revenue") ?? properties.removeValue(forKey: "total") { event["value"] = value }
         }
         if let products = properties.removeValue(forKey: "products") { event["items"] = products }
         if let page = fields["context"]?["page"] {
-            event["url"] = page["url"]
-            event["referrer"] = page["referrer"]
+            if event["url"] == nil { event["url"] = page["url"] }
+            if event["referrer"] == nil { event["referrer"] = page["referrer"] }
         }
         if let messageId = event.removeValue(forKey: "message_id") { properties["message_id"] = messageId }
         for (name, value) in fields { properties[name] = value }
@@ -100,26 +105,36 @@ enum CompatibleShapes {
     }
 
     /// `POST /watch/event` (form or query): `app_key`, `visitor_uid`, `guest_uid`, and `data`,
-    /// a JSON string `{type, properties, visitor_info}`.
+    /// a JSON string `{type, url, referrer, title, domain, host, path, properties, attributes,
+    /// visitor_info}`. `link` (sent on every page open and URL change) is a page view of the
+    /// top-level `url`; `custom` is named by its `key`. Personal data in `visitor_info` and a
+    /// `mailto` address never reach the analytics tables: an email is kept only as the SHA-256
+    /// of its trimmed, lower-cased form, a phone as that of its digits, names not at all.
     static func watchEvent(_ form: [(name: String, value: String)]) throws(APIError) -> JSONValue {
         var values: [String: String] = [:]
         for (name, value) in form where values[name] == nil { values[name] = value }
         guard let site = values["app_key"], !site.isEmpty else { throw .invalid(.missingField, "app_key is required", field: "app_key") }
         guard let dataText = values["data"] else { throw .invalid(.missingField, "data is required", field: "data") }
-        let data: JSONValue
-        do { data = try JSONValue.parse(dataText) } catch { throw .invalid(.invalidJSON, "data is not valid JSON: \(error)", field: "data") }
-        guard let type = data["type"]?.stringValue, !type.isEmpty else { throw .invalid(.missingField, "data.type is required", field: "data.type") }
-        var properties = data["properties"]?.objectValue ?? [:]
+        let parsed: JSONValue
+        do { parsed = try JSONValue.parse(dataText) } catch { throw .invalid(.invalidJSON, "data is not valid JSON: \(error)", field: "data") }
+        guard var data = parsed.objectValue else { throw .invalid(.invalidEvent, "data must be a JSON object", field: "data") }
+        guard let type = data.removeValue(forKey: "type")?.stringValue, !type.isEmpty else {
+            throw .invalid(.missingField, "data.type is required", field: "data.type")
+        }
+        var properties = data.removeValue(forKey: "properties")?.objectValue ?? [:]
         var event: [String: JSONValue] = ["site": .string(site)]
         if let visitor = values["visitor_uid"], !visitor.isEmpty { event["user_id"] = .string(visitor) }
         if let guest = values["guest_uid"], !guest.isEmpty { event["anonymous_id"] = .string(guest) }
         switch type {
-        case "link", "update_info":
-            // `link` ties the guest id to the visitor id; `update_info` refreshes visitor details.
+        case "link":
+            event["type"] = .string("pageview")
+        case "update_info":
+            // Refreshes the visitor's details (and ties guest to visitor): an identify.
             event["type"] = .string("identify")
             event["name"] = .string(type)
         case "custom":
-            event["name"] = properties.removeValue(forKey: "name") ?? properties.removeValue(forKey: "event") ?? .string("custom")
+            event["name"] = properties.removeValue(forKey: "key") ?? properties.removeValue(forKey: "name")
+                ?? properties.removeValue(forKey: "event") ?? .string("custom")
         case "purchase":
             event["name"] = .string("purchase")
             if let orderId = properties.removeValue(forKey: "order_id") { event["order_id"] = orderId }
@@ -130,14 +145,53 @@ enum CompatibleShapes {
             event["name"] = .string(type)
             move(&properties, "currency", to: "currency", in: &event)
             move(&properties, "items", to: "items", in: &event)
+            if type == "add_to_cart" || type == "remove_from_cart" {
+                // One product at the top level of the properties: the line item.
+                if properties["product_id"] != nil && event["items"] == nil {
+                    var item: [String: JSONValue] = [:]
+                    for name in ["product_id", "qnt", "price", "product_name"] {
+                        if let value = properties.removeValue(forKey: name) { item[name == "product_name" ? "name" : name] = value }
+                    }
+                    event["items"] = .array([.object(item)])
+                }
+            }
+            if type == "mailto", let email = properties.removeValue(forKey: "email") { properties["email_sha256"] = hashedEmail(email) }
         }
-        for name in ["url", "referrer", "timestamp"] { move(&properties, name, to: name, in: &event) }
-        if let info = data["visitor_info"] { properties["visitor_info"] = info }
+        // The page: the data's own url and referrer (the tracker sends them there), else the properties'.
+        for name in ["url", "referrer"] {
+            if let value = data.removeValue(forKey: name) ?? properties.removeValue(forKey: name) { event[name] = value }
+        }
+        move(&properties, "timestamp", to: "timestamp", in: &event)
+        for name in ["title", "domain", "host", "path"] {
+            if let value = data.removeValue(forKey: name), properties[name] == nil { properties[name] = value }
+        }
+        if let attributes = data.removeValue(forKey: "attributes"), attributes.objectValue?.isEmpty == false { properties["attributes"] = attributes }
+        if let info = data.removeValue(forKey: "visitor_info")?.objectValue {
+            var kept: [String: JSONValue] = [:]
+            if let email = info["email"] { kept["email_sha256"] = hashedEmail(email) }
+            if let phone = info["phone"]?.scalarText {
+                let digits = phone.filter(\.isNumber)
+                if !digits.isEmpty { kept["phone_sha256"] = .string(sha256Hex(digits)) }
+            }
+            if !kept.isEmpty { properties["visitor_info"] = .object(kept) }
+        }
+        for name in ["app_key", "visitor_uid", "guest_uid"] { data.removeValue(forKey: name) }
+        for (name, value) in data where properties[name] == nil { properties[name] = value }
         for (name, value) in values where !["app_key", "visitor_uid", "guest_uid", "data"].contains(name) {
             properties[name] = .string(value)
         }
         if !properties.isEmpty { event["properties"] = .object(properties) }
         return .object(event)
+    }
+
+    /// SHA-256 hex of an email address trimmed and lower-cased; null for anything but a string.
+    static func hashedEmail(_ value: JSONValue) -> JSONValue {
+        guard let email = value.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines).lowercased(), !email.isEmpty else { return .null }
+        return .string(sha256Hex(email))
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     static func object(_ body: JSONValue) throws(APIError) -> [String: JSONValue] {

@@ -88,15 +88,89 @@ import Testing
         #expect(event.site == "shop-1")
         #expect(event.action == .purchase)
         #expect(event.eventId == "W-5")
+        #expect(event.orderId == "W-5")
         #expect(event.userId == "user-3")
         #expect(event.anonymousId == "guest-8")
         #expect(event.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 4500))
         #expect(event.items == [LineItem(productId: "p1", priceMinor: 1500, quantity: 3)])
-        #expect(try Self.properties(event)["visitor_info"]?["email"] == .string("a@b.c"))
+        // The email only as the SHA-256 of its normalised form.
+        #expect(try Self.properties(event)["visitor_info"] == .object(["email_sha256": .string(CompatibleShapes.sha256Hex("a@b.c"))]))
+    }
+
+    static func watchForm(_ data: String) -> [(name: String, value: String)] {
+        [("app_key", "shop-1"), ("visitor_uid", "user-3"), ("guest_uid", "guest-8"), ("data", data)]
+    }
+
+    /// Convead's documented event object (its "data object format": every member, the example
+    /// values of its documentation) for a page opened: a page view of its url, with its referrer
+    /// and title; the visitor's email kept only hashed.
+    @Test func watchLinkIsAPageViewOfTheDataURL() throws {
+        let data = #"{"app_key":"xxxxx","visitor_uid":"xxx","guest_uid":"xxx","type":"link","visitor_info":{"email":"mail@example.net"},"url":"http://example.net/catalog","domain":"convead.ru","host":"convead.ru","path":"/catalog","title":"Каталог","referrer":"http://example.net/help","properties":{},"attributes":{}}"#
+        let event = try Self.normalize(try CompatibleShapes.watchEvent(Self.watchForm(data)), site: nil, origin: .browser)
+        #expect(event.type == .pageview)
+        #expect(event.url == "http://example.net/catalog")
+        #expect(event.referrer == "http://example.net/help")
+        let properties = try Self.properties(event)
+        #expect(properties["title"] == .string("Каталог"))
+        #expect(properties["path"] == .string("/catalog"))
+        #expect(properties["visitor_info"] == .object(["email_sha256": .string(CompatibleShapes.sha256Hex("mail@example.net"))]))
+        #expect(!(event.properties ?? "").contains("mail@example.net"))
+    }
+
+    /// The documented purchase, its properties and visitor details as Convead's JS API sends
+    /// them: the order, its items; names dropped, email and phone hashed.
+    @Test func watchDocumentedPurchase() throws {
+        let data = #"{"type":"purchase","url":"http://site.net/checkout","properties":{"order_id":"12345","revenue":99.99,"items":[{"product_id":"1","qnt":1,"price":125.15,"product_image_url":"http://site/2.jpg","product_url":"http://site.net/product/2"},{"product_id":"2","qnt":15,"price":127.02,"product_image_url":"http://site/2.jpg","product_url":"http://site.net/product/2"}]},"visitor_info":{"first_name":"Сергей","last_name":"Сергеев","email":"test@example.net","phone":"555555"}}"#
+        var normalizer = EventNormalizer(receivedAt: 1_795_428_000_000, authenticatedSite: nil, origin: .browser)
+        // Convead sends no currency: the site's default prices the order.
+        #expect(throws: APIError.self) { try normalizer.normalize(try CompatibleShapes.watchEvent(Self.watchForm(data))) }
+        normalizer.defaultCurrencies = ["shop-1": Currency(code: "RUB")!]
+        let event = try normalizer.normalize(try CompatibleShapes.watchEvent(Self.watchForm(data)))
+        #expect(event.action == .purchase)
+        #expect(event.orderId == "12345")
+        #expect(event.revenue == Money(currency: Currency(code: "RUB")!, amountMinor: 9999))
+        #expect(event.currencyDefaulted)
+        #expect(event.items.map(\.quantity) == [1, 15])
+        #expect(event.items.map(\.priceMinor) == [12515, 12702])
+        let info = try Self.properties(event)["visitor_info"]
+        #expect(info == .object(["email_sha256": .string(CompatibleShapes.sha256Hex("test@example.net")),
+                                 "phone_sha256": .string(CompatibleShapes.sha256Hex("555555"))]))
+        #expect(!(event.properties ?? "").contains("Сергей"))
+    }
+
+    /// The documented calls of Convead's JS API, as its tracker posts them (`properties`).
+    @Test(arguments: [
+        (#"{"type":"custom","properties":{"key":"event_key"}}"#, "event_key", EventType.event),
+        (#"{"type":"file","properties":{"file_url":"http://example.com/file.zip"}}"#, "file", .event),
+        (#"{"type":"mailto","properties":{"email":"chuck-norris@example.com"}}"#, "mailto", .event),
+        (#"{"type":"update_info","visitor_info":{"email":"mail@example.net"}}"#, "update_info", .identify),
+    ])
+    func watchDocumentedCalls(data: String, name: String, type: EventType) throws {
+        let event = try Self.normalize(try CompatibleShapes.watchEvent(Self.watchForm(data)), site: nil, origin: .browser)
+        #expect(event.name == name)
+        #expect(event.type == type)
+        #expect(!(event.properties ?? "").contains("@example"))
+        if name == "file" { #expect(try Self.properties(event)["file_url"] == .string("http://example.com/file.zip")) }
+    }
+
+    /// `add_to_cart` with the documented product; `update_cart` with prices, in the site's
+    /// default currency.
+    @Test func watchCartEventsCarryTheirItems() throws {
+        var normalizer = EventNormalizer(receivedAt: 1_795_428_000_000, authenticatedSite: nil, origin: .browser)
+        normalizer.defaultCurrencies = ["shop-1": Currency(code: "EUR")!]
+        let added = try normalizer.normalize(try CompatibleShapes.watchEvent(Self.watchForm(
+            #"{"type":"add_to_cart","properties":{"product_id":"1","qnt":2,"price":125.03,"product_name":"product","product_url":"http://site.net/product/1"}}"#)))
+        #expect(added.action == .addToCart)
+        #expect(added.items == [LineItem(productId: "1", name: "product", priceMinor: 12503, quantity: 2)])
+        let cart = try normalizer.normalize(try CompatibleShapes.watchEvent(Self.watchForm(
+            #"{"type":"update_cart","properties":{"items":[{"product_id":"1","qnt":2,"price":125.03}]}}"#)))
+        #expect(cart.name == "update_cart")
+        #expect(cart.items.first?.priceMinor == 12503)
+        #expect(cart.currencyDefaulted)
     }
 
     @Test(arguments: [
-        ("link", EventType.identify, "link", nil as Action?),
+        ("link", EventType.pageview, "pageview", nil as Action?),
         ("view_product", .event, "view_product", .viewItem),
         ("add_to_cart", .event, "add_to_cart", .addToCart),
         ("remove_from_cart", .event, "remove_from_cart", .removeFromCart),
@@ -112,7 +186,7 @@ import Testing
     }
 
     @Test func watchCustomTakesItsNameFromProperties() throws {
-        let form: [(name: String, value: String)] = [("app_key", "shop-1"), ("guest_uid", "g1"), ("data", #"{"type":"custom","properties":{"name":"newsletter_signup","list":"weekly"}}"#)]
+        let form: [(name: String, value: String)] = [("app_key", "shop-1"), ("guest_uid", "g1"), ("data", #"{"type":"custom","properties":{"key":"newsletter_signup","list":"weekly"}}"#)]
         let event = try Self.normalize(try CompatibleShapes.watchEvent(form), site: nil, origin: .browser)
         #expect(event.name == "newsletter_signup")
         #expect(try Self.properties(event)["list"] == .string("weekly"))
