@@ -95,7 +95,13 @@ public struct Collector: Sendable {
         }
         router.post("/api/track") { request, context in
             try await respond(request, context: context, keyRequired: false) { body, _ in
-                Submission(events: [try CompatibleShapes.appTrack(try Self.json(body))], isBatch: false)
+                let events = try CompatibleShapes.appTrack(try Self.json(body))
+                return Submission(events: events, isBatch: events.count > 1)
+            }
+        }
+        router.post("/api/add_user_properties") { request, context in
+            try await respond(request, context: context, keyRequired: false) { body, _ in
+                Submission(events: [try CompatibleShapes.addUserProperties(try Self.json(body))], isBatch: false)
             }
         }
         router.post("/watch/event") { request, context in
@@ -107,7 +113,8 @@ public struct Collector: Sendable {
                 return Submission(events: [try CompatibleShapes.watchEvent(form)], isBatch: false)
             }
         }
-        for path in ["/v1/events", "/api/events/server", "/v1/projects/:site/events", "/v1/track", "/v1/batch", "/api/track", "/watch/event"] {
+        for path in ["/v1/events", "/api/events/server", "/v1/projects/:site/events", "/v1/track", "/v1/batch", "/api/track",
+                     "/api/add_user_properties", "/watch/event"] {
             router.on(RouterPath(path), method: .options) { request, _ in
                 Response(status: .noContent, headers: Self.corsHeaders(origin: request.headers[.origin], preflight: true))
             }

@@ -81,15 +81,33 @@ enum CompatibleShapes {
         return .object(event)
     }
 
-    /// `POST /api/track`: `{app_id, identity, event, properties, timestamp?}`. A purchase comes
-    /// as one purchase event plus one event per line item; only the purchase carries revenue.
-    static func appTrack(_ body: JSONValue) throws(APIError) -> JSONValue {
+    /// `POST /api/track`: `{app_id, identity | user_id, event, properties, timestamp?,
+    /// idempotency_key?}`, or in bulk `{app_id, events: [{…}]}`. A purchase's order keys
+    /// (`total` or `revenue`, `subtotal`, `shipping`, `discount`, `discount_code`,
+    /// `order_count`) become the order; `idempotency_key` dedupes the event. The line-item
+    /// events that share the purchase's `order_id` keep it as their order.
+    static func appTrack(_ body: JSONValue) throws(APIError) -> [JSONValue] {
         var fields = try object(body)
+        guard let events = fields.removeValue(forKey: "events") else { return [try appTrackEvent(fields)] }
+        guard let items = events.arrayValue, !items.isEmpty else {
+            throw .invalid(.invalidBatch, "events must be a non-empty array", field: "events")
+        }
+        return try items.map { item throws(APIError) in
+            var event = try object(item)
+            for (name, value) in fields where event[name] == nil { event[name] = value }
+            return try appTrackEvent(event)
+        }
+    }
+
+    static func appTrackEvent(_ input: [String: JSONValue]) throws(APIError) -> JSONValue {
+        var fields = input
         var event: [String: JSONValue] = [:]
         move(&fields, "app_id", to: "site", in: &event)
         move(&fields, "identity", to: "user_id", in: &event)
+        move(&fields, "user_id", to: "user_id", in: &event)
         move(&fields, "event", to: "name", in: &event)
         move(&fields, "timestamp", to: "timestamp", in: &event)
+        move(&fields, "idempotency_key", to: "event_id", in: &event)
         var properties = fields.removeValue(forKey: "properties")?.objectValue ?? [:]
         if let orderId = properties["order_id"] { event["order_id"] = orderId }
         let isPurchase = event["name"]?.stringValue.flatMap(Action.init(eventName:)) == .purchase
@@ -98,7 +116,30 @@ enum CompatibleShapes {
                 event["value"] = value
             }
             move(&properties, "currency", to: "currency", in: &event)
+            var order: [String: JSONValue] = [:]
+            for name in ["subtotal", "total", "shipping", "discount", "discount_code"] {
+                if let value = properties.removeValue(forKey: name) { order[name] = value }
+            }
+            if let count = properties["order_count"]?.scalarText.flatMap(Int.init) { order["is_first_purchase"] = .bool(count == 1) }
+            if !order.isEmpty { event["order"] = .object(order) }
         }
+        if let email = properties.removeValue(forKey: "email") { properties["email_sha256"] = hashedEmail(email) }
+        for (name, value) in fields { properties[name] = value }
+        if !properties.isEmpty { event["properties"] = .object(properties) }
+        return .object(event)
+    }
+
+    /// `POST /api/add_user_properties`: `{app_id, identity, properties}`: an identify with the
+    /// user's properties (an email only as its SHA-256).
+    static func addUserProperties(_ body: JSONValue) throws(APIError) -> JSONValue {
+        var fields = try object(body)
+        var event: [String: JSONValue] = ["type": .string("identify"), "name": .string("add_user_properties")]
+        move(&fields, "app_id", to: "site", in: &event)
+        move(&fields, "identity", to: "user_id", in: &event)
+        move(&fields, "user_id", to: "user_id", in: &event)
+        guard event["user_id"] != nil else { throw .invalid(.missingField, "identity is required", field: "identity") }
+        var properties = fields.removeValue(forKey: "properties")?.objectValue ?? [:]
+        if let email = properties.removeValue(forKey: "email") { properties["email_sha256"] = hashedEmail(email) }
         for (name, value) in fields { properties[name] = value }
         if !properties.isEmpty { event["properties"] = .object(properties) }
         return .object(event)

@@ -67,7 +67,7 @@ import Testing
 
     @Test func appTrackPurchaseAndItsLineItems() throws {
         let purchase = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase", "properties": {"order_id": "9001", "revenue": "120.50", "currency": "EUR", "items_count": 2}}"#)
-        let order = try Self.normalize(try CompatibleShapes.appTrack(purchase), site: nil, origin: .browser)
+        let order = try Self.normalize(try CompatibleShapes.appTrack(purchase)[0], site: nil, origin: .browser)
         #expect(order.site == "shop-1")
         #expect(order.userId == "alice@example.com")
         #expect(order.action == .purchase)
@@ -75,10 +75,39 @@ import Testing
         #expect(order.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 12050))
 
         let line = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase Item", "properties": {"order_id": "9001", "product_id": "p-7", "price": "60.25", "quantity": 2}}"#)
-        let item = try Self.normalize(try CompatibleShapes.appTrack(line), site: nil, origin: .browser)
+        let item = try Self.normalize(try CompatibleShapes.appTrack(line)[0], site: nil, origin: .browser)
         #expect(item.action == nil, "a line item is not another order")
         #expect(item.revenue == nil)
         #expect(try Self.properties(item)["price"] == .string("60.25"))
+        #expect(item.orderId == "9001", "a line item keeps its order")
+    }
+
+    /// Heap's server-side track shapes: the order keys of a purchase, `user_id` and
+    /// `idempotency_key`, the bulk form, and user properties with an email (hashed).
+    @Test func appTrackOrderKeysIdempotencyAndBulk() throws {
+        let purchase = try JSONValue.parse(#"{"app_id": "shop-1", "user_id": "4711", "event": "Purchase", "idempotency_key": "evt-77", "timestamp": "2026-11-23T10:00:00Z", "properties": {"order_id": "9002", "total": "110.00", "subtotal": "100.00", "shipping": "15.00", "discount": "5.00", "discount_code": "SPRING", "order_count": 1, "currency": "EUR"}}"#)
+        let order = try Self.normalize(try CompatibleShapes.appTrack(purchase)[0], site: nil, origin: .browser)
+        #expect(order.userId == "4711")
+        #expect(order.eventId == "evt-77")
+        #expect(order.orderId == "9002")
+        #expect(order.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 11000))
+        #expect(order.order?.subtotalMinor == 10000 && order.order?.shippingMinor == 1500 && order.order?.discountMinor == 500)
+        #expect(order.order?.totalMinor == nil, "total is the revenue")
+        #expect(order.order?.discountCode == "SPRING")
+        #expect(order.order?.isFirstPurchase == true)
+
+        let bulk = try JSONValue.parse(#"{"app_id": "shop-1", "events": [{"identity": "a@example.com", "event": "Signup"}, {"user_id": "4712", "event": "Purchase", "properties": {"order_id": "9003", "revenue": "9.00", "currency": "EUR", "order_count": 3}}]}"#)
+        let events = try CompatibleShapes.appTrack(bulk).map { value throws in try Self.normalize(value, site: nil, origin: .browser) }
+        #expect(events.map(\.site) == ["shop-1", "shop-1"])
+        #expect(events.map(\.name) == ["Signup", "Purchase"])
+        #expect(events[1].order?.isFirstPurchase == false)
+
+        let user = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice", "properties": {"email": " Alice@Example.com ", "plan": "premium"}}"#)
+        let identify = try Self.normalize(try CompatibleShapes.addUserProperties(user), site: nil, origin: .browser)
+        #expect(identify.type == .identify && identify.userId == "alice")
+        let properties = try Self.properties(identify)
+        #expect(properties["email_sha256"] == .string(CompatibleShapes.sha256Hex("alice@example.com")))
+        #expect(properties["email"] == nil && properties["plan"] == .string("premium"))
     }
 
     @Test func watchPurchaseFormWithItemsCarryingQnt() throws {
