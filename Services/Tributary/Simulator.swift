@@ -37,6 +37,8 @@ struct ShopTraffic {
         var isServer: Bool
         var body: JSONValue
         var eventCount: Int
+        /// Set for a post in Convead's shape to `/watch/event`: the form it sends instead of `body`.
+        var watchForm: String? = nil
     }
 
     struct Visitor {
@@ -47,6 +49,7 @@ struct ShopTraffic {
         var orders: [String: Int] = [:]
         /// Key: source, medium, campaign, currency joined by U+001F.
         var revenue: [String: Int64] = [:]
+        var refunds: [String: Int64] = [:]
         var ordersByKey: [String: Int] = [:]
         var events = 0
         var firstMillis = Int64.max
@@ -157,15 +160,22 @@ struct ShopTraffic {
                         "currency": .string(Bool.random(using: &random) ? currency.code : currency.code.lowercased()), "items": .array(items),
                     ]
                     let delivery = Int.random(in: 0..<10, using: &random)
+                    // A shop on Convead's tracker reports some EUR orders its way: no currency
+                    // (the site's default prices them), items with `qnt`.
+                    var watchPurchase: Post?
                     if delivery < 7 {
                         // Browser-only orders are sometimes delivered late, after the next visit.
                         if delivery < 3, visitIndex + 1 < visits, latePurchase == nil, Int.random(in: 0..<100, using: &random) < 30 {
                             latePurchase = (visitIndex, Post(isServer: false, body: .object(["batch": .array([event(purchase)])]), eventCount: 1))
+                        } else if currency.code == "EUR", Int.random(in: 0..<100, using: &random) < 30 {
+                            watchPurchase = Self.watchPurchase(site: site, anonymousId: devices[device], userId: loggedIn.contains(device) ? userId : nil,
+                                                               orderId: orderId, value: Money(currency: money, amountMinor: total), items: items, at: clock)
                         } else {
                             browser.append(event(purchase))
                         }
                     }
                     posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
+                    if let watchPurchase { posts.append(watchPurchase) }
                     if delivery >= 3 {
                         var server = purchase
                         server["timestamp"] = .string(Timestamp.formatRFC3339(clock))
@@ -177,9 +187,22 @@ struct ShopTraffic {
                         }
                         posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
                     }
+                    let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
+                    if Int.random(in: 0..<100, using: &random) < 12 {
+                        // The shop's server refunds half of the order a while later: a refund with
+                        // its own id naming the order, delivered twice (a retried webhook).
+                        let refunded = total / 2
+                        let refund: JSONValue = .object([
+                            "name": .string("refund"), "event_id": .string("re-\(orderId)"), "order_id": .string(orderId),
+                            "value": .string(Money(currency: money, amountMinor: refunded).decimalText), "currency": .string(currency.code),
+                            "timestamp": .string(Timestamp.formatRFC3339(min(clock + 3_600_000, end))),
+                        ])
+                        posts.append(Post(isServer: true, body: refund, eventCount: 1))
+                        posts.append(Post(isServer: true, body: refund, eventCount: 1))
+                        expected.refunds[key, default: 0] += refunded
+                    }
                     hasOrdered = true
                     history.steps.append(.init(device: deviceKey, time: clock, step: 3, order: orderId, currency: currency.code, amount: total))
-                    let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
                     expected.revenue[key, default: 0] += total
                     expected.ordersByKey[key, default: 0] += 1
                     expected.orders[currency.code, default: 0] += 1
@@ -210,6 +233,26 @@ struct ShopTraffic {
         }
     }
 
+    /// A purchase as Convead's tracker posts it to `/watch/event`: a form whose `data` holds
+    /// the order without a currency, items with `qnt`, and (for the simulation's history) a
+    /// timestamp.
+    static func watchPurchase(site: String, anonymousId: String, userId: String?, orderId: String, value: Money,
+                              items: [JSONValue], at millis: Int64) -> Post {
+        let watchItems: [JSONValue] = items.map { item in
+            .object(["product_id": item["product_id"] ?? .null, "qnt": item["quantity"] ?? .number("1"), "price": item["price"] ?? .null])
+        }
+        let data: JSONValue = .object([
+            "type": .string("purchase"), "url": .string("https://shop.example/checkout/thanks"),
+            "properties": .object(["order_id": .string(orderId), "revenue": .number(value.decimalText), "items": .array(watchItems),
+                                   "timestamp": .string(Timestamp.formatRFC3339(millis))]),
+        ])
+        var form = [("app_key", site), ("guest_uid", anonymousId)]
+        if let userId { form.append(("visitor_uid", userId)) }
+        form.append(("data", data.serialized))
+        let encoded = form.map { name, value in name + "=" + (value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value) }
+        return Post(isServer: false, body: .null, eventCount: 1, watchForm: encoded.joined(separator: "&"))
+    }
+
     static func landingPath(_ random: inout SeededGenerator) -> String {
         ["", "products/p\(Int.random(in: 1...40, using: &random))", "collections/winter", "blog/gift-guide"][Int.random(in: 0..<4, using: &random)]
     }
@@ -222,6 +265,7 @@ struct ShopTraffic {
             rows.append(.object([
                 "source": .string(parts[0]), "medium": .string(parts[1]), "campaign": .string(parts[2]), "currency": .string(parts[3]),
                 "orders": .number(String(expected.ordersByKey[key]!)), "revenue_minor": .number(String(expected.revenue[key]!)),
+                "refunds_minor": .number(String(expected.refunds[key] ?? 0)),
             ]))
         }
         var totals: [String: Int64] = [:]

@@ -6,7 +6,7 @@ import Foundation
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Poll the revenue report until it equals a simulation's expected figures to the cent.",
-        discussion: "Compares orders and revenue per source, medium, campaign and currency. Exits 1 with the differences if they still disagree at the timeout.")
+        discussion: "Compares orders, revenue and refunds per source, medium, campaign and currency. Exits 1 with the differences if they still disagree at the timeout.")
 
     @Option(help: "Expected figures written by `tributary simulate`.") var expected = "simulation-expected.json"
     @Option(help: "QueryAPI base URL.") var queryAPI = "http://127.0.0.1:" + env("TRIBUTARY_QUERY_PORT", "8081")
@@ -24,6 +24,9 @@ struct Verify: AsyncParsableCommand {
             want[key + " " + (row["currency"]?.stringValue ?? "")] = "revenue_minor=\(row["revenue_minor"]?.scalarText ?? "")"
             let ordersKey = key + " orders"
             want[ordersKey] = String((Int(want[ordersKey] ?? "0") ?? 0) + (Int(row["orders"]?.scalarText ?? "0") ?? 0))
+            if let refunds = row["refunds_minor"]?.scalarText, refunds != "0" {
+                want[key + " " + (row["currency"]?.stringValue ?? "") + " refunds"] = "refunds_minor=\(refunds)"
+            }
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }
@@ -40,6 +43,9 @@ struct Verify: AsyncParsableCommand {
                     got[key + " " + (money["currency"]?.stringValue ?? "")] = "revenue_minor=\(money["amount_minor"]?.scalarText ?? "")"
                 }
                 got[key + " orders"] = row["orders"]?.scalarText
+                for money in row["refunds"]?.arrayValue ?? [] where money["amount_minor"]?.scalarText != "0" {
+                    got[key + " " + (money["currency"]?.stringValue ?? "") + " refunds"] = "refunds_minor=\(money["amount_minor"]?.scalarText ?? "")"
+                }
             }
             differences = Set(want.keys).union(got.keys).sorted().compactMap { key in
                 want[key] == got[key] ? nil : "\(key): expected \(want[key] ?? "nothing"), got \(got[key] ?? "nothing")"
