@@ -123,18 +123,22 @@ enum AggregatorSQL {
         """,
         // A refund names the order it refunds (`order_id`); its own `event_id` dedupes it (a
         // refund sent twice counts once). Without an own id (none, or the order's) each event
-        // is a refund of its own.
+        // is a refund of its own. Of the copies of one refund the smallest event_uuid is kept,
+        // whichever arrives first, so a rebuild keeps the same one.
         """
-        INSERT INTO analytics.refunds (site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor)
+        INSERT INTO analytics.refunds AS stored (site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor)
         SELECT DISTINCT ON (site, refund_id) site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor
         FROM (
             SELECT site, event_uuid, \(orderKey("r")) AS order_id,
                    CASE WHEN r.event_id IS NULL OR r.event_id = \(orderKey("r")) THEN r.event_uuid::text ELSE r.event_id END AS refund_id,
                    occurred_at, currency, amount_minor
             FROM aggregator_new r WHERE action = 'refund' AND coalesce(r.order_id, r.event_id) IS NOT NULL
-        ) r
-        ORDER BY site, refund_id, occurred_at, event_uuid
-        ON CONFLICT DO NOTHING
+        ) copies
+        ORDER BY site, refund_id, event_uuid
+        ON CONFLICT (site, refund_id) DO UPDATE SET
+            event_uuid = excluded.event_uuid, order_id = excluded.order_id, occurred_at = excluded.occurred_at,
+            currency = excluded.currency, amount_minor = excluded.amount_minor
+        WHERE excluded.event_uuid < stored.event_uuid
         """,
         // Orders with new refunds: their refunded amount again from all their refunds (the
         // same rule whatever the order of arrival), netted against the order's source and day.
