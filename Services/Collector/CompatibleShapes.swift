@@ -232,7 +232,7 @@ enum CompatibleShapes {
     }
 
     static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        hexString(SHA256.hash(data: Data(text.utf8)))
     }
 
     static func object(_ body: JSONValue) throws(APIError) -> [String: JSONValue] {

@@ -143,13 +143,15 @@ import Testing
         #expect(properties["title"] == .string("Каталог"))
         #expect(properties["path"] == .string("/catalog"))
         #expect(properties["visitor_info"] == .object(["email_sha256": .string(CompatibleShapes.sha256Hex("mail@example.net"))]))
+        // SHA-256 of "mail@example.net", computed elsewhere (Python's hashlib).
+        #expect(CompatibleShapes.sha256Hex("mail@example.net") == "2160f8ac3179dff14761974ba63047ec035fa04fc9a77aa4c787e2481cdcb384")
         #expect(!(event.properties ?? "").contains("mail@example.net"))
     }
 
     /// The documented purchase, its properties and visitor details as Convead's JS API sends
     /// them: the order, its items; names dropped, email and phone hashed.
     @Test func watchDocumentedPurchase() throws {
-        let data = #"{"type":"purchase","url":"http://site.net/checkout","properties":{"order_id":"12345","revenue":99.99,"items":[{"product_id":"1","qnt":1,"price":125.15,"product_image_url":"http://site/2.jpg","product_url":"http://site.net/product/2"},{"product_id":"2","qnt":15,"price":127.02,"product_image_url":"http://site/2.jpg","product_url":"http://site.net/product/2"}]},"visitor_info":{"first_name":"Сергей","last_name":"Сергеев","email":"test@example.net","phone":"555555"}}"#
+        let data = #"{"type":"purchase","properties":{"order_id":"12345","revenue":99.99,"items":[{"product_id":"1","qnt":1,"price":125.15,"product_image_url":"http://site/2.jpg","product_url":"http://site.net/product/2"},{"product_id":"2","qnt":15,"price":127.02,"product_image_url":"http://site/2.jpg","product_url":"http://site.net/product/2"}]},"visitor_info":{"first_name":"Сергей","last_name":"Сергеев","email":"test@example.net","phone":"555555"}}"#
         var normalizer = EventNormalizer(receivedAt: 1_795_428_000_000, authenticatedSite: nil, origin: .browser)
         // Convead sends no currency: the site's default prices the order.
         #expect(throws: APIError.self) { try normalizer.normalize(try CompatibleShapes.watchEvent(Self.watchForm(data))) }
