@@ -125,6 +125,11 @@ public final class AggregatorProcessor: StreamProcessor {
             try await connection.run("SELECT analytics.ensure_event_partitions(\(batch.days)::timestamptz[])", logger: self.logger)
         }
         if hasFacts || !links.isEmpty {
+            // Every derived table up front, in the rebuild's order: statements below write them in
+            // varying orders (identity links first when a batch has only links), and a rebuild
+            // locking them all while a batch held one and waited for another would deadlock.
+            // ROW EXCLUSIVE locks of concurrent batches do not conflict with each other.
+            try await connection.run(fixed: "LOCK TABLE \(Rebuild.lockedTables) IN ROW EXCLUSIVE MODE", logger: self.logger)
             for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables {
                 try await connection.run(fixed: statement, logger: self.logger)
             }
@@ -138,7 +143,7 @@ public final class AggregatorProcessor: StreamProcessor {
             if inserted > 0 { try await connection.run(fixed: AggregatorSQL.storeNewFacts, logger: self.logger) }
         }
         if inserted > 0 {
-            for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + DefinitionRollups.fromNewFacts {
+            for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + [Carts.storeCartEvents] + DefinitionRollups.fromNewFacts {
                 try await connection.run(fixed: statement, logger: self.logger)
             }
         }
@@ -149,6 +154,8 @@ public final class AggregatorProcessor: StreamProcessor {
             for statement in AggregatorSQL.visitorDays { try await connection.run(fixed: statement, logger: self.logger) }
             try await DefinitionRollups.recomputeTouchedEntries(on: connection, logger: self.logger)
             try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: lookbackSeconds), logger: self.logger)
+            try await connection.run(fixed: AggregatorSQL.firstOrders, logger: self.logger)
+            try await Carts.recomputeTouched(on: connection, logger: self.logger)
             for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: self.logger) }
         }
         // Dead letters are acknowledged before the offsets that skip them are stored.

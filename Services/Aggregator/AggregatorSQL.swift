@@ -37,7 +37,7 @@ enum AggregatorSQL {
             action text, event_id text, origin text, anonymous_id text, user_id text, person_id text, session_id uuid,
             source text, medium text, campaign text, channel text, referrer_domain text, landing_page text, url text,
             referrer text, currency text, amount_minor bigint, properties jsonb, browser text, os text, device text,
-            is_bot boolean, is_first_purchase boolean, items jsonb, order_id text, currency_defaulted boolean
+            is_bot boolean, is_first_purchase boolean, items jsonb, order_id text, currency_defaulted boolean, conversion boolean
         ) ON COMMIT DELETE ROWS
         """,
         "CREATE TEMP TABLE IF NOT EXISTS aggregator_touched (site text, person_id text) ON COMMIT DELETE ROWS",
@@ -57,13 +57,14 @@ enum AggregatorSQL {
                 site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
                 anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
                 referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-                browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted)
+                browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted, conversion)
             SELECT s.site, s.event_uuid, s.occurred_at, s.received_at,
                    (s.occurred_at AT TIME ZONE coalesce(site.timezone, 'UTC'))::date,
                    s.type, s.name, s.action, s.event_id, s.origin, s.anonymous_id, s.user_id, s.person_id,
                    s.session_id, s.source, s.medium, s.campaign, s.channel, s.referrer_domain, s.landing_page,
                    s.url, s.referrer, s.currency, s.amount_minor, s.properties,
-                   s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items, s.order_id, s.currency_defaulted
+                   s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items, s.order_id, s.currency_defaulted,
+                   coalesce(s.properties ->> 'event_type' = 'conversion', false)
             FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
             WHERE NOT EXISTS (
                 SELECT FROM analytics.events e
@@ -81,11 +82,11 @@ enum AggregatorSQL {
             site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
             anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
             referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-            browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted)
+            browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted, conversion)
         SELECT site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
             anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
             referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-            browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted
+            browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted, conversion
         FROM aggregator_new
         """
 
@@ -200,13 +201,20 @@ enum AggregatorSQL {
             RETURNING o.*
         )
         INSERT INTO aggregator_deltas
-        SELECT \(dimensions), currency, 1, CASE WHEN is_first_purchase THEN 1 ELSE 0 END, revenue_minor, refunded_minor FROM written
+        SELECT \(dimensions), currency, 1, \(newCustomer()), revenue_minor, refunded_minor FROM written
         UNION ALL
         SELECT p.site, p.day, p.source, p.medium, p.campaign, p.channel, p.referrer_domain, p.landing_page, p.currency,
-               -1, CASE WHEN p.is_first_purchase THEN -1 ELSE 0 END, -p.revenue_minor, -p.refunded_minor
+               -1, -\(newCustomer("p")), -p.revenue_minor, -p.refunded_minor
         FROM previous p JOIN written w ON w.site = p.site AND w.order_id = p.order_id
         """,
     ]
+
+    /// 1 when an order (aliased `o`, or unqualified) counts as a new customer's first order:
+    /// the sender's own flag where it sent one, else the derived `first_order`.
+    static func newCustomer(_ o: String? = nil) -> String {
+        let column = { (name: String) in o.map { "\($0).\(name)" } ?? name }
+        return "(CASE WHEN coalesce(\(column("is_first_purchase")), \(column("first_order")), false) THEN 1 ELSE 0 END)"
+    }
 
     /// The order a purchase or refund fact (aliased `e`) is about: its `order_id`; facts
     /// stored before events carried one named it by `event_id`.
@@ -267,6 +275,10 @@ enum AggregatorSQL {
                 UPDATE analytics.orders o SET person_id = l.person_id FROM links l
                 WHERE o.site = l.site AND o.person_id = l.anonymous_id
                 RETURNING 1
+            ), carts AS (
+                UPDATE analytics.cart_events c SET person_id = l.person_id FROM links l
+                WHERE c.site = l.site AND c.anonymous_id = l.anonymous_id AND c.person_id = l.anonymous_id
+                RETURNING 1
             ), conversions AS (
                 UPDATE analytics.goal_conversions c SET person_id = l.person_id FROM links l
                 WHERE c.site = l.site AND c.person_id = l.anonymous_id
@@ -318,10 +330,10 @@ enum AggregatorSQL {
             RETURNING o.*
         )
         INSERT INTO aggregator_deltas
-        SELECT \(unescaped: dimensions), currency, 1, CASE WHEN is_first_purchase THEN 1 ELSE 0 END, revenue_minor, refunded_minor FROM moved
+        SELECT \(unescaped: dimensions), currency, 1, \(unescaped: newCustomer()), revenue_minor, refunded_minor FROM moved
         UNION ALL
         SELECT c.site, c.day, c.source, c.medium, c.campaign, c.channel, c.referrer_domain, c.landing_page, c.currency,
-               -1, CASE WHEN c.is_first_purchase THEN -1 ELSE 0 END, -c.revenue_minor, -c.refunded_minor
+               -1, -\(unescaped: newCustomer("c")), -c.revenue_minor, -c.refunded_minor
         FROM candidates c JOIN moved m ON m.site = c.site AND m.order_id = c.order_id
         """
     }
@@ -362,9 +374,22 @@ enum AggregatorSQL {
         """,
     ]
 
-    /// The line items of every order whose counted copy (its `event_uuid`) arrived in this
-    /// batch: a new order, or a server copy correcting a browser one. Run after the orders.
+    /// Line items. An order's `order_items` are those of its counted copy (its `event_uuid`);
+    /// when that copy has none, those of its line-item events (Heap: one event per product,
+    /// sharing the `order_id`), whichever arrives first. Run after the orders.
     static let orderItems = [
+        // Line-item events of this batch, kept for their order.
+        """
+        INSERT INTO analytics.line_items (site, order_id, event_uuid, item, occurred_at, product_id, sku, name, category, brand,
+                                          variant, quantity, price_minor, discount_minor, currency)
+        SELECT n.site, n.order_id, n.event_uuid, item.position, n.occurred_at, \(itemColumns("item.value")), n.currency
+        FROM aggregator_new n
+        CROSS JOIN LATERAL jsonb_array_elements(n.items) WITH ORDINALITY AS item(value, position)
+        WHERE \(isLineItemEvent("n"))
+        ON CONFLICT DO NOTHING
+        """,
+        // Orders whose counted copy arrived in this batch (a new order, or a server copy
+        // correcting a browser one): their items again, from that copy.
         """
         DELETE FROM analytics.order_items i USING aggregator_new n, analytics.orders o
         WHERE n.action = 'purchase' AND o.site = n.site AND o.order_id = \(orderKey("n"))
@@ -373,14 +398,71 @@ enum AggregatorSQL {
         """
         INSERT INTO analytics.order_items (site, order_id, position, product_id, sku, name, category, brand, variant,
                                            quantity, price_minor, discount_minor)
-        SELECT o.site, o.order_id, item.position, item.value ->> 'product_id', item.value ->> 'sku', item.value ->> 'name',
-               item.value ->> 'category', item.value ->> 'brand', item.value ->> 'variant',
-               coalesce((item.value ->> 'quantity')::int8, 1), coalesce((item.value ->> 'price_minor')::int8, 0),
-               coalesce((item.value ->> 'discount_minor')::int8, 0)
+        SELECT o.site, o.order_id, item.position, \(itemColumns("item.value"))
         FROM aggregator_new n
         JOIN analytics.orders o ON n.action = 'purchase' AND o.site = n.site AND o.order_id = \(orderKey("n"))
                                 AND o.event_uuid = n.event_uuid
         CROSS JOIN LATERAL jsonb_array_elements(coalesce(n.items, '[]'::jsonb)) WITH ORDINALITY AS item(value, position)
         """,
+        // Orders without items of their copy whose copy or line items arrived: their items from
+        // all their line-item events, in the order they happened (two statements: one cannot
+        // delete and insert the same keys).
+        "DELETE FROM analytics.order_items i USING (\(ordersTakingLineItems)) t WHERE i.site = t.site AND i.order_id = t.order_id",
+        """
+        INSERT INTO analytics.order_items (site, order_id, position, product_id, sku, name, category, brand, variant,
+                                           quantity, price_minor, discount_minor, line_item_event)
+        SELECT l.site, l.order_id, row_number() OVER (PARTITION BY l.site, l.order_id ORDER BY l.occurred_at, l.event_uuid, l.item),
+               l.product_id, l.sku, l.name, l.category, l.brand, l.variant, l.quantity, l.price_minor, l.discount_minor, l.event_uuid
+        FROM (\(ordersTakingLineItems)) t JOIN analytics.line_items l ON l.site = t.site AND l.order_id = t.order_id
+        """,
     ]
+
+    /// A line-item event: a plain event (no standard action) naming an order and carrying items.
+    static func isLineItemEvent(_ n: String) -> String {
+        "\(n).type = 'event' AND \(n).action IS NULL AND \(n).order_id IS NOT NULL AND jsonb_typeof(\(n).items) = 'array'"
+    }
+
+    /// The `order_items` columns from product to discount, of a stored item (jsonb).
+    static func itemColumns(_ item: String) -> String {
+        """
+        \(item) ->> 'product_id', \(item) ->> 'sku', \(item) ->> 'name', \(item) ->> 'category', \(item) ->> 'brand',
+               \(item) ->> 'variant', coalesce((\(item) ->> 'quantity')::int8, 1), coalesce((\(item) ->> 'price_minor')::int8, 0),
+               coalesce((\(item) ->> 'discount_minor')::int8, 0)
+        """
+    }
+
+    /// Stored orders whose copy or line-item events arrived in this batch and whose copy has no
+    /// items of its own: they take their line-item events' items.
+    static let ordersTakingLineItems = """
+        SELECT site, order_id FROM (
+            SELECT o.site, o.order_id FROM aggregator_new n JOIN analytics.orders o ON o.site = n.site AND o.order_id = n.order_id
+            WHERE \(isLineItemEvent("n"))
+            UNION
+            SELECT o.site, o.order_id FROM aggregator_new n
+            JOIN analytics.orders o ON n.action = 'purchase' AND o.site = n.site AND o.order_id = \(orderKey("n")) AND o.event_uuid = n.event_uuid
+        ) touched
+        WHERE NOT EXISTS (SELECT 1 FROM analytics.order_items c
+                          WHERE c.site = touched.site AND c.order_id = touched.order_id AND c.line_item_event IS NULL)
+        """
+
+    /// Each person's first order, for every person this batch touched (new orders, identity
+    /// merges), by `occurred_at` then `order_id`; where that changes whether an order counts as
+    /// a new customer's, the revenue rollup gets the difference. Run after the links, before
+    /// `foldDeltas`.
+    static let firstOrders = """
+        WITH ranked AS (
+            SELECT o.site, o.order_id, o.first_order AS old_first,
+                   row_number() OVER (PARTITION BY o.site, o.person_id ORDER BY o.occurred_at, o.order_id) = 1 AS first
+            FROM analytics.orders o JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t
+              ON o.site = t.site AND o.person_id = t.person_id
+        ), changed AS (
+            UPDATE analytics.orders o SET first_order = r.first FROM ranked r
+            WHERE o.site = r.site AND o.order_id = r.order_id AND o.first_order IS DISTINCT FROM r.first
+            RETURNING o.*, r.old_first
+        )
+        INSERT INTO aggregator_deltas
+        SELECT \(dimensions), currency, 0,
+               \(newCustomer()) - (CASE WHEN coalesce(is_first_purchase, old_first, false) THEN 1 ELSE 0 END), 0, 0
+        FROM changed
+        """
 }

@@ -52,10 +52,10 @@ enum DefinitionRollups {
         return """
         INSERT INTO analytics.goal_conversions AS c (
             site, goal_id, conversion_key, event_uuid, origin, occurred_at, day, person_id, source, medium, campaign,
-            channel, referrer_domain, landing_page, currency, amount_minor)
+            channel, referrer_domain, landing_page, currency, amount_minor, name)
         SELECT DISTINCT ON (e.site, g.id, \(key))
                e.site, g.id, \(key), e.event_uuid, e.origin, e.occurred_at, e.day, e.person_id, e.source, e.medium,
-               e.campaign, e.channel, e.referrer_domain, e.landing_page, e.currency, e.amount_minor
+               e.campaign, e.channel, e.referrer_domain, e.landing_page, e.currency, e.amount_minor, e.name
         FROM \(facts.table) e JOIN control.goals g ON g.site = e.site AND \(goals) AND \(EventMatchSQL.matches("g.match"))
         WHERE \(filter)
         ORDER BY e.site, g.id, \(key), \(EventCopySQL.countedFirst())
@@ -63,7 +63,7 @@ enum DefinitionRollups {
             event_uuid = excluded.event_uuid, origin = excluded.origin, occurred_at = excluded.occurred_at, day = excluded.day,
             person_id = excluded.person_id, source = excluded.source, medium = excluded.medium, campaign = excluded.campaign,
             channel = excluded.channel, referrer_domain = excluded.referrer_domain, landing_page = excluded.landing_page,
-            currency = excluded.currency, amount_minor = excluded.amount_minor
+            currency = excluded.currency, amount_minor = excluded.amount_minor, name = excluded.name
         WHERE \(preferred("excluded", over: "c"))
         """
     }

@@ -44,7 +44,7 @@ public enum FactRows {
         out.append(tab)
         field(event.url, &out); out.append(tab)
         field(event.referrer, &out); out.append(tab)
-        field(event.revenue?.currency.code, &out); out.append(tab)
+        field(event.revenue?.currency.code ?? event.currency?.code, &out); out.append(tab)
         if let revenue = event.revenue { integer(revenue.amountMinor, &out) } else { out.append(contentsOf: null) }
         out.append(tab)
         field(event.properties, &out); out.append(tab)

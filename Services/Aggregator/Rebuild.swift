@@ -12,11 +12,14 @@ import Storage
 /// tables against writers (reports keep reading the old numbers until it commits), so a
 /// concurrent batch waits and then applies its deltas on top of the rebuilt tables.
 public enum Rebuild {
-    /// Derived tables, in the order a batch writes them (lock order avoids deadlocks).
+    /// Derived tables, in lock order: a batch locks them all first (ROW EXCLUSIVE), a rebuild too (SHARE ROW EXCLUSIVE).
     static let derivedTables = [
-        "sessions", "traffic_daily", "refunds", "orders", "order_items", "goal_conversions", "funnel_events", "identities", "visitor_days", "funnel_entries",
-        "revenue_daily",
+        "sessions", "traffic_daily", "refunds", "orders", "line_items", "order_items", "cart_events", "goal_conversions", "funnel_events", "identities",
+        "visitor_days", "funnel_entries", "carts", "revenue_daily",
     ]
+
+    /// The derived tables as one `LOCK TABLE` list, in lock order.
+    static let lockedTables = derivedTables.map { "analytics." + $0 }.joined(separator: ", ")
 
     /// Rebuilds one site, or every site when `site` is nil; returns how many facts were replayed.
     @discardableResult
@@ -25,8 +28,7 @@ public enum Rebuild {
             // Locks in a batch's order: the facts first (a batch creating a partition holds the
             // events table until it commits), then the derived tables.
             try await connection.run(fixed: "LOCK TABLE analytics.events IN ACCESS SHARE MODE", logger: logger)
-            let tables = derivedTables.map { "analytics." + $0 }.joined(separator: ", ")
-            try await connection.run(fixed: "LOCK TABLE \(tables) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            try await connection.run(fixed: "LOCK TABLE \(lockedTables) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             logger.info("rebuild: locked the derived tables; replaying the facts of \(site.map { "site \($0)" } ?? "every site")")
             for table in derivedTables {
                 try await connection.run(PostgresQuery(unsafeSQL: "DELETE FROM analytics.\(table) WHERE $1::text IS NULL OR site = $1", binds: binds(site)), logger: logger)
@@ -40,7 +42,7 @@ public enum Rebuild {
                     SELECT site, event_uuid, occurred_at, received_at, day, type, name, action, event_id, origin,
                            anonymous_id, user_id, person_id, session_id, source, medium, campaign, channel,
                            referrer_domain, landing_page, url, referrer, currency, amount_minor, properties,
-                           browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted
+                           browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted, conversion
                     FROM analytics.events WHERE $1::text IS NULL OR site = $1
                     RETURNING 1
                 )
@@ -58,13 +60,17 @@ public enum Rebuild {
                 FROM aggregator_new WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
                 ORDER BY site, anonymous_id, occurred_at DESC, event_uuid DESC
                 """, logger: logger)
-            for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + AggregatorSQL.visitorDays { try await connection.run(fixed: statement, logger: logger) }
+            for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + [Carts.storeCartEvents] + AggregatorSQL.visitorDays {
+                try await connection.run(fixed: statement, logger: logger)
+            }
             // Goal conversions and funnel events as a batch adds them; the funnel entries per
             // person at once (as a backfill computes them) rather than through the touched list.
             try await connection.run(DefinitionRollups.upsertGoalConversions(facts: .new), logger: logger)
             try await connection.run(DefinitionRollups.upsertFunnelEvents(facts: .new, touch: false), logger: logger)
             try await rebuildFunnelEntries(site: site, on: connection, logger: logger)
             try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: Int(lookback.components.seconds)), logger: logger)
+            try await connection.run(fixed: AggregatorSQL.firstOrders, logger: logger)
+            try await Carts.recomputeTouched(on: connection, logger: logger)
             for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: logger) }
             logger.info("rebuild: done, \(facts) facts replayed")
             return facts

@@ -29,7 +29,8 @@ enum CompatibleShapes {
         let name = fields.removeValue(forKey: "event_name")
         event["name"] = name ?? type
         var properties = fields.removeValue(forKey: "properties")?.objectValue ?? [:]
-        if let type, name != nil { properties["event_type"] = type }
+        // Kept with or without a name: `event_type: conversion` marks the event a conversion.
+        if let type { properties["event_type"] = type }
         move(&fields, "event_id", to: "event_id", in: &event)
         if let orderId = properties["order_id"] { event["order_id"] = orderId }
         move(&fields, "revenue", to: "value", in: &event)
@@ -71,6 +72,12 @@ enum CompatibleShapes {
             if let value = properties.removeValue(forKey: "revenue") ?? properties.removeValue(forKey: "total") { event["value"] = value }
         }
         if let products = properties.removeValue(forKey: "products") { event["items"] = products }
+        // The order's own amounts in cents, and the sender's first-purchase flag.
+        var order: [String: JSONValue] = [:]
+        for name in ["subtotal_cents", "total_cents", "shipping_cents", "tax_cents", "discount_cents", "discount_code", "is_first_purchase"] {
+            if let value = properties.removeValue(forKey: name) { order[name] = value }
+        }
+        if !order.isEmpty { event["order"] = .object(order) }
         if let page = fields["context"]?["page"] {
             if event["url"] == nil { event["url"] = page["url"] }
             if event["referrer"] == nil { event["referrer"] = page["referrer"] }
@@ -122,12 +129,24 @@ enum CompatibleShapes {
             }
             if let count = properties["order_count"]?.scalarText.flatMap(Int.init) { order["is_first_purchase"] = .bool(count == 1) }
             if !order.isEmpty { event["order"] = .object(order) }
+        } else if properties["order_id"] != nil, event["name"]?.stringValue.flatMap(Action.init(eventName:)) == nil,
+                  lineItemKeys.contains(where: { properties[$0] != nil }) {
+            // A line-item event (one per product, sharing the order's id): its product is the
+            // event's item, which becomes an item of that order whichever arrives first.
+            var item: [String: JSONValue] = [:]
+            for name in lineItemKeys { if let value = properties.removeValue(forKey: name) { item[name] = value } }
+            event["items"] = .array([.object(item)])
+            move(&properties, "currency", to: "currency", in: &event)
         }
         if let email = properties.removeValue(forKey: "email") { properties["email_sha256"] = hashedEmail(email) }
         for (name, value) in fields { properties[name] = value }
         if !properties.isEmpty { event["properties"] = .object(properties) }
         return .object(event)
     }
+
+    /// The keys of a Heap line-item event that describe its product (`gross_price` and
+    /// `net_price` follow from these and stay in the properties).
+    static let lineItemKeys = ["product_id", "sku", "product_name", "name", "category", "brand", "variant", "price", "quantity", "discount"]
 
     /// `POST /api/add_user_properties`: `{app_id, identity, properties}`: an identify with the
     /// user's properties (an email only as its SHA-256).

@@ -135,6 +135,7 @@ public struct EventNormalizer: Sendable {
             url: try fields.string("url"), referrer: try fields.string("referrer"),
             revenue: revenue, order: order, items: items, properties: properties, origin: origin)
         event.currencyDefaulted = sentCurrency == nil && hasAmount
+        if revenue == nil && hasAmount { event.currency = currency }
         return event
     }
 
@@ -185,9 +186,11 @@ public struct EventNormalizer: Sendable {
         guard let object = value.objectValue else { throw .invalid(.invalidEvent, "order must be an object", field: "order") }
         var fields = Fields(object)
         var order = OrderInfo()
+        // Each amount as a decimal (`discount`) or in integer minor units (`discount_cents`).
         func amount(_ name: String) throws(APIError) -> Int64? {
-            guard let value = fields.take(name) else { return nil }
-            return try money(value, currency: currency, field: "order.\(name)")?.amountMinor
+            if let value = fields.take(name) { return try money(value, currency: currency, field: "order.\(name)")?.amountMinor }
+            if let value = fields.take(name + "_cents") { return try minorMoney(value, currency: currency, field: "order.\(name)_cents")?.amountMinor }
+            return nil
         }
         order.subtotalMinor = try amount("subtotal")
         order.totalMinor = try amount("total")
@@ -218,12 +221,18 @@ public struct EventNormalizer: Sendable {
         var item = LineItem()
         item.productId = try fields.string("product_id", "id")
         item.sku = try fields.string("sku")
-        item.name = try fields.string("name")
+        item.name = try fields.string("name", "product_name")
         item.category = try fields.string("category")
         item.brand = try fields.string("brand")
         item.variant = try fields.string("variant")
-        if let price = fields.take("price") { item.priceMinor = try money(price, currency: currency, field: "items[\(index)].price")?.amountMinor }
-        if let discount = fields.take("discount") { item.discountMinor = try money(discount, currency: currency, field: "items[\(index)].discount")?.amountMinor }
+        // Amounts as decimals (`price`) or in integer minor units (`price_cents`).
+        func amount(_ name: String) throws(APIError) -> Int64? {
+            if let value = fields.take(name) { return try money(value, currency: currency, field: "items[\(index)].\(name)")?.amountMinor }
+            if let value = fields.take(name + "_cents") { return try minorMoney(value, currency: currency, field: "items[\(index)].\(name)_cents")?.amountMinor }
+            return nil
+        }
+        item.priceMinor = try amount("price")
+        item.discountMinor = try amount("discount")
         if let (_, quantity) = fields.takeFirst("quantity", "qnt") {
             guard let text = quantity.scalarText, let count = Int64(text), count > 0 else {
                 throw .invalid(.invalidEvent, "items[\(index)].quantity must be a positive integer", field: "items[\(index)].quantity")

@@ -4,12 +4,15 @@ import HTTPAPI
 import Storage
 
 /// Which events a goal or funnel step matches: any combination of action, name, type, a path
-/// glob (`*` any characters, `?` one) and property values; at least one criterion.
+/// glob (`*` any characters, `?` one), property values and whether the sender marked the event
+/// a conversion (`event_type: conversion`); at least one criterion.
 struct EventMatch: Sendable, Hashable {
     var action: Action?
     var name: String?
     var type: EventType?
     var path: String?
+    /// `true`: every event sent as a conversion (OpenAnalyticsAPI's `event_type: conversion`).
+    var conversion: Bool?
     /// Compact JSON object text of required property values.
     var properties: String?
 
@@ -31,16 +34,19 @@ struct EventMatch: Sendable, Hashable {
                     throw .invalid(.invalidParameter, "\(field).type must be pageview, event or identify", field: "\(field).type")
                 }
                 match.type = type
+            case "conversion":
+                guard case .bool(let flag) = member else { throw .invalid(.invalidParameter, "\(field).conversion must be true or false", field: "\(field).conversion") }
+                match.conversion = flag
             case "properties":
                 guard let properties = member.objectValue, !properties.isEmpty else {
                     throw .invalid(.invalidParameter, "\(field).properties must be a non-empty object", field: "\(field).properties")
                 }
                 match.properties = member.serialized
             default:
-                throw .invalid(.invalidParameter, "unknown match criterion '\(key)'; use action, name, type, path or properties", field: "\(field).\(key)")
+                throw .invalid(.invalidParameter, "unknown match criterion '\(key)'; use action, name, type, path, properties or conversion", field: "\(field).\(key)")
             }
         }
-        guard match != EventMatch() else { throw .invalid(.missingField, "\(field) needs at least one of action, name, type, path, properties", field: field) }
+        guard match != EventMatch() else { throw .invalid(.missingField, "\(field) needs at least one of action, name, type, path, properties, conversion", field: field) }
         return match
     }
 
@@ -50,6 +56,7 @@ struct EventMatch: Sendable, Hashable {
         if let name { object["name"] = .string(name) }
         if let type { object["type"] = .string(type.rawValue) }
         if let path { object["path"] = .string(path) }
+        if let conversion { object["conversion"] = .bool(conversion) }
         if let properties, let parsed = try? JSONValue.parse(Array(properties.utf8)) { object["properties"] = parsed }
         return .object(object)
     }

@@ -94,6 +94,18 @@ public struct QueryAPI: Sendable {
                 return JSONResponse.ok(try await ProductsReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, parameters: Self.parameters(request)))
             }
         }
+        router.get("/v1/sites/:site/customers") { request, context in
+            try await handle(request) {
+                let (site, query) = try await self.reportRequest(request, context: context)
+                return JSONResponse.ok(try await CustomersReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query))
+            }
+        }
+        router.get("/v1/sites/:site/carts") { request, context in
+            try await handle(request) {
+                let (site, query) = try await self.reportRequest(request, context: context)
+                return JSONResponse.ok(try await CartsReport(postgres: self.postgres, logger: self.logger).run(site: site, query: query))
+            }
+        }
         addDefinitionRoutes(to: router)
         // Read the resources now, at start-up: a broken bundle stops the process here.
         let openAPI = OpenAPI.json
@@ -216,6 +228,12 @@ public struct QueryAPI: Sendable {
             }
             site.splitSessionsAtMidnight = value
         }
+        if let window = document["cart_abandonment_minutes"]?.scalarText {
+            guard let minutes = Int(window), minutes > 0, minutes <= 90 * 24 * 60 else {
+                throw APIError.invalid(.invalidParameter, "cart_abandonment_minutes must be 1 to 129600", field: "cart_abandonment_minutes")
+            }
+            site.cartAbandonmentMinutes = minutes
+        }
         if let currency = document.objectValue?["default_currency"] {
             if currency == .null {
                 site.defaultCurrency = nil
@@ -247,9 +265,10 @@ public struct QueryAPI: Sendable {
 
     /// The site a report request may read, and its parsed common parameters.
     /// Parameters a report reads itself are passed over (`ignoring`) by the common parser.
-    func reportRequest(_ request: Request, context: some RequestContext, ignoring: Set<String> = []) async throws -> (Site, ReportQuery) {
+    func reportRequest(_ request: Request, context: some RequestContext, ignoring: Set<String> = [],
+                       parameters given: [(String, String)]? = nil) async throws -> (Site, ReportQuery) {
         let site = try await authorizeRead(request, site: try context.parameters.require("site"))
-        let parameters = Self.parameters(request)
+        let parameters = given ?? Self.parameters(request)
         for (name, value) in parameters {
             try Self.refuseNUL(name, field: name)
             try Self.refuseNUL(value, field: name)
@@ -301,6 +320,7 @@ public struct QueryAPI: Sendable {
             "session_max_length_minutes": .number(String(site.sessionMaxLengthMinutes)),
             "split_sessions_at_midnight": .bool(site.splitSessionsAtMidnight),
             "default_currency": site.defaultCurrency.map { .string($0) } ?? .null,
+            "cart_abandonment_minutes": .number(String(site.cartAbandonmentMinutes)),
         ])
     }
 
@@ -339,9 +359,11 @@ extension QueryAPI {
         }
         router.get("/v1/sites/:site/goals/:id/report") { request, context in
             try await handle(request) {
-                let (site, query) = try await self.reportRequest(request, context: context)
+                var parameters = Self.parameters(request)
+                let byEventName = GoalReport.takeEventNameBreakdown(&parameters)
+                let (site, query) = try await self.reportRequest(request, context: context, parameters: parameters)
                 guard let goal = try await store.goals(site: site.id, id: try Self.id(context)).first else { throw APIError(.notFound, .notFound, "no such goal") }
-                return JSONResponse.ok(try await GoalReport(postgres: self.postgres, logger: self.logger).run(site: site.id, goal: goal, query: query))
+                return JSONResponse.ok(try await GoalReport(postgres: self.postgres, logger: self.logger).run(site: site.id, goal: goal, query: query, byEventName: byEventName))
             }
         }
         router.post("/v1/sites/:site/funnels") { request, context in

@@ -81,7 +81,7 @@ extension JSONParser {
         var eventUUID: UUID?, site: String?, type: EventType?, name: String?, action: Action?
         var eventId: String?, orderId: String?, anonymousId: String?, userId: String?, occurredAt: Int64?, receivedAt: Int64?
         var url: String?, referrer: String?, revenue: Money?, order: OrderInfo?, items: [LineItem]?
-        var properties: String?, origin: Origin?, client: ClientInfo?, currencyDefaulted: Bool?
+        var properties: String?, origin: Origin?, client: ClientInfo?, currencyDefaulted: Bool?, currency: String?
         try members { parser, member throws(JSONParseError) in
             switch member {
             case .eventUUID: checks.take(try parser.uuidValue(&eventUUID), Field.eventUUID)
@@ -92,6 +92,7 @@ extension JSONParser {
             case .eventId: checks.take(try parser.stringValue(&eventId), Field.eventId)
             case .orderId: checks.take(try parser.stringValue(&orderId), Field.orderId)
             case .currencyDefaulted: checks.take(try parser.boolValue(&currencyDefaulted), Field.currencyDefaulted)
+            case .currency: checks.take(try parser.stringValue(&currency), Field.currency)
             case .anonymousId: checks.take(try parser.stringValue(&anonymousId), Field.anonymousId)
             case .userId: checks.take(try parser.stringValue(&userId), Field.userId)
             case .occurredAt: checks.take(try parser.integerValue(&occurredAt), Field.occurredAt)
@@ -120,6 +121,7 @@ extension JSONParser {
             referrer: referrer, revenue: revenue, order: order, items: items, properties: properties, origin: origin,
             client: client)
         event.currencyDefaulted = currencyDefaulted ?? false
+        event.currency = currency.flatMap(Currency.init(code:))
         return .success(event)
     }
 
@@ -617,13 +619,14 @@ extension CheckedFields {
 
 private enum RawEventField: Int, CheckedFields {
     case eventUUID, site, type, name, occurredAt, receivedAt, origin, action, eventId, anonymousId, userId
-    case url, referrer, properties, revenue, order, items, client, orderId, currencyDefaulted
+    case url, referrer, properties, revenue, order, items, client, orderId, currencyDefaulted, currency
     static let required = requiredMask()
 
     var name: String {
         [
             "event_uuid", "site", "type", "name", "occurred_at", "received_at", "origin", "action", "event_id", "anonymous_id",
             "user_id", "url", "referrer", "properties", "revenue", "order", "items", "client", "order_id", "currency_defaulted",
+            "currency",
         ][rawValue]
     }
 

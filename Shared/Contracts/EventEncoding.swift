@@ -68,6 +68,7 @@ extension JSONBytesWriter {
             integer("amount_minor", revenue.amountMinor)
             endObject()
         }
+        string("currency", event.currency?.code)
         bool("currency_defaulted", event.currencyDefaulted ? true : nil)
         if let order = event.order {
             key("order")

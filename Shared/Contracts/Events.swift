@@ -19,6 +19,8 @@ public enum Action: String, Sendable, CaseIterable {
     case viewItem = "view_item"
     case addToCart = "add_to_cart"
     case removeFromCart = "remove_from_cart"
+    /// The whole cart as it now is (Convead's `update_cart`): it replaces the contents.
+    case updateCart = "update_cart"
     case beginCheckout = "begin_checkout"
     case addPaymentInfo = "add_payment_info"
     case purchase
@@ -35,6 +37,7 @@ public enum Action: String, Sendable, CaseIterable {
         "view_item": .viewItem, "viewed_product": .viewItem, "view_product": .viewItem, "product_viewed": .viewItem,
         "add_to_cart": .addToCart, "added_to_cart": .addToCart, "product_added": .addToCart,
         "remove_from_cart": .removeFromCart, "removed_from_cart": .removeFromCart, "product_removed": .removeFromCart,
+        "update_cart": .updateCart, "cart_updated": .updateCart,
         "begin_checkout": .beginCheckout, "started_checkout": .beginCheckout, "checkout_started": .beginCheckout,
         "add_payment_info": .addPaymentInfo, "payment_info_entered": .addPaymentInfo,
         "purchase": .purchase, "completed_checkout": .purchase, "order_completed": .purchase,
@@ -136,6 +139,10 @@ public struct RawEvent: Sendable, Hashable {
     public var url: String?
     public var referrer: String?
     public var revenue: Money?
+    /// The currency of the event's other amounts (its items' prices, its order's figures) when
+    /// it carries no revenue — an `add_to_cart` or `update_cart` with priced items, say. With
+    /// revenue, that is `revenue.currency`.
+    public var currency: Currency?
     /// The amounts came without a currency and are in the site's `default_currency`.
     public var currencyDefaulted = false
     public var order: OrderInfo?

@@ -1,7 +1,7 @@
 import Contracts
 
 /// Whether an event matches a goal's or funnel step's criteria, as one SQL predicate over the
-/// criteria's JSON (`{"action", "name", "type", "path", "properties"}`, each optional; other
+/// criteria's JSON (`{"action", "name", "type", "path", "properties", "conversion"}`, each optional; other
 /// keys such as a step's `label` are ignored). The same predicate serves the QueryAPI (the
 /// criteria bound as a parameter) and the Aggregator's rollups (joined from
 /// `control.goals.match` or a funnel's steps), so a report computed from the facts and one
@@ -15,7 +15,8 @@ public enum EventMatchSQL {
         AND ((\(match) ->> 'name') IS NULL OR \(e).name = (\(match) ->> 'name')) \
         AND ((\(match) ->> 'type') IS NULL OR \(e).type = (\(match) ->> 'type')) \
         AND ((\(match) ->> 'path') IS NULL OR \(path(event: e)) LIKE \(likePattern(glob: "(\(match) ->> 'path')")) ESCAPE '\\') \
-        AND ((\(match) -> 'properties') IS NULL OR \(e).properties @> (\(match) -> 'properties'))
+        AND ((\(match) -> 'properties') IS NULL OR \(e).properties @> (\(match) -> 'properties')) \
+        AND ((\(match) ->> 'conversion') IS NULL OR \(e).conversion = (\(match) ->> 'conversion')::boolean)
         """
     }
 

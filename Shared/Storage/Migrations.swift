@@ -63,7 +63,8 @@ public enum Migrator {
 /// The schema, owned per service: `control` (sites, keys), `sessionizer` (state, offsets),
 /// `analytics` (facts, rollups, offsets — the BI-facing schema).
 public enum Migrations {
-    public static let all: [Migration] = [control, sessionizer, analytics, collector, sessionHistory, people, biAccess, definitions, partitionRace, definitionRollups, siteBIRoles, kafkaLogs, orderModel, defaultCurrency]
+    public static let all: [Migration] = [control, sessionizer, analytics, collector, sessionHistory, people, biAccess, definitions, partitionRace, definitionRollups, siteBIRoles, kafkaLogs, orderModel, defaultCurrency,
+                                          lineItemEvents, firstOrders, conversions, carts]
 
     static let control = Migration(version: 1, name: "control: sites and keys", statements: [
         """

@@ -21,9 +21,13 @@ public struct Site: Sendable, Hashable, Codable {
     /// ISO 4217 code used where a payload has an amount but no currency (Convead's orders, for
     /// one); such events are marked `currency_defaulted`. None by default: such amounts are refused.
     public var defaultCurrency: String?
+    /// A cart with no purchase within this many minutes of its last change is abandoned.
+    /// Default 1440 (24 hours).
+    public var cartAbandonmentMinutes: Int
 
     public init(id: String, name: String, timezone: String = "UTC", allowedOrigins: [String] = [], sessionTimeoutMinutes: Int = 30,
-                sessionMaxLengthMinutes: Int = 1440, splitSessionsAtMidnight: Bool = false, defaultCurrency: String? = nil) {
+                sessionMaxLengthMinutes: Int = 1440, splitSessionsAtMidnight: Bool = false, defaultCurrency: String? = nil,
+                cartAbandonmentMinutes: Int = 1440) {
         self.id = id
         self.name = name
         self.timezone = timezone
@@ -32,12 +36,13 @@ public struct Site: Sendable, Hashable, Codable {
         self.sessionMaxLengthMinutes = sessionMaxLengthMinutes
         self.splitSessionsAtMidnight = splitSessionsAtMidnight
         self.defaultCurrency = defaultCurrency
+        self.cartAbandonmentMinutes = cartAbandonmentMinutes
     }
 
     enum CodingKeys: String, CodingKey {
         case id, name, timezone, allowedOrigins = "allowed_origins", sessionTimeoutMinutes = "session_timeout_minutes"
         case sessionMaxLengthMinutes = "session_max_length_minutes", splitSessionsAtMidnight = "split_sessions_at_midnight"
-        case defaultCurrency = "default_currency"
+        case defaultCurrency = "default_currency", cartAbandonmentMinutes = "cart_abandonment_minutes"
     }
 }
 
@@ -91,9 +96,11 @@ public struct SiteStore: Sendable {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("""
                     INSERT INTO control.sites (id, name, timezone, allowed_origins, session_timeout_minutes,
-                                               session_max_length_minutes, split_sessions_at_midnight, default_currency)
+                                               session_max_length_minutes, split_sessions_at_midnight, default_currency,
+                                               cart_abandonment_minutes)
                     VALUES (\(site.id), \(site.name), \(site.timezone), \(site.allowedOrigins), \(site.sessionTimeoutMinutes),
-                            \(site.sessionMaxLengthMinutes), \(site.splitSessionsAtMidnight), \(site.defaultCurrency))
+                            \(site.sessionMaxLengthMinutes), \(site.splitSessionsAtMidnight), \(site.defaultCurrency),
+                            \(site.cartAbandonmentMinutes))
                     """, logger: logger)
                 try await insertKeys(keys, site: site.id, on: connection)
             }
@@ -117,7 +124,8 @@ public struct SiteStore: Sendable {
         let rows = try await client.query("""
             UPDATE control.sites SET name = \(site.name), timezone = \(site.timezone), allowed_origins = \(site.allowedOrigins),
                    session_timeout_minutes = \(site.sessionTimeoutMinutes), session_max_length_minutes = \(site.sessionMaxLengthMinutes),
-                   split_sessions_at_midnight = \(site.splitSessionsAtMidnight), default_currency = \(site.defaultCurrency)
+                   split_sessions_at_midnight = \(site.splitSessionsAtMidnight), default_currency = \(site.defaultCurrency),
+                   cart_abandonment_minutes = \(site.cartAbandonmentMinutes)
             WHERE id = \(site.id) RETURNING 1
             """, logger: logger)
         var found = false
@@ -163,14 +171,16 @@ public struct SiteStore: Sendable {
     private func sites(where condition: SQLFragment) async throws -> [Site] {
         let statement: SQLFragment = """
             SELECT id, name, timezone, allowed_origins, session_timeout_minutes, session_max_length_minutes, split_sessions_at_midnight,
-                   default_currency
+                   default_currency, cart_abandonment_minutes
             FROM control.sites WHERE \(condition) ORDER BY id
             """
         let rows = try await client.query(statement.query, logger: logger)
         var sites: [Site] = []
-        for try await (id, name, timezone, origins, timeout, maxLength, split, currency) in rows.decode((String, String, String, [String], Int, Int, Bool, String?).self) {
+        for try await (id, name, timezone, origins, timeout, maxLength, split, currency, cartWindow)
+            in rows.decode((String, String, String, [String], Int, Int, Bool, String?, Int).self) {
             sites.append(Site(id: id, name: name, timezone: timezone, allowedOrigins: origins, sessionTimeoutMinutes: timeout,
-                              sessionMaxLengthMinutes: maxLength, splitSessionsAtMidnight: split, defaultCurrency: currency))
+                              sessionMaxLengthMinutes: maxLength, splitSessionsAtMidnight: split, defaultCurrency: currency,
+                              cartAbandonmentMinutes: cartWindow))
         }
         return sites
     }

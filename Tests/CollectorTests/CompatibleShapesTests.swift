@@ -74,12 +74,17 @@ import Testing
         #expect(order.eventId == "9001")
         #expect(order.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 12050))
 
-        let line = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase Item", "properties": {"order_id": "9001", "product_id": "p-7", "price": "60.25", "quantity": 2}}"#)
+        let line = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase Item", "properties": {"order_id": "9001", "product_id": "p-7", "price": "60.25", "quantity": 2, "gross_price": "120.50", "currency": "EUR"}}"#)
         let item = try Self.normalize(try CompatibleShapes.appTrack(line)[0], site: nil, origin: .browser)
         #expect(item.action == nil, "a line item is not another order")
         #expect(item.revenue == nil)
-        #expect(try Self.properties(item)["price"] == .string("60.25"))
         #expect(item.orderId == "9001", "a line item keeps its order")
+        #expect(item.items == [LineItem(productId: "p-7", priceMinor: 6025, quantity: 2)], "its product is the event's item, for its order's order_items")
+        #expect(try Self.properties(item)["gross_price"] == .string("120.50"), "derived figures stay in the properties")
+
+        // A line item's price needs a currency like any amount: the site's default, else refused.
+        let bare = try JSONValue.parse(#"{"app_id": "shop-1", "event": "Purchase Item", "properties": {"order_id": "9001", "product_id": "p-8", "price": "5.00"}}"#)
+        #expect(throws: APIError.self) { try Self.normalize(try CompatibleShapes.appTrack(bare)[0], site: nil, origin: .browser) }
     }
 
     /// Heap's server-side track shapes: the order keys of a purchase, `user_id` and
@@ -205,7 +210,7 @@ import Testing
         ("view_product", .event, "view_product", .viewItem),
         ("add_to_cart", .event, "add_to_cart", .addToCart),
         ("remove_from_cart", .event, "remove_from_cart", .removeFromCart),
-        ("update_cart", .event, "update_cart", nil),
+        ("update_cart", .event, "update_cart", .updateCart),
         ("update_info", .identify, "update_info", nil),
     ])
     func watchTypes(type: String, expectedType: EventType, name: String, action: Action?) throws {

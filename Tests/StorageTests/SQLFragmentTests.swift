@@ -123,7 +123,8 @@ import Testing
             AND ((g.match ->> 'path') IS NULL OR coalesce(nullif(split_part(split_part(regexp_replace(coalesce(e.url, ''), \
             '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', ''), '?', 1), '#', 1), ''), '/') LIKE replace(replace(replace(replace(replace(\
             (g.match ->> 'path'), '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%'), '?', '_') ESCAPE '\\') \
-            AND ((g.match -> 'properties') IS NULL OR e.properties @> (g.match -> 'properties'))
+            AND ((g.match -> 'properties') IS NULL OR e.properties @> (g.match -> 'properties')) \
+            AND ((g.match ->> 'conversion') IS NULL OR e.conversion = (g.match ->> 'conversion')::boolean)
             """)
     }
 
