@@ -57,7 +57,13 @@ public struct Collector: Sendable {
         var sentAt: Int64?
         /// Errors name the event's `index` only for batches.
         var isBatch: Bool
+        /// A server key sent in the payload's own key field (`server_key`) rather than in a
+        /// header, by the keyless endpoints; taken out of the payload, never stored.
+        var serverKey: String? = nil
     }
+
+    /// The payload's key field of the keyless endpoints.
+    static let keyField = "server_key"
 
     public func addRoutes(to router: Router<some RequestContext>) {
         TrackerScript.addRoutes(to: router)
@@ -95,13 +101,18 @@ public struct Collector: Sendable {
         }
         router.post("/api/track") { request, context in
             try await respond(request, context: context, keyRequired: false) { body, _ in
-                let events = try CompatibleShapes.appTrack(try Self.json(body))
-                return Submission(events: events, isBatch: events.count > 1)
+                var document = try Self.json(body)
+                let key = Self.takeKey(from: &document)
+                let events = try CompatibleShapes.appTrack(document)
+                return Submission(events: events, isBatch: events.count > 1, serverKey: key)
             }
         }
         router.post("/api/add_user_properties") { request, context in
             try await respond(request, context: context, keyRequired: false) { body, _ in
-                Submission(events: [try CompatibleShapes.addUserProperties(try Self.json(body))], isBatch: false)
+                var document = try Self.json(body)
+                let key = Self.takeKey(from: &document)
+                let events = try CompatibleShapes.addUserProperties(document)
+                return Submission(events: events, isBatch: events.count > 1, serverKey: key)
             }
         }
         router.post("/watch/event") { request, context in
@@ -110,7 +121,9 @@ public struct Collector: Sendable {
                 // Fields come in the query, in a form body, or both.
                 var form = FormEncoding.pairs(Substring(request.uri.query ?? ""))
                 form += FormEncoding.pairs(Substring(String(buffer: body)))
-                return Submission(events: [try CompatibleShapes.watchEvent(form)], isBatch: false)
+                let key = form.first { $0.name == Self.keyField }?.value
+                form.removeAll { $0.name == Self.keyField }
+                return Submission(events: [try CompatibleShapes.watchEvent(form)], isBatch: false, serverKey: key)
             }
         }
         for path in ["/v1/events", "/api/events/server", "/v1/projects/:site/events", "/v1/track", "/v1/batch", "/api/track",
@@ -119,6 +132,13 @@ public struct Collector: Sendable {
                 Response(status: .noContent, headers: Self.corsHeaders(origin: request.headers[.origin], preflight: true))
             }
         }
+    }
+
+    /// Takes the key field out of a JSON payload.
+    static func takeKey(from document: inout JSONValue) -> String? {
+        guard var fields = document.objectValue, let key = fields.removeValue(forKey: keyField) else { return nil }
+        document = .object(fields)
+        return key.stringValue ?? ""
     }
 
     func nativeSubmission(_ body: ByteBuffer) throws(APIError) -> Submission {
@@ -150,8 +170,10 @@ public struct Collector: Sendable {
         do {
             let receivedAt = Int64(Date().timeIntervalSince1970 * 1000)
             let body = try await readBody(request, formAllowed: formAllowed)
-            let caller = try await authenticate(request, keyRequired: keyRequired)
+            var caller = try await authenticate(request, keyRequired: keyRequired)
             let submission = try extract(body, request)
+            // A key in the payload's own field makes a keyless endpoint's call a server call.
+            if caller == .browser, let key = submission.serverKey { caller = try await serverCaller(key: key) }
             let limit = maximumEvents ?? configuration.maximumBatchEvents
             guard submission.events.count <= limit else {
                 throw APIError(.contentTooLarge, .tooLarge, "a batch holds at most \(limit) events", field: "batch")
@@ -194,6 +216,11 @@ public struct Collector: Sendable {
         guard let key = request.bearerToken ?? Self.basicUser(header) else {
             throw APIError(.unauthorized, .unauthorized, "use 'Authorization: Bearer <server key>'")
         }
+        return try await serverCaller(key: key)
+    }
+
+    /// The site of a server key; 401 for an unknown one, 403 for a read key.
+    func serverCaller(key: String) async throws(APIError) -> Caller {
         let resolved: (site: String, kind: KeyKind)?
         do { resolved = try await directory.resolve(key: key) } catch { throw unavailable("site directory") }
         guard let resolved else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }

@@ -8,12 +8,14 @@ import HTTPAPI
 /// `properties`: nothing a shop sent is dropped. Pure functions, tested with each tool's
 /// documented payloads.
 enum CompatibleShapes {
-    /// `POST /api/events/server`: `{site, event_type, value, currency, event_id, vid, props}`.
+    /// `POST /api/events/server`: `{site, event_type, value, currency, event_id, vid,
+    /// occurred_at, props}`.
     static func serverEvent(_ body: JSONValue) throws(APIError) -> JSONValue {
         var fields = try object(body)
         var event: [String: JSONValue] = [:]
         move(&fields, "event_type", to: "name", in: &event)
         move(&fields, "props", to: "properties", in: &event)
+        move(&fields, "occurred_at", to: "timestamp", in: &event)
         for name in ["site", "value", "currency", "event_id", "vid", "timestamp", "url", "referrer", "user_id", "items", "order"] {
             move(&fields, name, to: name, in: &event)
         }
@@ -53,6 +55,12 @@ enum CompatibleShapes {
         default: break
         }
         move(&fields, "event", to: "name", in: &event)
+        // Millimetric's system events: `$pageview`, `$identify`.
+        switch event["name"]?.stringValue {
+        case "$pageview": event["type"] = .string("pageview"); event["name"] = nil
+        case "$identify": event["type"] = .string("identify"); event["name"] = nil
+        default: break
+        }
         for (from, to) in [("anonymous_id", "anonymous_id"), ("anonymousId", "anonymous_id"), ("user_id", "user_id"),
                            ("userId", "user_id"), ("timestamp", "timestamp"), ("messageId", "message_id"), ("message_id", "message_id"),
                            ("event_id", "event_id"), ("order_id", "order_id"), ("url", "url"), ("referrer", "referrer")] {
@@ -148,10 +156,24 @@ enum CompatibleShapes {
     /// `net_price` follow from these and stay in the properties).
     static let lineItemKeys = ["product_id", "sku", "product_name", "name", "category", "brand", "variant", "price", "quantity", "discount"]
 
-    /// `POST /api/add_user_properties`: `{app_id, identity, properties}`: an identify with the
-    /// user's properties (an email only as its SHA-256).
-    static func addUserProperties(_ body: JSONValue) throws(APIError) -> JSONValue {
+    /// `POST /api/add_user_properties`: `{app_id, identity, properties}`, or in bulk `{app_id,
+    /// users: [{identity, properties}]}`: an identify per user with their properties (an email
+    /// only as its SHA-256).
+    static func addUserProperties(_ body: JSONValue) throws(APIError) -> [JSONValue] {
         var fields = try object(body)
+        guard let users = fields.removeValue(forKey: "users") else { return [try userProperties(fields)] }
+        guard let items = users.arrayValue, !items.isEmpty else {
+            throw .invalid(.invalidBatch, "users must be a non-empty array", field: "users")
+        }
+        return try items.map { item throws(APIError) in
+            var user = try object(item)
+            for (name, value) in fields where user[name] == nil { user[name] = value }
+            return try userProperties(user)
+        }
+    }
+
+    static func userProperties(_ input: [String: JSONValue]) throws(APIError) -> JSONValue {
+        var fields = input
         var event: [String: JSONValue] = ["type": .string("identify"), "name": .string("add_user_properties")]
         move(&fields, "app_id", to: "site", in: &event)
         move(&fields, "identity", to: "user_id", in: &event)

@@ -130,13 +130,23 @@ public struct EventNormalizer: Sendable {
             eventUUID: eventUUID, site: site, type: type, name: name,
             action: action, eventId: eventId, orderId: orderId,
             anonymousId: try fields.string("anonymous_id", "vid", "guest_uid", "anonymousId"),
-            userId: try fields.string("user_id", "visitor_uid", "userId", "identity"),
+            userId: try fields.string("user_id", "visitor_uid", "userId", "identity").map(Self.pseudonymous),
             occurredAt: occurredAt, receivedAt: receivedAt,
             url: try fields.string("url"), referrer: try fields.string("referrer"),
             revenue: revenue, order: order, items: items, properties: properties, origin: origin)
         event.currencyDefaulted = sentCurrency == nil && hasAmount
         if revenue == nil && hasAmount { event.currency = currency }
         return event
+    }
+
+    /// A user id that is an email address (Heap's `identity` often is) is kept only as
+    /// `email_sha256:` and the SHA-256 of its trimmed, lower-cased form: no email reaches the
+    /// analytics tables, and the same address still names the same person on every endpoint.
+    static func pseudonymous(_ userId: String) -> String {
+        let trimmed = userId.trimmingCharacters(in: .whitespacesAndNewlines)
+        let parts = trimmed.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !trimmed.contains(" ") else { return userId }
+        return "email_sha256:" + CompatibleShapes.sha256Hex(trimmed.lowercased())
     }
 
     static func parseTimestamp(_ value: JSONValue) throws(APIError) -> Int64 {

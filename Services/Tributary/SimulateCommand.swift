@@ -80,7 +80,7 @@ struct Simulate: AsyncParsableCommand {
     /// Like the tracker, every post carries an `Idempotency-Key`: a retry after an answer that
     /// never came (the Collector killed mid-request) is stored once, events without ids too.
     func send(_ post: ShopTraffic.Post, key: String, serverKey: String, client: HTTPClient, answers: Answers) async throws {
-        var request = HTTPClientRequest(url: collector + (post.watchForm == nil ? "/v1/events" : "/watch/event"))
+        var request = HTTPClientRequest(url: collector + (post.watchForm == nil ? post.path : "/watch/event"))
         request.method = .POST
         request.headers.add(name: "Content-Type", value: post.watchForm == nil ? "application/json" : "application/x-www-form-urlencoded")
         request.headers.add(name: "Idempotency-Key", value: key)

@@ -39,6 +39,8 @@ struct ShopTraffic {
         var eventCount: Int
         /// Set for a post in Convead's shape to `/watch/event`: the form it sends instead of `body`.
         var watchForm: String? = nil
+        /// The Collector path of a JSON post: the native `/v1/events`, or a compatible endpoint.
+        var path = "/v1/events"
     }
 
     struct Visitor {
@@ -179,13 +181,20 @@ struct ShopTraffic {
                     if delivery >= 3 {
                         var server = purchase
                         server["timestamp"] = .string(Timestamp.formatRFC3339(clock))
-                        // A logged-in user's order is often reported with the user id alone.
+                        // A logged-in user's order is often reported with the user id alone; some
+                        // shops report it through Heap's server-side API, with one event per line item.
                         if let userId, loggedIn.contains(device), Bool.random(using: &random) {
-                            server["user_id"] = .string(userId)
+                            if Int.random(in: 0..<100, using: &random) < 40 {
+                                posts.append(Self.heapOrder(site: site, userId: userId, orderId: orderId, value: Money(currency: money, amountMinor: total),
+                                                            firstOrder: !hasOrdered, items: items, at: clock))
+                            } else {
+                                server["user_id"] = .string(userId)
+                                posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
+                            }
                         } else {
                             server["vid"] = .string(devices[device])
+                            posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
                         }
-                        posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
                     }
                     let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
                     if Int.random(in: 0..<100, using: &random) < 12 {
@@ -251,6 +260,28 @@ struct ShopTraffic {
         form.append(("data", data.serialized))
         let encoded = form.map { name, value in name + "=" + (value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value) }
         return Post(isServer: false, body: .null, eventCount: 1, watchForm: encoded.joined(separator: "&"))
+    }
+
+    /// An order as a shop's server reports it through Heap's `/api/track` (bulk form, with the
+    /// server key): the purchase with Heap's order keys, then one event per line item sharing
+    /// its `order_id`.
+    static func heapOrder(site: String, userId: String, orderId: String, value: Money, firstOrder: Bool, items: [JSONValue],
+                          at millis: Int64) -> Post {
+        let timestamp = JSONValue.string(Timestamp.formatRFC3339(millis))
+        var events: [JSONValue] = [.object([
+            "identity": .string(userId), "event": .string("Purchase"), "idempotency_key": .string("heap-\(orderId)"), "timestamp": timestamp,
+            "properties": .object(["order_id": .string(orderId), "total": .string(value.decimalText), "currency": .string(value.currency.code),
+                                   "order_count": .number(firstOrder ? "1" : "2")]),
+        ])]
+        for (index, item) in items.enumerated() {
+            events.append(.object([
+                "identity": .string(userId), "event": .string("Purchase Item"), "idempotency_key": .string("heap-\(orderId)-\(index)"),
+                "timestamp": timestamp,
+                "properties": .object(["order_id": .string(orderId), "product_id": item["product_id"] ?? .null, "price": item["price"] ?? .null,
+                                       "quantity": item["quantity"] ?? .number("1"), "currency": .string(value.currency.code)]),
+            ]))
+        }
+        return Post(isServer: true, body: .object(["app_id": .string(site), "events": .array(events)]), eventCount: events.count, path: "/api/track")
     }
 
     static func landingPath(_ random: inout SeededGenerator) -> String {

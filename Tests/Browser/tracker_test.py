@@ -19,11 +19,17 @@ events arrived, each once, with the campaign of the landing URL.
      unloaded, are sent again with the same Idempotency-Key and body and count once. A batch
      the Collector refuses (400) is not retried, but its valid events are resent without the
      invalid one. An event tracked as the page unloads leaves with sendBeacon.
+  4. Vendor snippets: a page keeps servoki's, OpenAnalyticsAPI's and Convead's documented
+     browser calls unchanged (some queued by the vendors' loader stubs before t.js loaded) and
+     loads t.js with data-compat; each call arrives once as the native event the Collector's
+     compatible endpoints make of it, with its money to the cent (a Convead order in the site's
+     default currency), and no email leaves the page unhashed. tributary.track lifts `revenue`.
 
 Prints `browser: N passed, M failed`; exits 1 when anything failed.
 """
 
 import gzip
+import hashlib
 import http.server
 import json
 import os
@@ -161,9 +167,9 @@ def serve(handler, port):
 
 # ------------------------------------------------------------------------------ tributary
 
-def create_site(tributary, site, origin):
+def create_site(tributary, site, origin, **settings):
     status, answer = tributary.api("POST", "/v1/admin/sites", {"id": site, "name": f"Browser test {site}", "timezone": "UTC",
-                                                              "allowed_origins": [origin]})
+                                                              "allowed_origins": [origin], **settings})
     if status != 201:
         raise RuntimeError(f"creating site {site}: {status} {answer!r}")
 
@@ -172,8 +178,9 @@ def stored_events(site):
     """The site's rows of analytics.events, oldest first."""
     sql = """
         SELECT coalesce(json_agg(e ORDER BY e.ts, e.event_uuid), '[]') FROM (
-            SELECT type, name, url, referrer, session_id, source, medium, campaign, anonymous_id,
-                   user_id, person_id, amount_minor, currency, event_id, properties, event_uuid, is_bot,
+            SELECT type, name, action, url, referrer, session_id, source, medium, campaign, anonymous_id,
+                   user_id, person_id, amount_minor, currency, currency_defaulted, event_id, order_id, items,
+                   conversion, properties, event_uuid, is_bot,
                    (extract(epoch FROM occurred_at) * 1000)::bigint AS ts
             FROM analytics.events WHERE site = :'site') e
     """
@@ -471,6 +478,108 @@ def test_outage(tributary, shop, workdir):
           str([(r["name"], path_of(r["url"]), r["source"], r["anonymous_id"]) for r in rows]))
 
 
+def sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_vendor_snippets(tributary, shop, workdir):
+    """shop/vendors.html: the vendors' documented calls, unchanged, on t.js with data-compat."""
+    site = f"browser-vendors-{RUN}"
+    # Convead's orders carry no currency: the site's default prices them.
+    create_site(tributary, site, shop, default_currency="EUR")
+    Shop.config = {"COLLECTOR": tributary.collector, "SITE": site, "RUN": RUN, "ENDPOINT": "", "PRELOAD": ""}
+    page = "/vendors.html"
+    conversion = {"event_type": "conversion"}
+    convead_purchase = {"type": "event", "name": "purchase", "action": "purchase", "order_id": "12345", "event_id": "12345",
+                        "amount_minor": 9999, "currency": "EUR", "currency_defaulted": True,
+                        "properties": {"visitor_info": {"email_sha256": sha256("test@example.net"),
+                                                        "phone_sha256": sha256("555555")}}}
+    convead_added = {"type": "event", "name": "add_to_cart", "action": "add_to_cart", "currency": "EUR",
+                     "currency_defaulted": True, "properties": {"product_url": "http://site.net/product/1"}}
+    convead_cart = {"type": "event", "name": "update_cart", "action": "update_cart", "currency": "EUR",
+                    "currency_defaulted": True, "properties": None}
+    # The rows the calls must make, in the order of the page: the page view (Convead's `link`
+    # adds none), the calls queued before t.js loaded, Convead's onready, then the buttons.
+    expected = [
+        {"type": "pageview", "url": page, "referrer": None},
+        # OpenAnalyticsAPI, queued: a conversion, its type kept as a property.
+        {"type": "event", "name": "purchase", "action": "purchase", "amount_minor": 4999, "currency": "USD",
+         "conversion": True, "properties": {"plan": "pro", **conversion}},
+        # Convead, queued: the order in the site's currency; the visitor only hashed.
+        convead_purchase,
+        {"type": "event", "name": "view_product", "action": "view_item", "amount_minor": None,
+         "properties": {"product_id": "1", "product_name": "product", "product_url": "http://site.net/product/1"}},
+        # servoki: a goal, a goal with revenue, the quick-start purchase, the funnel.
+        {"type": "event", "name": "signup", "properties": None},
+        {"type": "event", "name": "purchase", "amount_minor": 4900, "currency": "EUR", "currency_defaulted": False,
+         "properties": None},
+        {"type": "event", "name": "purchase", "amount_minor": 4990, "currency": "EUR", "properties": {"plan": "pro"}},
+        {"type": "event", "name": "view_item", "action": "view_item", "amount_minor": None,
+         "properties": {"item": "SKU-204", "name": "Merino runner", "price": 119, "currency": "EUR"}},
+        {"type": "event", "name": "add_to_cart", "amount_minor": None,
+         "properties": {"item": "SKU-204", "name": "Merino runner", "price": 119, "quantity": 1, "currency": "EUR"}},
+        {"type": "event", "name": "begin_checkout", "action": "begin_checkout", "amount_minor": 23800, "currency": "EUR",
+         "properties": {"items": 2}},
+        {"type": "event", "name": "add_payment_info", "action": "add_payment_info", "amount_minor": 23800, "currency": "EUR",
+         "properties": {"method": "card"}},
+        {"type": "event", "name": "purchase", "action": "purchase", "order_id": "order_8841", "event_id": "order_8841",
+         "amount_minor": 23800, "currency": "EUR", "properties": {"items": 2}},
+        # Convead's calls: line items priced in the site's currency; a custom event by its key.
+        convead_added,
+        {"type": "event", "name": "event_key", "properties": None},
+        {"type": "event", "name": "file", "properties": {"file_url": "http://example.com/file.zip"}},
+        {"type": "event", "name": "mailto", "properties": {"email_sha256": sha256("chuck-norris@example.com")}},
+        convead_cart,
+        {"type": "identify", "name": "update_info", "properties": {"visitor_info": {"email_sha256": sha256("mail@example.net")}}},
+        # tributary.track lifts `revenue` as the server endpoints do.
+        {"type": "event", "name": "purchase", "amount_minor": 4999, "currency": "USD", "conversion": False, "properties": None},
+        # OpenAnalyticsAPI's events and identify.
+        {"type": "event", "name": "signup", "properties": {"plan": "pro", "source": "pricing_page", "event_type": "event"}},
+        {"type": "event", "name": "add_to_cart", "amount_minor": None,
+         "properties": {"product_id": "sku_123", "price": 29.99, "quantity": 1, "event_type": "event"}},
+        {"type": "identify", "name": "identify", "user_id": "user_42", "properties": {"plan": "pro"}},
+    ]
+    driver = browser(workdir, "vendors")
+    try:
+        driver.get(shop + page)
+        check("with data-compat t.js installs servoki.track, oa and convead in place of the vendors' stubs",
+              loaded(driver, "vendors.html") and driver.execute_script(
+                  "return typeof servoki.track == 'function' && typeof oa == 'function' && !oa.q"
+                  " && typeof convead == 'function' && !convead.q"))
+        for button in ("servoki", "convead", "native", "oa"):
+            driver.find_element(By.ID, button).click()
+            time.sleep(0.3)
+        # Convead's calls wait for their hashes: wait for the rows before the page goes.
+        rows = await_events(site, len(expected))
+        check("every event left the page's localStorage queue (2xx)", delivered(driver, site, 15),
+              f"still queued: {queued_names(driver, site)}")
+        problems = [e["message"] for e in driver.get_log("browser")
+                    if "tributary" in e["message"] or "Uncaught" in e["message"]]
+        check("no call was refused or failed in the page", not problems, str(problems))
+    finally:
+        driver.quit()
+
+    pairs, problems = match(rows, expected)
+    check(f"vendor snippets: the {len(expected)} expected events arrived, each exactly once (Convead's link is the page view)",
+          not problems, "; ".join(problems))
+    by_want = {id(want): row for want, row in pairs}
+
+    def items(want):
+        row = by_want.get(id(want)) or {}
+        return [(i.get("product_id"), i.get("price_minor"), i.get("quantity")) for i in row.get("items") or []]
+
+    check("Convead's purchase keeps its items: quantities and prices to the cent",
+          items(convead_purchase) == [("1", 12515, 1), ("2", 12702, 15)], str(items(convead_purchase)))
+    check("Convead's add_to_cart is its one line item; update_cart the cart's items",
+          items(convead_added) == [("1", 12503, 2)] and items(convead_cart) == [("1", 12503, 2)],
+          f"{items(convead_added)} {items(convead_cart)}")
+    everything = json.dumps(rows, ensure_ascii=False)
+    leaked = [text for text in ("test@example.net", "chuck-norris@example.com", "mail@example.net", "Сергей", "Сергеев",
+                                "555555") if text in everything.replace(sha256("555555"), "")]
+    check("no email, phone or name is stored raw (only SHA-256 of emails and phones)", not leaked, str(leaked))
+    check("no event is flagged as a bot", not any(r["is_bot"] for r in rows))
+
+
 def main():
     workdir = tempfile.mkdtemp(prefix="tributary-browser-")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -481,7 +590,7 @@ def main():
         shop_server = serve(Shop, shop_port)
         shop = f"http://127.0.0.1:{shop_port}"
         if test_script(tributary):
-            for test in (test_shop_flow, test_outage):
+            for test in (test_shop_flow, test_outage, test_vendor_snippets):
                 try:
                     test(tributary, shop, workdir)
                 except Exception:

@@ -59,6 +59,28 @@ import Testing
         #expect(try Self.properties(event)["message_id"] == .string("m-1"))
     }
 
+    /// Millimetric-style: the order's own figures in cents and the sender's first-purchase flag
+    /// (`first_orders` in the reports), top-level ids and page driving dedupe and attribution.
+    @Test func trackOrderFiguresInCentsAndTheFirstPurchaseFlag() throws {
+        let body = try JSONValue.parse(#"{"event": "purchase", "event_id": "evt-9", "anonymous_id": "a-1", "url": "https://shop.example/thanks?utm_source=mail", "referrer": "https://mail.example/", "timestamp": "2026-11-23T09:30:00Z", "properties": {"order_id": "ord-9", "amount_cents": 10500, "discount_cents": 500, "shipping_cents": 495, "currency": "eur", "is_first_purchase": true}}"#)
+        let event = try Self.normalize(try CompatibleShapes.track(body))
+        #expect(event.eventId == "evt-9" && event.orderId == "ord-9")
+        #expect(event.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 10500))
+        #expect(event.order?.discountMinor == 500 && event.order?.shippingMinor == 495)
+        #expect(event.order?.isFirstPurchase == true)
+        #expect(event.url == "https://shop.example/thanks?utm_source=mail" && event.referrer == "https://mail.example/")
+        #expect(event.occurredAt == Timestamp.parseRFC3339("2026-11-23T09:30:00Z"))
+    }
+
+    /// OpenAnalyticsAPI's `event_type: conversion` stays on the event with or without a name.
+    @Test func projectConversionWithoutAName() throws {
+        let body = try JSONValue.parse(#"{"event_type": "conversion", "user_id": "u_1", "revenue": 10, "currency": "USD"}"#)
+        let event = try Self.normalize(try CompatibleShapes.projectEvent(body, site: "shop-1"))
+        #expect(event.name == "conversion")
+        #expect(try Self.properties(event)["event_type"] == .string("conversion"))
+        #expect(event.revenue == Money(currency: Currency(code: "USD")!, amountMinor: 1000))
+    }
+
     @Test(arguments: [("identify", EventType.identify), ("page", .pageview), ("track", .event)])
     func trackTypes(type: String, expected: EventType) throws {
         let body = try JSONValue.parse(#"{"type": "\#(type)", "event": "x", "userId": "u1"}"#)
@@ -69,7 +91,7 @@ import Testing
         let purchase = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase", "properties": {"order_id": "9001", "revenue": "120.50", "currency": "EUR", "items_count": 2}}"#)
         let order = try Self.normalize(try CompatibleShapes.appTrack(purchase)[0], site: nil, origin: .browser)
         #expect(order.site == "shop-1")
-        #expect(order.userId == "alice@example.com")
+        #expect(order.userId == "email_sha256:" + CompatibleShapes.sha256Hex("alice@example.com"), "an email as user id is kept only hashed")
         #expect(order.action == .purchase)
         #expect(order.eventId == "9001")
         #expect(order.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 12050))
@@ -108,7 +130,7 @@ import Testing
         #expect(events[1].order?.isFirstPurchase == false)
 
         let user = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice", "properties": {"email": " Alice@Example.com ", "plan": "premium"}}"#)
-        let identify = try Self.normalize(try CompatibleShapes.addUserProperties(user), site: nil, origin: .browser)
+        let identify = try Self.normalize(try CompatibleShapes.addUserProperties(user)[0], site: nil, origin: .browser)
         #expect(identify.type == .identify && identify.userId == "alice")
         let properties = try Self.properties(identify)
         #expect(properties["email_sha256"] == .string(CompatibleShapes.sha256Hex("alice@example.com")))

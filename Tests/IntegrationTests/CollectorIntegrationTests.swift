@@ -234,6 +234,53 @@ struct CollectorCompatibilityTests {
         }
     }
 
+    /// Heap's and Convead's endpoints need no key: without one their events are the browser's;
+    /// with a server key — Bearer, Basic, or the payload's own `server_key` field (taken out,
+    /// never stored) — they are the server's, whose money wins.
+    @Test func keylessEndpointsAreBrowserOriginUnlessAServerKeyIsGiven() async throws {
+        try await collector.withCollector { client, keys, site in
+            let json: HTTPFields = [.contentType: "application/json"]
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            let basic = "Basic " + Data("\(keys.serverKey):".utf8).base64EncodedString()
+            func heap(_ id: String, key: String? = nil) -> String {
+                #"{"app_id": "\#(site)", "identity": "u-\#(id)", "event": "Signup", "properties": {"plan": "\#(id)"}\#(key.map { #", "server_key": "\#($0)""# } ?? "")}"#
+            }
+            func watch(_ id: String) -> String {
+                "app_key=\(site)&guest_uid=g-\(id)&data=" + (#"{"type":"custom","properties":{"key":"\#(id)"}}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            }
+            let requests: [(String, String, HTTPFields)] = [
+                ("/api/track", heap("none"), json),
+                ("/api/track", heap("bearer"), [.contentType: "application/json", .authorization: "Bearer \(keys.serverKey)"]),
+                ("/api/track", heap("basic"), [.contentType: "application/json", .authorization: basic]),
+                ("/api/track", heap("field", key: keys.serverKey), json),
+                ("/api/add_user_properties", #"{"app_id": "\#(site)", "identity": "u-props", "properties": {"plan": "props"}, "server_key": "\#(keys.serverKey)"}"#, json),
+                ("/watch/event", watch("wnone"), form),
+                ("/watch/event", watch("wfield") + "&server_key=\(keys.serverKey)", form),
+                ("/watch/event", watch("wbearer"), [.contentType: "application/x-www-form-urlencoded", .authorization: "Bearer \(keys.serverKey)"]),
+            ]
+            for (uri, body, headers) in requests {
+                let (status, answer, _) = try await Self.request(client, uri, body, headers: headers)
+                #expect(status == (uri == "/watch/event" ? .ok : .accepted), "\(uri): \(answer.serialized)")
+            }
+            // A wrong key in the field is refused like a wrong header, a read key too.
+            #expect(try await Self.request(client, "/api/track", heap("bad", key: "sk_wrong"), headers: json).0 == .unauthorized)
+            #expect(try await Self.request(client, "/watch/event", watch("bad") + "&server_key=\(keys.readKey)", headers: form).0 == .forbidden)
+
+            let events = try await CollectorIntegrationTests.published(site: site)
+            #expect(events.count == requests.count)
+            // Heap's events by their user, Convead's custom events by their key.
+            let expected: [String: Origin] = [
+                "u-none": .browser, "u-bearer": .server, "u-basic": .server, "u-field": .server, "u-props": .server,
+                "wnone": .browser, "wfield": .server, "wbearer": .server,
+            ]
+            for (id, origin) in expected {
+                #expect(events.first { $0.userId == id || $0.name == id }?.origin == origin, "\(id)")
+            }
+            #expect(events.allSatisfy { $0.properties?.contains("server_key") != true && $0.properties?.contains(keys.serverKey) != true },
+                    "the key never reaches the events")
+        }
+    }
+
     @Test func aSiteOverItsRateIsAskedToRetryLater() async throws {
         try await collector.withCollector(rate: 5) { client, keys, site in
             let headers: HTTPFields = [.authorization: "Bearer \(keys.serverKey)", .contentType: "application/json"]

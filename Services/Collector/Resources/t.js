@@ -9,7 +9,7 @@
   const get = k => { if (k in mem) return mem[k]; try { return ls.getItem(k) } catch (e) { return null } };
   const put = (k, v) => { try { ls.setItem(k, v); delete mem[k] } catch (e) { mem[k] = v } };
   const del = k => { delete mem[k]; try { ls.removeItem(k) } catch (e) {} };
-  const rid = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), b => (b + 256).toString(16).slice(1)).join('');
+  const hex = a => Array.from(a, b => (b + 256).toString(16).slice(1)).join(''), rid = () => hex(crypto.getRandomValues(new Uint8Array(16)));
   const now = Date.now, VID = 'trb_vid', UID = 'trb_uid';
   let vid = get(VID) || rid(), uid = get(UID), ref = d.referrer, last, timer, at = 1 / 0;
   put(VID, vid);
@@ -98,19 +98,75 @@
     last = u;
     send('pageview');
   };
+  const move = (p, x, k, to = k) => k in p && (x[to] = p[k], delete p[k]);
+  const bag = p => Object.keys(p).length ? { properties: p } : {};
   const api = (m, ...a) => api[m] && api[m](...a);
+  // Money as the Collector's compatible endpoints take it: `value`, else `revenue` (a number or
+  // decimal string), with its `currency`. Anything the native event has no place for stays a
+  // property, where the Collector keeps it: a currency without an amount, `items` that is no
+  // list (servoki's item count), an `order` that is no object.
   api.track = (name, props) => {
     const p = Object.assign({}, props), x = {};
-    for (const k of ['value', 'currency', 'event_id', 'order_id', 'items', 'order']) if (k in p) x[k] = p[k], delete p[k];
-    if (Object.keys(p).length) x.properties = p;
-    send('event', name, x);
+    move(p, x, p.value != null ? 'value' : 'revenue', 'value');
+    for (const k of ['event_id', 'order_id']) move(p, x, k);
+    if (Array.isArray(p.items)) move(p, x, 'items');
+    if (typeof p.order == 'object') move(p, x, 'order');
+    if (x.value != null || x.items || x.order) move(p, x, 'currency');
+    send('event', name, Object.assign(x, bag(p)));
   };
   api.setVisitor = id => { if (id) put(VID, vid = '' + id) };
-  api.identify = id => { if (id) put(UID, uid = '' + id), send('identify') };
+  api.identify = (id, traits) => { if (id) put(UID, uid = '' + id), send('identify', void 0, bag(Object.assign({}, traits))) };
   api.push = a => api(...a);
   api.flush = flush;
-  const pre = w.tributary, calls = Array.from(Array.isArray(pre) ? pre : (pre && pre.q) || []);
+  // Calls made before the script loaded: a stub's array, or a stub function's `.q` of arguments.
+  const queued = x => Array.from(Array.isArray(x) ? x : (x && x.q) || []);
+  const pre = w.tributary, calls = queued(pre);
   w.tributary = api;
+  // Vendor snippets, unchanged (data-compat="servoki,oa,convead"): each call becomes the native
+  // event that vendor's compatible endpoint on the Collector makes of it (CompatibleShapes.swift).
+  // OpenAnalyticsAPI, as POST /v1/projects/{site}/events: oa(type, name, properties) keeps its type
+  // as a property (`event_type: conversion` marks a conversion); identify and pageview are ours.
+  const oa = (t, n, p) => t == 'pageview' ? pv() : t == 'identify' ? api.identify(n, p)
+    : (t == 'event' || t == 'conversion') && n && api.track(n, Object.assign({}, p, { event_type: t }));
+  // Convead, as /watch/event: convead('event', type, properties, visitor_info). Personal data
+  // never leaves the page: an email only as the SHA-256 of its trimmed, lower-cased form, a phone
+  // as that of its digits, names not at all; without crypto.subtle (insecure pages) they are
+  // dropped. Hashing is asynchronous, so the calls go out in order along one promise chain.
+  const mail = v => ('' + v).trim().toLowerCase(), digits = v => ('' + v).replace(/\D/g, '');
+  const hashed = (v, f) => v == null || !(v = f(v)) ? void 0
+    : Promise.resolve().then(() => crypto.subtle.digest('SHA-256', new TextEncoder().encode(v))).then(b => hex(new Uint8Array(b)), () => void 0);
+  let chain = Promise.resolve();
+  const convead = (m, type, props, info) => m == 'event' && type && (chain = chain.then(async () => {
+    const p = Object.assign({}, props), i = info || {}, x = {}, vi = {};
+    vi.email_sha256 = await hashed(i.email, mail);
+    vi.phone_sha256 = await hashed(i.phone, digits);
+    if (vi.email_sha256 || vi.phone_sha256) p.visitor_info = vi;
+    // `link` is Convead's page view, which the tracker sends itself, once per URL.
+    if (type == 'link') return pv();
+    if (type == 'update_info') return send('identify', type, bag(p));
+    if (type == 'mailto' && 'email' in p) p.email_sha256 = await hashed(p.email, mail), delete p.email;
+    let name = type;
+    // A custom event is named by its key; the others by their type, with their items and currency.
+    if (type == 'custom') {
+      const k = ['key', 'name', 'event'].find(k => p[k] != null);
+      if (k) name = p[k], delete p[k];
+    } else {
+      // Convead's orders have no currency: the site's default_currency prices them.
+      if (type == 'purchase') move(p, x, 'order_id'), move(p, x, 'revenue', 'value');
+      move(p, x, 'currency');
+      if (Array.isArray(p.items)) move(p, x, 'items');
+      else if ((type == 'add_to_cart' || type == 'remove_from_cart') && p.product_id != null) {
+        x.items = [{}];
+        for (const k of ['product_id', 'qnt', 'price', 'product_name']) move(p, x.items[0], k, k == 'product_name' ? 'name' : k);
+      }
+    }
+    send('event', name, Object.assign(x, bag(p)));
+  }).catch(console.warn));
+  // Each replaces the vendor's stub and replays the calls it queued (servoki's docs show no stub,
+  // its calls go to servoki.track; a `.q` left by one is replayed all the same).
+  const vendors = { servoki: { track: api.track }, oa, convead }, later = [];
+  const compat = (s.dataset.compat || '').split(',').map(v => v.trim());
+  for (const v in vendors) if (compat.includes(v)) later.push(...queued(w[v]).map(a => () => (vendors[v].track || vendors[v])(...a))), w[v] = vendors[v];
   for (const m of ['pushState', 'replaceState']) {
     const f = history[m];
     history[m] = function () { const r = f.apply(this, arguments); pv(); return r };
@@ -124,5 +180,9 @@
   calls.forEach(a => a[0] == 'setVisitor' && api(...a));
   pv();
   calls.forEach(a => a[0] != 'setVisitor' && api(...a));
+  later.forEach(f => f());
+  // Convead's plugins make their page's calls (view_product, …) in ConveadSettings.onready.
+  const cs = compat.includes('convead') && w.ConveadSettings;
+  if (cs && typeof cs.onready == 'function') setTimeout(cs.onready);
   flush();
 })(window, document, navigator);
