@@ -181,16 +181,25 @@ struct ShopTraffic {
                     if delivery >= 3 {
                         var server = purchase
                         server["timestamp"] = .string(Timestamp.formatRFC3339(clock))
-                        // A logged-in user's order is often reported with the user id alone; some
-                        // shops report it through Heap's server-side API, with one event per line item.
+                        // A logged-in user's order is often reported with the user id alone. Shops
+                        // report through the endpoints of the tools they used before: Heap's (one
+                        // event per line item), OpenAnalyticsAPI's, Millimetric's, servoki's.
+                        let amount = Money(currency: money, amountMinor: total)
+                        let shape = Int.random(in: 0..<100, using: &random)
                         if let userId, loggedIn.contains(device), Bool.random(using: &random) {
-                            if Int.random(in: 0..<100, using: &random) < 40 {
-                                posts.append(Self.heapOrder(site: site, userId: userId, orderId: orderId, value: Money(currency: money, amountMinor: total),
-                                                            firstOrder: !hasOrdered, items: items, at: clock))
+                            if shape < 30 {
+                                posts.append(Self.heapOrder(site: site, userId: userId, orderId: orderId, value: amount, firstOrder: !hasOrdered,
+                                                            items: items, at: clock))
+                            } else if shape < 50 {
+                                posts.append(Self.projectOrder(site: site, userId: userId, orderId: orderId, value: amount, at: clock))
+                            } else if shape < 70 {
+                                posts.append(Self.millimetricOrder(userId: userId, orderId: orderId, value: amount, firstOrder: !hasOrdered, at: clock))
                             } else {
                                 server["user_id"] = .string(userId)
                                 posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
                             }
+                        } else if shape < 30 {
+                            posts.append(Self.servokiOrder(site: site, visitor: devices[device], orderId: orderId, value: amount, at: clock))
                         } else {
                             server["vid"] = .string(devices[device])
                             posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
@@ -282,6 +291,35 @@ struct ShopTraffic {
             ]))
         }
         return Post(isServer: true, body: .object(["app_id": .string(site), "events": .array(events)]), eventCount: events.count, path: "/api/track")
+    }
+
+    /// An order as OpenAnalyticsAPI's server-side conversion: `event_type: conversion`, the
+    /// order id in the properties.
+    static func projectOrder(site: String, userId: String, orderId: String, value: Money, at millis: Int64) -> Post {
+        Post(isServer: true, body: .object([
+            "event_type": .string("conversion"), "event_name": .string("purchase"), "user_id": .string(userId),
+            "revenue": .number(value.decimalText), "currency": .string(value.currency.code), "timestamp": .string(Timestamp.formatRFC3339(millis)),
+            "properties": .object(["order_id": .string(orderId)]),
+        ]), eventCount: 1, path: "/v1/projects/\(site)/events")
+    }
+
+    /// An order as Millimetric's `/v1/track`: integer cents, a lower-case currency, the
+    /// sender's first-purchase flag.
+    static func millimetricOrder(userId: String, orderId: String, value: Money, firstOrder: Bool, at millis: Int64) -> Post {
+        Post(isServer: true, body: .object([
+            "event": .string("purchase"), "event_id": .string("mm-\(orderId)"), "user_id": .string(userId),
+            "timestamp": .string(Timestamp.formatRFC3339(millis)),
+            "properties": .object(["order_id": .string(orderId), "amount_cents": .number(String(value.amountMinor)),
+                                   "currency": .string(value.currency.code.lowercased()), "is_first_purchase": .bool(firstOrder)]),
+        ]), eventCount: 1, path: "/v1/track")
+    }
+
+    /// An order as servoki's server event: the order id as `event_id`, the visitor as `vid`.
+    static func servokiOrder(site: String, visitor: String, orderId: String, value: Money, at millis: Int64) -> Post {
+        Post(isServer: true, body: .object([
+            "site": .string(site), "event_type": .string("purchase"), "value": .number(value.decimalText), "currency": .string(value.currency.code),
+            "event_id": .string(orderId), "vid": .string(visitor), "occurred_at": .string(Timestamp.formatRFC3339(millis)),
+        ]), eventCount: 1, path: "/api/events/server")
     }
 
     static func landingPath(_ random: inout SeededGenerator) -> String {

@@ -9,6 +9,8 @@ import QueryAPI
 import Storage
 import Testing
 
+@testable import Aggregator
+
 /// `POST|DELETE /v1/admin/sites/{site}/bi-role` against the real Postgres, and the role it
 /// makes, connected to with the password from the answer: it reads its own site's rows of every
 /// analytics table and none of another site's, cannot write, and rotation or deletion locks the
@@ -92,6 +94,8 @@ struct SiteBIRoleIntegrationTests {
     static func seed(site: String, tables: [String], on postgres: PostgresClient) async throws {
         try await postgres.withTransaction(logger: logger) { connection in
             try await connection.run(fixed: "SELECT analytics.ensure_event_partitions(ARRAY[now()])", logger: logger)
+            // The derived tables in the order batches and rebuilds (of concurrent tests) lock them.
+            try await connection.run(fixed: "LOCK TABLE \(Rebuild.lockedTables) IN ROW EXCLUSIVE MODE", logger: logger)
             var goal: Int64 = 0
             for try await id in try await connection.query("""
                 INSERT INTO control.goals (site, name, match) VALUES (\(site), 'BI role test', '{"action": "purchase"}') RETURNING id
