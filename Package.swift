@@ -85,7 +85,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Services/Collector",
-            resources: [.copy("Resources/t.js")],
+            resources: [.copy("Resources/t.js"), .copy("Resources/openapi.json")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import PostgresNIO
+import Storage
 
 /// The statements of the Aggregator's batch transaction, in the order they run:
 ///
@@ -122,23 +123,45 @@ enum AggregatorSQL {
         ON CONFLICT (\(dimensions)) DO UPDATE SET
             sessions = t.sessions + excluded.sessions, pageviews = t.pageviews + excluded.pageviews, events = t.events + excluded.events
         """,
-        // A refund names the order it refunds (`order_id`); its own `event_id` dedupes it (a
-        // refund sent twice counts once). Without an own id (none, or the order's) each event
-        // is a refund of its own. Of the copies of one refund the smallest event_uuid is kept,
-        // whichever arrives first, so a rebuild keeps the same one.
+        // A processor's purchase lists its own ids of the order (`properties.order_references`:
+        // payment intent, charge, Shopify order id, …); its refunds name one of those. Refunds
+        // that arrived first, stored under the reference, move to the order now.
         """
-        INSERT INTO analytics.refunds AS stored (site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor)
-        SELECT DISTINCT ON (site, refund_id) site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor
+        INSERT INTO analytics.order_references (site, reference, order_id)
+        SELECT DISTINCT ON (e.site, reference) e.site, reference, \(orderKey())
+        FROM aggregator_new e CROSS JOIN LATERAL jsonb_array_elements_text(e.properties -> 'order_references') AS reference
+        WHERE e.action = 'purchase' AND jsonb_typeof(e.properties -> 'order_references') = 'array'
+        ORDER BY e.site, reference, e.event_uuid
+        ON CONFLICT (site, reference) DO NOTHING
+        """,
+        """
+        UPDATE analytics.refunds r SET order_id = ref.order_id
+        FROM analytics.order_references ref
+        WHERE r.site = ref.site AND r.order_id = ref.reference
+          AND (ref.site, ref.order_id) IN (SELECT e.site, \(orderKey()) FROM aggregator_new e WHERE e.action = 'purchase')
+        """,
+        // A refund names the order it refunds (`order_id`, or a processor's reference to it);
+        // its own `event_id` dedupes it (a refund sent twice counts once). Without an own id
+        // (none, or the order's) each event is a refund of its own. Of the copies of one refund
+        // the smallest event_uuid is kept, whichever arrives first, so a rebuild keeps the same
+        // one. A lost dispute is a chargeback; Stripe's running refund totals are cumulative.
+        """
+        INSERT INTO analytics.refunds AS stored (site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor, kind, cumulative_of)
+        SELECT DISTINCT ON (site, refund_id) site, event_uuid, order_id, refund_id, occurred_at, currency, amount_minor, kind, cumulative_of
         FROM (
-            SELECT site, event_uuid, \(orderKey("r")) AS order_id,
+            SELECT r.site, event_uuid, coalesce(ref.order_id, \(orderKey("r"))) AS order_id,
                    CASE WHEN r.event_id IS NULL OR r.event_id = \(orderKey("r")) THEN r.event_uuid::text ELSE r.event_id END AS refund_id,
-                   occurred_at, currency, amount_minor
-            FROM aggregator_new r WHERE action = 'refund' AND coalesce(r.order_id, r.event_id) IS NOT NULL
+                   occurred_at, currency, amount_minor,
+                   CASE WHEN r.properties ->> 'chargeback' = 'true' THEN 'chargeback' ELSE 'refund' END AS kind,
+                   r.properties ->> 'cumulative_of' AS cumulative_of
+            FROM aggregator_new r
+            LEFT JOIN analytics.order_references ref ON ref.site = r.site AND ref.reference = \(orderKey("r"))
+            WHERE action = 'refund' AND coalesce(r.order_id, r.event_id) IS NOT NULL
         ) copies
         ORDER BY site, refund_id, event_uuid
         ON CONFLICT (site, refund_id) DO UPDATE SET
             event_uuid = excluded.event_uuid, order_id = excluded.order_id, occurred_at = excluded.occurred_at,
-            currency = excluded.currency, amount_minor = excluded.amount_minor
+            currency = excluded.currency, amount_minor = excluded.amount_minor, kind = excluded.kind, cumulative_of = excluded.cumulative_of
         WHERE excluded.event_uuid < stored.event_uuid
         """,
         // Orders with new refunds: their refunded amount again from all their refunds (the
@@ -156,9 +179,9 @@ enum AggregatorSQL {
         )
         INSERT INTO aggregator_deltas SELECT \(dimensions), currency, 0, 0, 0, delta FROM updated
         """,
-        // Orders: one per order id. The money comes from the server's copy when there is one: a
-        // server copy arriving after a browser copy corrects the money by the difference, and a
-        // later browser copy never changes it. When and where the order happened (day, session,
+        // Orders: one per order id. The money comes from the copy of the highest precedence
+        // (processor > server > browser): such a copy arriving after a lower one corrects the
+        // money by the difference, and a later lower copy never changes it. When and where the order happened (day, session,
         // source) comes from a copy that knows its session, the browser's preferred; an order
         // known only from an unattributed copy is `inherited` until such a copy arrives. Either
         // way the result does not depend on the order copies arrive in, so a rebuild from the
@@ -167,9 +190,10 @@ enum AggregatorSQL {
         WITH money AS (
             SELECT DISTINCT ON (site, \(orderKey()))
                    site, \(orderKey()) AS order_id, event_uuid, origin,
-                   coalesce(currency, '') AS currency, coalesce(amount_minor, 0) AS revenue_minor, is_first_purchase
+                   coalesce(currency, '') AS currency, coalesce(amount_minor, 0) AS revenue_minor,
+                   bool_or(is_first_purchase) OVER (PARTITION BY site, \(orderKey())) AS is_first_purchase
             FROM aggregator_new e WHERE action = 'purchase'
-            ORDER BY site, \(orderKey()), (origin = 'server') DESC, occurred_at, event_uuid
+            ORDER BY site, \(orderKey()), \(precedence("origin")) DESC, occurred_at, event_uuid
         ), place AS (
             SELECT DISTINCT ON (site, \(orderKey()))
                    site, \(orderKey()) AS order_id, occurred_at, day, person_id, session_id,
@@ -192,12 +216,11 @@ enum AggregatorSQL {
             SELECT i.*, \(refunded(site: "i.site", order: "i.order_id", currency: "i.currency", revenue: "i.revenue_minor"))
             FROM incoming i
             ON CONFLICT (site, order_id) DO UPDATE SET
-                \(takeWhen(serverCorrectsMoney, ["event_uuid", "origin", "currency", "revenue_minor", "refunded_minor"])),
-                is_first_purchase = CASE WHEN \(serverCorrectsMoney) THEN coalesce(excluded.is_first_purchase, o.is_first_purchase)
-                                         ELSE o.is_first_purchase END,
+                \(takeWhen(moneyCorrected, ["event_uuid", "origin", "currency", "revenue_minor", "refunded_minor"])),
+                is_first_purchase = \(firstPurchaseFlag),
                 \(takeWhen(placeFound, ["occurred_at", "day", "person_id", "session_id", "source", "medium", "campaign",
                                         "channel", "referrer_domain", "landing_page", "inherited"]))
-            WHERE \(serverCorrectsMoney) OR \(placeFound)
+            WHERE \(moneyCorrected) OR \(placeFound) OR \(firstPurchaseFlag) IS DISTINCT FROM o.is_first_purchase
             RETURNING o.*
         )
         INSERT INTO aggregator_deltas
@@ -231,13 +254,28 @@ enum AggregatorSQL {
         """
         (SELECT coalesce(sum(r.amount_minor), 0)
                 + CASE WHEN bool_or(r.amount_minor IS NULL) THEN greatest(\(revenue) - coalesce(sum(r.amount_minor), 0), 0) ELSE 0 END
-         FROM analytics.refunds r
-         WHERE r.site = \(site) AND r.order_id = \(order) AND (r.currency IS NULL OR r.currency = \(currency)))
+         FROM (SELECT DISTINCT ON (coalesce(r.cumulative_of, r.refund_id)) r.amount_minor
+               FROM analytics.refunds r
+               WHERE r.site = \(site) AND r.order_id = \(order) AND (r.currency IS NULL OR r.currency = \(currency))
+               ORDER BY coalesce(r.cumulative_of, r.refund_id), r.amount_minor DESC) r)
         """
     }
 
-    /// When an arriving copy of a stored order brings the server's money to a browser-reported order.
-    static let serverCorrectsMoney = "(o.origin = 'browser' AND excluded.origin = 'server')"
+    /// The sender's first-purchase flag of an order: true when any copy says so, false when
+    /// copies say only false, null when none sent one — `bool_or` over every copy, whichever
+    /// origin, so that copies arriving in any order (or all at once in a rebuild) agree.
+    static let firstPurchaseFlag = """
+        (CASE WHEN o.is_first_purchase OR excluded.is_first_purchase THEN true
+              ELSE coalesce(o.is_first_purchase AND excluded.is_first_purchase, o.is_first_purchase, excluded.is_first_purchase) END)
+        """
+    /// When an arriving copy of a stored order brings money of a higher precedence: the
+    /// server's to a browser-reported order, the processor's to either.
+    static let moneyCorrected = "(\(precedence("excluded.origin")) > \(precedence("o.origin")))"
+
+    /// `EventCopySQL.precedence` as SQL text: processor 2 > server 1 > browser 0.
+    static func precedence(_ origin: String) -> String {
+        EventCopySQL.precedence(origin: SQLFragment(stringLiteral: origin)).fixedSQL!  // literals only: no binds
+    }
     /// When it brings the session an inherited order lacked.
     static let placeFound = "(o.inherited AND NOT excluded.inherited)"
 

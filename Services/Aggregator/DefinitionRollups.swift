@@ -34,15 +34,12 @@ enum DefinitionRollups {
         }
     }
 
-    /// Copies of one conversion (same `event_id`, or the same event) count once: the server's
-    /// copy wins, then the smallest event_uuid, whichever arrives first. `new` replaces `old`
-    /// when it comes first in that order.
+    /// Copies of one conversion (same `event_id`, or the same event) count once: the copy of
+    /// the highest origin precedence wins, then the smallest event_uuid, whichever arrives
+    /// first. `new` replaces `old` when it comes first in that order.
     static func preferred(_ new: SQLFragment, over old: SQLFragment) -> SQLFragment {
-        let server = Origin.server
-        return """
-        ((\(new).origin = \(literal: server)) > (\(old).origin = \(literal: server)) \
-        OR ((\(new).origin = \(literal: server)) = (\(old).origin = \(literal: server)) AND \(new).event_uuid < \(old).event_uuid))
-        """
+        let newRank = EventCopySQL.precedence(origin: "\(new).origin"), oldRank = EventCopySQL.precedence(origin: "\(old).origin")
+        return "(\(newRank) > \(oldRank) OR (\(newRank) = \(oldRank) AND \(new).event_uuid < \(old).event_uuid))"
     }
 
     /// Conversions among `facts` (aliased `e`, filtered by `filter`) for the goals passing

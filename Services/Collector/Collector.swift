@@ -45,10 +45,28 @@ public struct Collector: Sendable {
         self.logger = logger
     }
 
-    /// Who is sending: a shop's server (its key names the site) or a browser (public site id).
+    /// Who is sending: a shop's server (its key names the site), a browser (public site id),
+    /// or a payment processor (a signed webhook for the site in its path).
     enum Caller: Equatable {
         case server(site: String)
         case browser
+        case processor(site: String)
+
+        /// The site a server or processor is authenticated for; nil for a browser.
+        var site: String? {
+            switch self {
+            case .server(let site), .processor(let site): site
+            case .browser: nil
+            }
+        }
+
+        var origin: Origin {
+            switch self {
+            case .server: .server
+            case .browser: .browser
+            case .processor: .processor
+            }
+        }
     }
 
     /// What an endpoint extracted from a request, in native event shape.
@@ -65,8 +83,15 @@ public struct Collector: Sendable {
     /// The payload's key field of the keyless endpoints.
     static let keyField = "server_key"
 
+    /// The paths events are posted to, each also answering the CORS preflight (`OPTIONS`).
+    /// `CollectorOpenAPITests` checks that the OpenAPI document describes each, both methods.
+    static let eventPaths = ["/v1/events", "/api/events/server", "/v1/projects/:site/events", "/v1/track", "/v1/batch", "/api/track",
+                             "/api/add_user_properties", "/watch/event"]
+
     public func addRoutes(to router: Router<some RequestContext>) {
         TrackerScript.addRoutes(to: router)
+        CollectorOpenAPI.addRoutes(to: router)
+        addWebhookRoutes(to: router)
         router.post("/v1/events") { request, context in
             try await respond(request, context: context, keyRequired: false) { body, _ in try self.nativeSubmission(body) }
         }
@@ -126,8 +151,7 @@ public struct Collector: Sendable {
                 return Submission(events: [try CompatibleShapes.watchEvent(form)], isBatch: false, serverKey: key)
             }
         }
-        for path in ["/v1/events", "/api/events/server", "/v1/projects/:site/events", "/v1/track", "/v1/batch", "/api/track",
-                     "/api/add_user_properties", "/watch/event"] {
+        for path in Self.eventPaths {
             router.on(RouterPath(path), method: .options) { request, _ in
                 Response(status: .noContent, headers: Self.corsHeaders(origin: request.headers[.origin], preflight: true))
             }
@@ -239,7 +263,8 @@ public struct Collector: Sendable {
 
     /// Normalises (atomically: one bad event refuses all), checks access and rate, honours
     /// `Idempotency-Key`, publishes and waits for the broker. Returns the number accepted.
-    func accept(_ submission: Submission, caller: Caller, request: Request, body: ByteBuffer, receivedAt: Int64) async throws(APIError) -> Int {
+    func accept(_ submission: Submission, caller: Caller, request: Request, body: ByteBuffer, receivedAt: Int64,
+                idempotencyKey: String? = nil) async throws(APIError) -> Int {
         var randomness = SystemRandomNumberGenerator()
         let currencies = try await defaultCurrencies(submission, caller: caller)
         var events = try normalize(submission, caller: caller, receivedAt: receivedAt, idSeed: randomness.next(),
@@ -252,7 +277,7 @@ public struct Collector: Sendable {
                 throw error
             }
         }
-        guard let key = request.headers[.idempotencyKey], !key.isEmpty else {
+        guard let key = idempotencyKey ?? request.headers[.idempotencyKey], !key.isEmpty else {
             try await publish(events)
             return events.count
         }
@@ -266,6 +291,10 @@ public struct Collector: Sendable {
         switch claim {
         case .replay(let count):
             return count
+        case .mismatch where caller.origin == .processor:
+            // A processor's redelivery whose bytes differ (re-serialised): the delivery id is
+            // the processor's own, so it was recorded.
+            return events.count
         case .mismatch:
             throw APIError(.unprocessableContent, .idempotencyMismatch, "Idempotency-Key '\(key)' was already used for a different request")
         case .inProgress:
@@ -296,9 +325,8 @@ public struct Collector: Sendable {
     /// draw per request, not two per event).
     func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, idSeed: UInt64, userAgent: String?,
                    defaultCurrencies: [String: Currency] = [:]) throws(APIError) -> [RawEvent] {
-        let site: String? = if case .server(let site) = caller { site } else { nil }
-        var normalizer = EventNormalizer(receivedAt: receivedAt, authenticatedSite: site,
-                                         origin: site == nil ? .browser : .server, sentAt: submission.sentAt)
+        let site = caller.site
+        var normalizer = EventNormalizer(receivedAt: receivedAt, authenticatedSite: site, origin: caller.origin, sentAt: submission.sentAt)
         normalizer.defaultCurrencies = defaultCurrencies
         // Browsers send their own user agent; a server's is its HTTP library, not the shopper's.
         let client = site == nil ? UserAgent.classify(userAgent) : nil
@@ -336,7 +364,7 @@ public struct Collector: Sendable {
     /// The default currency of each site the submission's events belong to that has one
     /// (the key's site, or the sites browser events name).
     func defaultCurrencies(_ submission: Submission, caller: Caller) async throws(APIError) -> [String: Currency] {
-        let sites: Set<String> = if case .server(let site) = caller { [site] } else {
+        let sites: Set<String> = if let site = caller.site { [site] } else {
             Set(submission.events.compactMap { $0["site"]?.stringValue })
         }
         var currencies: [String: Currency] = [:]

@@ -13,6 +13,8 @@ public struct QueryAPIConfiguration: Sendable {
     /// or drop its rollup). Nil publishes nothing: the Aggregator then notices the change at its
     /// next periodic reconcile.
     public var publishDefinitionChange: (@Sendable (DefinitionChange) async throws -> Void)?
+    /// Seals payment webhook secrets (`TRIBUTARY_SECRET_KEY`); nil refuses to store any.
+    public var secretBox: SecretBox?
 
     public init() {}
 }
@@ -107,6 +109,7 @@ public struct QueryAPI: Sendable {
             }
         }
         addDefinitionRoutes(to: router)
+        addIntegrationRoutes(to: router)
         // Read the resources now, at start-up: a broken bundle stops the process here.
         let openAPI = OpenAPI.json
         let dashboard = ByteBuffer(string: Dashboard.page)

@@ -54,7 +54,11 @@ enum Runtime {
         registry: PrometheusCollectorRegistry, logger: Logger
     ) throws -> [NamedService] {
         let postgres = try common.makePostgresClient(logger: logger)
-        let setup = SetupService(postgres: postgres, common: common, logger: logger)
+        // Payment webhook secrets are sealed with TRIBUTARY_SECRET_KEY. Whether a missing or
+        // short key must stop the process is known once Postgres answers (Setup.prepare).
+        let secretKey = Result<SecretBox?, StorageError> { () throws(StorageError) in try SecretBox.fromEnvironment() }
+        let secretBox = (try? secretKey.get()) ?? nil
+        let setup = SetupService(postgres: postgres, common: common, secretKey: secretKey, logger: logger)
         var producers: [NamedService] = []
         var processors: [NamedService] = []
         var servers: [NamedService] = []
@@ -66,7 +70,7 @@ enum Runtime {
             if !(await admin.isReachable()) { failing.append("kafka") }
             return failing
         }
-        let directory = SiteDirectory(client: postgres, logger: logger)
+        let directory = SiteDirectory(client: postgres, logger: logger, secretBox: secretBox)
 
         if roles.contains(.aggregator) {
             var configuration = AggregatorConfiguration()
@@ -118,6 +122,7 @@ enum Runtime {
         if roles.contains(.queryAPI) {
             var configuration = QueryAPIConfiguration()
             configuration.adminToken = server.adminToken
+            configuration.secretBox = secretBox
             var kafka = common.kafka
             kafka.clientId = "tributary-query-api"
             kafka.messageTimeout = .seconds(5)
@@ -190,10 +195,25 @@ enum Runtime {
 
 /// Schema migrations and topic creation, waiting for Postgres and Kafka to come up.
 enum Setup {
-    static func prepare(postgres: PostgresClient, common: CommonOptions.Resolved, logger: Logger) async throws {
+    /// With `secretKey` (a serving process), refuses to go on when sites have payment
+    /// integrations and the key that opens their secrets is missing or too short.
+    static func prepare(postgres: PostgresClient, common: CommonOptions.Resolved, secretKey: Result<SecretBox?, StorageError>? = nil,
+                        logger: Logger) async throws {
         try await retrying("Postgres at \(redacted(common.postgresURL))", logger: logger) {
             let applied = try await Migrator.migrate(postgres, logger: logger)
             if !applied.isEmpty { logger.info("applied migrations \(applied)") }
+        }
+        // Sites with payment integrations need the key that opens their webhook secrets.
+        let keyProblem: String? = switch secretKey {
+        case nil, .success(.some): nil
+        case .success(.none): "\(SecretBox.environmentVariable) is not set"
+        case .failure(let error): error.message
+        }
+        if let keyProblem {
+            if try await IntegrationStore(client: postgres, logger: logger).anyConfigured() {
+                throw StorageError(code: .configuration, message: "payment webhook integrations are configured, but \(keyProblem): their secrets cannot be opened")
+            }
+            if case .failure = secretKey { logger.warning("\(keyProblem); payment webhook secrets cannot be stored until it is fixed") }
         }
         let admin = try KafkaAdmin(configuration: common.kafka, logger: logger)
         try await retrying("Kafka at \(common.kafkaBrokers)", logger: logger) {
@@ -335,19 +355,21 @@ struct PeriodicTask: Service {
 final class SetupService: Service {
     private let postgres: PostgresClient
     private let common: CommonOptions.Resolved
+    private let secretKey: Result<SecretBox?, StorageError>
     private let logger: Logger
     private let done = Mutex(false)
 
-    init(postgres: PostgresClient, common: CommonOptions.Resolved, logger: Logger) {
+    init(postgres: PostgresClient, common: CommonOptions.Resolved, secretKey: Result<SecretBox?, StorageError>, logger: Logger) {
         self.postgres = postgres
         self.common = common
+        self.secretKey = secretKey
         self.logger = logger
     }
 
     func run() async throws {
         do {
-            try await cancelWhenGracefulShutdown { [postgres, common, logger] in
-                try await Setup.prepare(postgres: postgres, common: common, logger: logger)
+            try await cancelWhenGracefulShutdown { [postgres, common, secretKey, logger] in
+                try await Setup.prepare(postgres: postgres, common: common, secretKey: secretKey, logger: logger)
             }
         } catch is CancellationError {
             return  // stopped while waiting for Postgres or Kafka

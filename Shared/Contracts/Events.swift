@@ -7,11 +7,13 @@ public enum EventType: String, Sendable, CaseIterable {
     case identify
 }
 
-/// Where an event came from: a browser (public site id, origin-checked) or a shop's server
-/// (secret key). Server values win when both report the same order.
+/// Where an event came from: a browser (public site id, origin-checked), a shop's server
+/// (secret key), or the payment processor (a signed webhook). For the same order the
+/// processor's money wins over the server's, which wins over the browser's.
 public enum Origin: String, Sendable, CaseIterable {
     case browser
     case server
+    case processor
 }
 
 /// The standard e-commerce actions, recognised from the event name and its common aliases.

@@ -32,8 +32,9 @@ public enum EventMatchSQL {
     }
 }
 
-/// Copies of one event (the same `event_id`, or the same event reported by browser and
-/// server) count once: the server's copy, then the one with the smallest `event_uuid`.
+/// Copies of one event (the same `event_id`, or the same event reported by browser, server
+/// and processor) count once: the copy of the highest precedence, then the one with the
+/// smallest `event_uuid`.
 public enum EventCopySQL {
     /// What the copies of one event share, for the event row aliased `event`: a purchase's
     /// order (browser and server copies may carry different event ids), else the event id.
@@ -43,7 +44,13 @@ public enum EventCopySQL {
 
     /// `ORDER BY` terms putting the counted copy first among the copies of one key.
     public static func countedFirst(event e: SQLFragment = "e") -> SQLFragment {
-        "(\(e).origin = \(literal: Origin.server)) DESC, \(e).event_uuid"
+        "\(precedence(origin: "\(e).origin")) DESC, \(e).event_uuid"
+    }
+
+    /// The precedence of a copy's origin, for an `origin` column: processor 2 > server 1 >
+    /// browser 0. Whose money counts for an order, and which copy of an event is counted.
+    public static func precedence(origin: SQLFragment) -> SQLFragment {
+        "(CASE \(origin) WHEN \(literal: Origin.processor) THEN 2 WHEN \(literal: Origin.server) THEN 1 ELSE 0 END)"
     }
 }
 

@@ -8,10 +8,27 @@ public actor SiteDirectory {
     private let maximumAge: Duration
     private var keys: [String: (value: (site: String, kind: KeyKind)?, at: ContinuousClock.Instant)] = [:]
     private var sites: [String: (value: Site?, at: ContinuousClock.Instant)] = [:]
+    private let integrations: IntegrationStore
+    private let secretBox: SecretBox?
+    private var secrets: [String: (value: IntegrationSecrets?, at: ContinuousClock.Instant)] = [:]
 
-    public init(client: PostgresClient, logger: Logger, maximumAge: Duration = .seconds(10)) {
+    /// Without a `secretBox` (no `TRIBUTARY_SECRET_KEY`) no site has a usable integration.
+    public init(client: PostgresClient, logger: Logger, maximumAge: Duration = .seconds(10), secretBox: SecretBox? = nil) {
         store = SiteStore(client: client, logger: logger)
+        integrations = IntegrationStore(client: client, logger: logger)
+        self.secretBox = secretBox
         self.maximumAge = maximumAge
+    }
+
+    /// The opened webhook secrets of a site's processor integration; nil when it has none.
+    public func integration(site: String, processor: Processor) async throws -> IntegrationSecrets? {
+        guard let secretBox else { return nil }
+        let key = processor.rawValue + "/" + site
+        if let cached = secrets[key], ContinuousClock.now - cached.at < maximumAge { return cached.value }
+        let value = try await integrations.secrets(site: site, processor: processor, box: secretBox)
+        if secrets.count > 10_000 { secrets.removeAll() }
+        secrets[key] = (value, .now)
+        return value
     }
 
     /// The site and kind of a valid key; nil for an unknown or revoked key.

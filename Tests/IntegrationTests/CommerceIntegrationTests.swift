@@ -170,6 +170,35 @@ struct CommerceIntegrationTests {
         }
     }
 
+    /// The sender's first-purchase flag sent on one copy of an order only (the browser's, say)
+    /// survives a server copy without one — arriving later, earlier, or all at once in a
+    /// rebuild — and a copy saying true wins over one saying false.
+    @Test(arguments: [false, true])
+    func theFirstPurchaseFlagOfAnyCopyHoldsInEveryArrivalOrder(serverFirst: Bool) async throws {
+        try await withAggregator { postgres, aggregator in
+            var shop = Shop()
+            let t0 = Self.t0
+            var first = OrderInfo(); first.isFirstPurchase = true
+            var repeatOrder = OrderInfo(); repeatOrder.isFirstPurchase = false
+            let browser = try Self.event(&shop, 1, at: t0, person: "p", name: "purchase", session: 1, orderId: "o-1", amount: 3000, order: first)
+            let server = try Self.event(&shop, 2, at: t0 + Self.minute, person: "p", name: "purchase", origin: .server, orderId: "o-1", amount: 3100)
+            let saysRepeat = try Self.event(&shop, 3, at: t0 + 2 * Self.minute, person: "p", name: "purchase", origin: .server, orderId: "o-1",
+                                            amount: 3100, order: repeatOrder)
+            for batch in serverFirst ? [[server], [browser], [saysRepeat]] : [[browser], [server], [saysRepeat]] {
+                try await aggregator.runBatch(batch, postgres: postgres)
+            }
+            let flag = try await postgres.single("""
+                SELECT coalesce(is_first_purchase::text, '-') || ' ' || revenue_minor FROM analytics.orders WHERE site = \(shop.site)
+                """, as: String.self)
+            #expect(flag == "true 3100")
+            let firstOrders = try await postgres.single("SELECT sum(first_orders)::int8 FROM analytics.revenue_daily WHERE site = \(shop.site)", as: Int64.self)
+            #expect(firstOrders == 1)
+            let before = try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site)
+            try await Rebuild.run(postgres: postgres, site: shop.site, logger: TestStack.logger)
+            #expect(try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site).sorted() == before.sorted())
+        }
+    }
+
     /// A person's carts from add, remove and whole-cart updates; purchases end them; the report
     /// judges abandonment against the site's window; a merge moves the visitor's cart to the user.
     @Test func cartsAreKeptPerPersonAndJudgedAgainstTheSitesWindow() async throws {

@@ -136,9 +136,10 @@ import Testing
         #expect(!query.sql.contains("$3"))
     }
 
-    @Test func copiesOfAnEventPreferTheServers() {
+    @Test func copiesOfAnEventPreferTheProcessorsThenTheServers() {
         #expect(EventCopySQL.key().fixedSQL == "coalesce(CASE WHEN e.action = 'purchase' THEN e.order_id END, e.event_id, e.event_uuid::text)")
-        #expect(EventCopySQL.countedFirst(event: "x").fixedSQL == "(x.origin = 'server') DESC, x.event_uuid")
+        #expect(EventCopySQL.countedFirst(event: "x").fixedSQL
+            == "(CASE x.origin WHEN 'processor' THEN 2 WHEN 'server' THEN 1 ELSE 0 END) DESC, x.event_uuid")
     }
 
     /// Rendered statements run as written: shared and nested binds, NULL and an empty clause.

@@ -1,0 +1,54 @@
+extension Migrations {
+    /// Payment processors (Stripe, Shopify) as the source of revenue truth:
+    /// - `control.integrations` / `control.integration_secrets`: a site's processor and its
+    ///   webhook signing secrets, sealed with `TRIBUTARY_SECRET_KEY` (AES-GCM, bound to the
+    ///   site and processor), at most two at a time so a secret can be rotated;
+    /// - `analytics.order_references`: the processor's own ids of an order (payment intent,
+    ///   charge, checkout session, Shopify order id) so that a refund naming any of them finds
+    ///   the order, whichever arrives first;
+    /// - `analytics.refunds.kind` (refund or chargeback) and `cumulative_of`: Stripe reports a
+    ///   charge's refunds as a running total; rows sharing `cumulative_of` count their largest
+    ///   amount once, so redeliveries and reordering cannot double a refund.
+    static let processors = Migration(version: 19, name: "control: payment processor integrations; analytics: order references, chargebacks, cumulative refunds", statements: [
+        """
+        CREATE TABLE control.integrations (
+            site text NOT NULL REFERENCES control.sites (id) ON DELETE CASCADE,
+            processor text NOT NULL CHECK (processor IN ('stripe', 'shopify')),
+            order_id_field text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (site, processor)
+        )
+        """,
+        """
+        CREATE TABLE control.integration_secrets (
+            site text NOT NULL,
+            processor text NOT NULL,
+            secret_id int NOT NULL,
+            sealed bytea NOT NULL,
+            added_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (site, processor, secret_id),
+            FOREIGN KEY (site, processor) REFERENCES control.integrations (site, processor) ON DELETE CASCADE
+        )
+        """,
+        "COMMENT ON TABLE control.integrations IS 'A site''s payment processor webhooks: which processor field is the shop''s order id.'",
+        "COMMENT ON TABLE control.integration_secrets IS 'Webhook signing secrets, sealed (AES-GCM with a key derived from TRIBUTARY_SECRET_KEY, the site and processor as associated data). Never returned by the API.'",
+        """
+        CREATE TABLE analytics.order_references (
+            site text NOT NULL,
+            reference text NOT NULL,
+            order_id text NOT NULL,
+            PRIMARY KEY (site, reference)
+        )
+        """,
+        "CREATE INDEX order_references_order ON analytics.order_references (site, order_id)",
+        "SELECT analytics.restrict_rows_to_site('analytics.order_references')",
+        "COMMENT ON TABLE analytics.order_references IS 'The processor''s own ids of an order (Stripe payment intent, charge, checkout session, invoice; Shopify order id or name), so that a refund naming any of them nets against the order. Grain: one row per reference.'",
+        "COMMENT ON COLUMN analytics.order_references.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.order_references.reference IS 'An id the processor uses for the order, prefixed by its kind (e.g. stripe:payment_intent:pi_…).'",
+        "COMMENT ON COLUMN analytics.order_references.order_id IS 'The order (analytics.orders.order_id). A refund naming the reference is stored under this order, whichever arrived first.'",
+        "ALTER TABLE analytics.refunds ADD COLUMN kind text NOT NULL DEFAULT 'refund' CHECK (kind IN ('refund', 'chargeback'))",
+        "ALTER TABLE analytics.refunds ADD COLUMN cumulative_of text",
+        "COMMENT ON COLUMN analytics.refunds.kind IS 'refund, or chargeback (a dispute the shop lost); both net against the order''s revenue, reports show them apart.'",
+        "COMMENT ON COLUMN analytics.refunds.cumulative_of IS 'Set when amount_minor is a running total (Stripe''s charge.amount_refunded): of the rows sharing it, only the largest amount counts.'",
+    ])
+}
