@@ -188,7 +188,8 @@ enum ShopifyEvents {
             } else {
                 // A refund transaction is in the currency the customer paid (its `currency`).
                 let currency = try ProcessorFields.currency(transaction["currency"], field: "\(field).currency")
-                amount = (try money(transaction["amount"], currency, field: "\(field).amount"), nil)
+                let presentment = try money(transaction["amount"], currency, field: "\(field).amount")
+                amount = (presentment: presentment, shop: nil)
             }
             refundedTotal = try sum(refundedTotal, amount.presentment, field: field)
             if let shop = amount.shop { shopRefunded = try sum(shopRefunded, shop, field: field) } else { everyShopAmountKnown = false }

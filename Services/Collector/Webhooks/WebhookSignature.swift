@@ -34,14 +34,16 @@ enum WebhookSignature {
                 signatures.append(bytes)
             }
         }
-        guard let timestamp, let seconds = Int64(timestamp) else { throw refused("the Stripe-Signature header has no timestamp") }
+        guard let signedTimestamp = timestamp, let seconds = Int64(signedTimestamp) else {
+            throw refused("the Stripe-Signature header has no timestamp")
+        }
         guard !signatures.isEmpty else { throw refused("the Stripe-Signature header has no v1 signature") }
         let (difference, overflow) = now.subtractingReportingOverflow(seconds)
         guard !overflow, difference.magnitude <= tolerance.magnitude else {
             throw refused("the Stripe-Signature timestamp is more than \(tolerance) seconds from now")
         }
         // The timestamp exactly as sent, not re-printed: it is part of what was signed.
-        let signedPayload = Array(timestamp.utf8) + [UInt8(ascii: ".")] + Array(body)
+        let signedPayload = Array(signedTimestamp.utf8) + [UInt8(ascii: ".")] + Array(body)
         guard matches(signatures, payload: signedPayload, secrets: secrets) else {
             throw refused("no Stripe-Signature v1 signature matches this site's webhook secret")
         }
