@@ -125,7 +125,8 @@ public struct Collector: Sendable {
             }
         }
         router.post("/api/track") { request, context in
-            try await respond(request, context: context, keyRequired: false) { body, _ in
+            // Heap's bulk form takes up to 1,000 events.
+            try await respond(request, context: context, keyRequired: false, maximumEvents: max(configuration.maximumBatchEvents, 1000)) { body, _ in
                 var document = try Self.json(body)
                 let key = Self.takeKey(from: &document)
                 let events = try CompatibleShapes.appTrack(document)
@@ -133,7 +134,8 @@ public struct Collector: Sendable {
             }
         }
         router.post("/api/add_user_properties") { request, context in
-            try await respond(request, context: context, keyRequired: false) { body, _ in
+            // Heap's bulk form takes up to 1,000 events.
+            try await respond(request, context: context, keyRequired: false, maximumEvents: max(configuration.maximumBatchEvents, 1000)) { body, _ in
                 var document = try Self.json(body)
                 let key = Self.takeKey(from: &document)
                 let events = try CompatibleShapes.addUserProperties(document)

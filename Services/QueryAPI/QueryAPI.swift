@@ -108,6 +108,13 @@ public struct QueryAPI: Sendable {
                 return JSONResponse.ok(try await CartsReport(postgres: self.postgres, logger: self.logger).run(site: site, query: query))
             }
         }
+        router.get("/v1/sites/:site/reconciliation") { request, context in
+            try await handle(request) {
+                let (site, query) = try await self.reportRequest(request, context: context, ignoring: ["breakdown"])
+                let breakdown = Self.parameters(request).last { $0.0 == "breakdown" }?.1
+                return JSONResponse.ok(try await ReconciliationReport(postgres: self.postgres, logger: self.logger).run(site: site.id, query: query, breakdown: breakdown))
+            }
+        }
         addDefinitionRoutes(to: router)
         addIntegrationRoutes(to: router)
         // Read the resources now, at start-up: a broken bundle stops the process here.

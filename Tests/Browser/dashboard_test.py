@@ -13,6 +13,7 @@ and then, in the browser:
   2. With the admin token the site picker lists the sites; the default range is the last
      30 days; with the simulation's date range and each currency in turn, the overview
      tiles, every revenue-by-source row (orders and money), the totals, the per-day bars,
+     every reconciliation-by-source row and its totals (counts, browser loss rate, money),
      the goals and the funnel steps show exactly what the API answers for the same
      parameters — or, while goals and funnels answer 404, the page shows their empty state.
   3. A site's read key shows a site id field and the same figures; a wrong token shows the
@@ -52,6 +53,9 @@ ADMIN_TOKEN = "dashboard-test-admin-token"
 RUN = uuid.uuid4().hex[:10]
 SITE = f"dash-{RUN}"
 MONEY_KEYS = ("revenue", "refunds", "net_revenue", "aov")
+RECON_COUNTS = ("orders", "confirmed", "tracked", "confirmed_not_tracked", "confirmed_not_in_browser",
+                "tracked_not_confirmed", "amount_mismatches")
+RECON_MONEY = ("processor_revenue", "tracked_revenue", "amount_difference", "refunds", "chargebacks")
 
 report = Report("dashboard")
 log, check = report.log, report.check
@@ -94,6 +98,9 @@ const cell = (root, id) => { const e = q(root, id); return e ? {text: e.textCont
 const all = id => [...document.querySelectorAll(`[data-testid="${id}"]`)];
 const money = ['revenue', 'refunds', 'net_revenue', 'aov'];
 const row = (r, ids) => Object.fromEntries(ids.map(id => [id, cell(r, id)]));
+const recon = ['orders', 'confirmed', 'tracked', 'confirmed_not_tracked', 'confirmed_not_in_browser', 'browser_loss_rate',
+               'tracked_not_confirmed', 'amount_mismatches', 'processor_revenue', 'tracked_revenue', 'amount_difference',
+               'refunds', 'chargebacks'];
 return {
   currency: document.body.dataset.currency,
   currencies: [...document.querySelectorAll('#currency option')].map(o => o.value),
@@ -105,6 +112,10 @@ return {
                                          ...row(r, ['orders', 'first_orders', ...money])})),
   totals: q(document, 'source-totals') ? row(q(document, 'source-totals'), ['orders', 'first_orders', ...money]) : null,
   sourcesEmpty: !!q(document, 'sources-empty'),
+  reconciliation: all('reconciliation-row').map(r => ({source: r.dataset.source, shown: q(r, 'source').textContent, ...row(r, recon)})),
+  reconciliationTotals: q(document, 'reconciliation-totals') ? row(q(document, 'reconciliation-totals'), recon) : null,
+  reconciliationEmpty: !!q(document, 'reconciliation-empty'),
+  reconciliationError: (q(document, 'reconciliation-error') || {}).textContent || null,
   tableVisible: !!q(document, 'sources-table') && q(document, 'sources-table').getBoundingClientRect().height > 0,
   bars: all('day-bar').map(b => ({day: b.dataset.day, amount: b.dataset.amount, orders: b.dataset.orders,
                                   height: Number(b.getAttribute('height')), title: b.textContent})),
@@ -177,7 +188,7 @@ def differences(pairs):
 
 def currencies_in(*answers):
     found = set()
-    overview, sources, days, goal_reports, funnel_report = answers
+    overview, sources, days, goal_reports, funnel_report, reconciliation = answers
     for key in ("revenue", "refunds"):
         found |= {m["currency"] for m in overview.get(key, [])}
     for answer in (sources, days):
@@ -187,12 +198,14 @@ def currencies_in(*answers):
         found |= {m["currency"] for m in report.get("revenue", [])}
     for step in (funnel_report or {}).get("steps", []):
         found |= {m["currency"] for m in step.get("revenue", [])}
+    for key in RECON_MONEY:
+        found |= {m["currency"] for m in reconciliation["totals"][key]}
     return sorted(found)
 
 
 def compare(name, shown, answers, currency):
     """Checks every figure of one currency's view against the API's answers."""
-    overview, sources, days, goals, goal_reports, funnels, funnel_report = answers
+    overview, sources, days, goals, goal_reports, funnels, funnel_report, reconciliation = answers
     pairs = []
     for key in ("visitors", "sessions", "pageviews", "orders"):
         cell = shown["overview"]["overview-" + key]
@@ -239,6 +252,29 @@ def compare(name, shown, answers, currency):
         biggest = max(expected_bars, key=lambda b: money_of(next(r for r in days["rows"] if r["day"] == b[0])["revenue"], currency)["amount_minor"])
         check(f"{name}: the tallest bar is the day with the most {currency} revenue", tallest["day"] == biggest[0],
               f"tallest {tallest['day']}, most revenue {biggest[0]}")
+
+    rows = reconciliation["rows"]
+    sources_shown = [r["source"] for r in shown["reconciliation"]]
+    sources_api = [r["source"] for r in rows]
+    check(f"{name}: the reconciliation table has the API's {len(rows)} source rows, in its order",
+          sources_shown == sources_api and all(r["shown"] == r["source"] for r in shown["reconciliation"])
+          and shown["reconciliationEmpty"] == (not rows) and not shown["reconciliationError"],
+          f"screen {sources_shown}, API {sources_api}, error {shown['reconciliationError']!r}")
+    compared = [(api_row["source"], screen_row, api_row) for screen_row, api_row in zip(shown["reconciliation"], rows)]
+    if rows:
+        compared.append(("totals", shown["reconciliationTotals"] or {}, reconciliation["totals"]))
+    pairs = []
+    for label, screen_row, api_row in compared:
+        for key in RECON_COUNTS:
+            pairs.append((f"reconciliation {label} {key}", same_count(screen_row.get(key), api_row[key]), screen_row.get(key), api_row[key]))
+        rate = api_row["browser_loss_rate"]
+        pairs.append((f"reconciliation {label} browser_loss_rate", same_rate(screen_row.get("browser_loss_rate"), rate),
+                      screen_row.get("browser_loss_rate"), rate))
+        for key in RECON_MONEY:
+            pairs.append((f"reconciliation {label} {key}", same_money(screen_row.get(key), api_row[key], currency),
+                          screen_row.get(key), money_of(api_row[key], currency)))
+    check(f"{name}: every reconciliation row's counts, browser loss rate and {currency} money, and the totals, equal GET /reconciliation",
+          not differences(pairs), "; ".join(differences(pairs)[:10]))
 
     if not goals:
         check(f"{name}: goals answer {'404' if goals is None else 'an empty list'}, the page shows its empty state", bool(shown["goalsEmpty"]) and not shown["goals"],
@@ -315,7 +351,8 @@ def answers_for(tributary, site, first, last, token=ADMIN_TOKEN):
     if status == 200:
         funnels = body["funnels"]
         funnel_report = get(f"/funnels/{funnels[0]['id']}/report?{span}") if funnels else None
-    return overview, sources, days, goals, goal_reports or {}, funnels, funnel_report
+    reconciliation = get(f"/reconciliation?{span}&breakdown=source")
+    return overview, sources, days, goals, goal_reports or {}, funnels, funnel_report, reconciliation
 
 
 def settled(tributary, site, first, last):
@@ -371,9 +408,12 @@ def test_page_is_self_contained(tributary):
 def test_admin_view(tributary, expected, workdir):
     first, last = expected["from"], expected["to"]
     answers = settled(tributary, SITE, first, last)
-    overview, sources, days, goals, goal_reports, funnels, funnel_report = answers
+    overview, sources, days, goals, goal_reports, funnels, funnel_report, reconciliation = answers
     log(f"API for {first}..{last}: {overview['orders']} orders, {len(sources['rows'])} source rows, {len(days['rows'])} days, "
-        f"goals {'404' if goals is None else len(goals)}, funnels {'404' if funnels is None else len(funnels)}")
+        f"goals {'404' if goals is None else len(goals)}, funnels {'404' if funnels is None else len(funnels)}, "
+        f"{reconciliation['totals']['confirmed']} orders confirmed by a processor")
+    check("the reconciliation report counts the overview's orders", reconciliation["totals"]["orders"] == overview["orders"],
+          f"{reconciliation['totals']['orders']} vs {overview['orders']}")
     check("the API's orders and per-currency revenue equal the simulation's ground truth",
           overview["orders"] == expected["orders"]
           and {(m["currency"], m["amount_minor"]) for m in overview["revenue"]}
@@ -410,7 +450,7 @@ def test_admin_view(tributary, expected, workdir):
               driver.execute_script("return document.body.dataset.loaded + ' ' + document.body.dataset.state"))
 
         shown = screen(driver)
-        codes = currencies_in(overview, sources, days, goal_reports, funnel_report)
+        codes = currencies_in(overview, sources, days, goal_reports, funnel_report, reconciliation)
         check(f"the currency selector offers the currencies of the answers ({', '.join(codes)}), never a sum",
               shown["currencies"] == codes and set(codes) == {t["currency"] for t in expected["totals"]},
               f"screen {shown['currencies']}, API {codes}")

@@ -179,7 +179,9 @@ import Testing
              "properties": {"processor": "stripe", "stripe_event_id": "evt_1TtrbA2eZvKYlo2C0ChkDone",
                             "stripe_event_type": "checkout.session.completed", "stripe_object": "checkout.session", "livemode": false,
                             "checkout_session": "cs_test_a1TtrbCheckoutSession0001", "payment_intent": "pi_3TtrbA2eZvKYlo2C1Intent01",
-                            "customer": "cus_TtrbCustomer0001", "mode": "payment", "client_reference_id": "anon-7f3a9c"}}
+                            "customer": "cus_TtrbCustomer0001", "mode": "payment", "client_reference_id": "anon-7f3a9c",
+                            "order_references": ["stripe:checkout_session:cs_test_a1TtrbCheckoutSession0001",
+                                                 "stripe:payment_intent:pi_3TtrbA2eZvKYlo2C1Intent01"]}}
             """)
         #expect(events == [expected])
         let serialized = events.map(\.serialized).joined()
@@ -246,7 +248,8 @@ import Testing
              "anonymous_id": "anon-51c2e0",
              "properties": {"processor": "stripe", "stripe_event_id": "evt_3TtrbA2eZvKYlo2C0PiPaid",
                             "stripe_event_type": "payment_intent.succeeded", "stripe_object": "payment_intent", "livemode": false,
-                            "payment_intent": "pi_3TtrbA2eZvKYlo2C1Intent02", "charge_id": "ch_3TtrbA2eZvKYlo2C1Charge02"}}
+                            "payment_intent": "pi_3TtrbA2eZvKYlo2C1Intent02", "charge_id": "ch_3TtrbA2eZvKYlo2C1Charge02",
+                            "order_references": ["stripe:payment_intent:pi_3TtrbA2eZvKYlo2C1Intent02", "stripe:charge:ch_3TtrbA2eZvKYlo2C1Charge02"]}}
             """)
         #expect(events == [expected])
         #expect(!events[0].serialized.contains("@") && !events[0].serialized.contains("Yamada"))
@@ -267,7 +270,8 @@ import Testing
              "properties": {"processor": "stripe", "stripe_event_id": "evt_1TtrbA2eZvKYlo2C0InvPaid",
                             "stripe_event_type": "invoice.paid", "stripe_object": "invoice", "livemode": false,
                             "invoice": "in_1TtrbA2eZvKYlo2CInvoice03", "subscription": "sub_1TtrbA2eZvKYlo2CSubscr03",
-                            "customer": "cus_TtrbCustomer0003", "billing_reason": "subscription_cycle"}}
+                            "customer": "cus_TtrbCustomer0003", "billing_reason": "subscription_cycle",
+                            "order_references": ["stripe:invoice:in_1TtrbA2eZvKYlo2CInvoice03"]}}
             """)
         #expect(events == [expected])
         #expect(!events[0].serialized.contains("@") && !events[0].serialized.contains("Muster"))
@@ -279,6 +283,8 @@ import Testing
         let event = try StripeEvents.events(older, orderIdField: .metadataOrderId)[0]
         #expect(event["order_id"] == .string("pi_old"))
         #expect(event["properties"]?["payment_intent"] == .string("pi_old") && event["properties"]?["charge_id"] == .string("ch_old"))
+        #expect(event["properties"]?["order_references"] == .array([.string("stripe:payment_intent:pi_old"), .string("stripe:charge:ch_old"),
+                                                                   .string("stripe:invoice:in_1TtrbA2eZvKYlo2CInvoice03")]))
         // A trial's invoice, paid with nothing, is no order.
         let trial = Self.setting(try Self.fixture("stripe-invoice-paid.json"), ["data", "object", "amount_paid"], to: .number("0"))
         #expect(try StripeEvents.events(trial, orderIdField: .metadataOrderId).isEmpty)
@@ -288,18 +294,22 @@ import Testing
         let refunded = try Self.fixture("stripe-charge-refunded.json")
         let events = try StripeEvents.events(refunded, orderIdField: .metadataOrderId)
         let expected = try Self.json("""
-            {"name": "refund", "event_id": "stripe:ch_3TtrbA2eZvKYlo2C1Charge01:refunded:2000", "order_id": "pi_3TtrbA2eZvKYlo2C1Intent01",
+            {"name": "refund", "event_id": "stripe:ch_3TtrbA2eZvKYlo2C1Charge01:refunded:2000",
+             "order_id": "stripe:payment_intent:pi_3TtrbA2eZvKYlo2C1Intent01",
              "value": "20.00", "currency": "USD", "timestamp": 1767484800000,
              "properties": {"processor": "stripe", "stripe_event_id": "evt_3TtrbA2eZvKYlo2C0Refund1",
                             "stripe_event_type": "charge.refunded", "stripe_object": "charge", "livemode": false,
-                            "refund_cumulative": true, "charge_id": "ch_3TtrbA2eZvKYlo2C1Charge01",
-                            "payment_intent": "pi_3TtrbA2eZvKYlo2C1Intent01", "customer": "cus_TtrbCustomer0001",
-                            "order_ref": "payment_intent"}}
+                            "refund_cumulative": true, "cumulative_of": "stripe:charge:ch_3TtrbA2eZvKYlo2C1Charge01",
+                            "charge_id": "ch_3TtrbA2eZvKYlo2C1Charge01", "payment_intent": "pi_3TtrbA2eZvKYlo2C1Intent01",
+                            "customer": "cus_TtrbCustomer0001"}}
             """)
         #expect(events == [expected])
         #expect(!events[0].serialized.contains("@"))
         let event = try Self.normalize(events[0])
         #expect(event.action == .refund && event.eventId == "stripe:ch_3TtrbA2eZvKYlo2C1Charge01:refunded:2000")
+        // The reference it names is one the Checkout Session's purchase listed.
+        let purchase = try StripeEvents.events(try Self.fixture("stripe-checkout-session-completed.json"), orderIdField: .metadataOrderId)[0]
+        #expect(purchase["properties"]?["order_references"]?.arrayValue?.contains(.string(event.orderId ?? "")) == true)
         // A redelivery is the same event; the next refund of the charge, a new one with the new total.
         #expect(try StripeEvents.events(refunded, orderIdField: .metadataOrderId) == events)
         let full = Self.setting(refunded, ["data", "object", "amount_refunded"], to: .number("5450"))
@@ -307,22 +317,22 @@ import Testing
         #expect(next["event_id"] == .string("stripe:ch_3TtrbA2eZvKYlo2C1Charge01:refunded:5450") && next["value"] == .string("54.50"))
         // When the payment intent is the order id, or the charge names the order, no reference is left to resolve.
         let byIntent = try StripeEvents.events(refunded, orderIdField: .paymentIntent)[0]
-        #expect(byIntent["order_id"] == .string("pi_3TtrbA2eZvKYlo2C1Intent01") && byIntent["properties"]?["order_ref"] == nil)
+        #expect(byIntent["order_id"] == .string("pi_3TtrbA2eZvKYlo2C1Intent01"))
         let named = Self.setting(refunded, ["data", "object", "metadata", "order_id"], to: .string("A-1001"))
         let byMetadata = try StripeEvents.events(named, orderIdField: .metadataOrderId)[0]
-        #expect(byMetadata["order_id"] == .string("A-1001") && byMetadata["properties"]?["order_ref"] == nil)
+        #expect(byMetadata["order_id"] == .string("A-1001"))
     }
 
     @Test func stripeDisputeLostIsAChargeback() throws {
         let dispute = try Self.fixture("stripe-charge-dispute-closed.json")
         let events = try StripeEvents.events(dispute, orderIdField: .metadataOrderId)
         let expected = try Self.json("""
-            {"name": "refund", "event_id": "stripe:dp_1TtrbA2eZvKYlo2CDispute02:lost", "order_id": "pi_3TtrbA2eZvKYlo2C1Intent02",
+            {"name": "refund", "event_id": "stripe:dp_1TtrbA2eZvKYlo2CDispute02:lost", "order_id": "stripe:payment_intent:pi_3TtrbA2eZvKYlo2C1Intent02",
              "value": "12000", "currency": "JPY", "timestamp": 1770000000000,
              "properties": {"processor": "stripe", "stripe_event_id": "evt_1TtrbA2eZvKYlo2C0DispLost",
                             "stripe_event_type": "charge.dispute.closed", "stripe_object": "dispute", "livemode": false,
                             "chargeback": true, "dispute_id": "dp_1TtrbA2eZvKYlo2CDispute02", "charge_id": "ch_3TtrbA2eZvKYlo2C1Charge02",
-                            "payment_intent": "pi_3TtrbA2eZvKYlo2C1Intent02", "dispute_reason": "fraudulent", "order_ref": "payment_intent"}}
+                            "payment_intent": "pi_3TtrbA2eZvKYlo2C1Intent02", "dispute_reason": "fraudulent"}}
             """)
         #expect(events == [expected])
         #expect(!events[0].serialized.contains("@") && !events[0].serialized.contains("203.0.113.9"))
@@ -432,7 +442,8 @@ import Testing
                             "cart_token": "Z2NwLWV1cm9wZS13ZXN0MTpUdHJiQ2FydDAwMDE", "checkout_id": "36001234567890",
                             "source_name": "web", "landing_site": "/?utm_source=newsletter&utm_medium=email&utm_campaign=winter",
                             "referring_site": "https://mail.example.net/", "shopify_customer_id": "6001234567890", "test": false,
-                            "shop_amount": "66.00", "shop_currency": "USD", "financial_status": "paid"}}
+                            "shop_amount": "66.00", "shop_currency": "USD", "financial_status": "paid",
+                            "order_references": ["shopify:order:5801234567890"]}}
             """)
         #expect(events == [expected])
         let serialized = events[0].serialized
@@ -474,9 +485,12 @@ import Testing
         let event = try Self.normalize(events[0])
         #expect(event.action == .refund && event.orderId == "5801234567890")
         #expect(event.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 750))
-        // The refund names its order only by id: a shop keyed by names resolves it from the purchase.
+        // The refund names its order only by id: for a shop keyed by names, the reference the purchase listed.
         let named = try ShopifyEvents.events(topic: "refunds/create", refund, orderIdField: .name)[0]
-        #expect(named["order_id"] == .string("5801234567890") && named["properties"]?["order_ref"] == .string("shopify_order_id"))
+        #expect(named["order_id"] == .string("shopify:order:5801234567890"))
+        let purchase = try ShopifyEvents.events(topic: "orders/paid", try Self.fixture("shopify-orders-paid.json"), orderIdField: .name)[0]
+        #expect(purchase["order_id"] == .string("#1001"))
+        #expect(purchase["properties"]?["order_references"] == .array([named["order_id"]!]))
     }
 
     @Test func shopifyRefundAmountsAndRestocks() throws {

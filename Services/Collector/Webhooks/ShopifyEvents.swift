@@ -20,7 +20,10 @@ enum ShopifyOrderId: String, Sendable, CaseIterable {
 ///   reports on its own. No `event_id`: it defaults to the order id, so both topics, their
 ///   redeliveries and the browser's and server's copies of the order are one conversion.
 /// - `refunds/create`: one refund per Shopify refund, of its successful `refund` transactions
-///   (a refund that only restocks items moves no money and is no event).
+///   (a refund that only restocks items moves no money and is no event). It names its order
+///   by the numeric id only: a purchase lists `shopify:order:<id>` in its `order_references`,
+///   and a shop whose order id is the order's name gets that reference as the refund's
+///   `order_id`, which the Aggregator resolves through the purchase, whichever arrives first.
 /// - `orders/cancelled`: an `order_cancelled` event without money. Cancelling an order with a
 ///   refund makes Shopify create that refund, which `refunds/create` reports; cancelling
 ///   without one leaves the money with the shop. Either way a cancellation refunds nothing.
@@ -90,6 +93,7 @@ enum ShopifyEvents {
             properties["shop_currency"] = .string(shop.currency.code)
         }
         if let status = ProcessorFields.text(order["financial_status"]) { properties["financial_status"] = .string(status) }
+        if let numericId = ProcessorFields.text(order["id"]) { properties["order_references"] = .array([.string(reference(numericId))]) }
         event["properties"] = .object(properties)
         if let anonymousId = ProcessorFields.visitorId(noteAttribute(order, "tributary_anonymous_id")) {
             event["anonymous_id"] = .string(anonymousId)
@@ -166,9 +170,6 @@ enum ShopifyEvents {
     // MARK: Refunds
 
     /// The refund's successful `refund` transactions, summed: nil when they move no money.
-    /// The refund names its order only by the numeric id; a shop whose order id is the order's
-    /// name gets `properties.order_ref: "shopify_order_id"`, for the Aggregator to resolve to
-    /// the order whose purchase carries that `shopify_order_id`.
     static func refund(_ refund: JSONValue, topic: String, _ choice: ShopifyOrderId) throws(APIError) -> JSONValue? {
         guard let refundId = ProcessorFields.text(refund["id"]) else {
             throw .invalid(.missingField, "a Shopify refund has an id", field: "id")
@@ -198,7 +199,8 @@ enum ShopifyEvents {
         }
         guard let refunded = refundedTotal, refunded.amountMinor > 0 else { return nil }
         var event: [String: JSONValue] = [
-            "name": .string("refund"), "order_id": .string(orderNumericId),
+            // The refund knows the order's numeric id only: a shop keyed by names gets the reference.
+            "name": .string("refund"), "order_id": .string(choice == .id ? orderNumericId : reference(orderNumericId)),
             "event_id": .string("shopify:refund:\(refundId)"),
             "value": .string(refunded.decimalText), "currency": .string(refunded.currency.code),
         ]
@@ -210,7 +212,6 @@ enum ShopifyEvents {
             "shopify_refund_id": .string(refundId), "shopify_order_id": .string(orderNumericId),
             "shopify_transaction_ids": .array(transactionIds),
         ]
-        if choice == .name { properties["order_ref"] = .string("shopify_order_id") }
         if everyShopAmountKnown, let shopRefunded {
             properties["shop_amount"] = .string(shopRefunded.decimalText)
             properties["shop_currency"] = .string(shopRefunded.currency.code)
@@ -276,6 +277,12 @@ enum ShopifyEvents {
     }
 
     // MARK: Fields
+
+    /// An order's numeric id as an order reference, `shopify:order:<id>`, so it can never be
+    /// taken for an order name.
+    static func reference(_ numericId: String) -> String {
+        "shopify:order:\(numericId)"
+    }
 
     /// Shopify's numeric ids, as text.
     static func orderNumber(_ value: JSONValue?, field: String) throws(APIError) -> String {

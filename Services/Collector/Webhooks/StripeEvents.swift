@@ -28,14 +28,20 @@ enum StripeOrderId: String, Sendable, CaseIterable {
 /// - `properties`: `processor: "stripe"`, `stripe_event_id`, `stripe_event_type`,
 ///   `stripe_object`, `livemode`, and the references that tie Stripe's objects to each other:
 ///   `payment_intent`, `charge_id`, `checkout_session`, `invoice`, `subscription`, `customer`.
+///   A purchase lists its ids as `order_references` (`stripe:payment_intent:pi_…`,
+///   `stripe:charge:ch_…`, `stripe:checkout_session:cs_…`, `stripe:invoice:in_…`), which the
+///   Aggregator keeps in `analytics.order_references`; a refund or chargeback whose order id
+///   the payload does not have names one of those as its `order_id`.
 /// - visitor: `metadata.tributary_anonymous_id` (else a Checkout `client_reference_id`) as
 ///   `anonymous_id`, `metadata.tributary_user_id` as `user_id`. Customer emails, names,
 ///   phones and addresses are never read.
 ///
 /// Stripe reports one payment through several objects, and the payment intent does not name
-/// the Checkout Session that made it (the session names the intent). So the Aggregator must
-/// treat Stripe purchases that share `properties.payment_intent` or `properties.invoice` as one
-/// order; the copy with `checkout_session` names the order and the visitor.
+/// the Checkout Session that made it (the session names the intent): a `payment_intent.succeeded`
+/// of a Checkout payment cannot be told from the payload alone. Both copies list
+/// `stripe:payment_intent:pi_…` in their `order_references`; they are one order when the
+/// shop's order id is the payment intent, and otherwise only if the Aggregator folds a purchase
+/// whose references already belong to another order into that order.
 enum StripeEvents {
     static func events(_ event: JSONValue, orderIdField: StripeOrderId) throws(APIError) -> [JSONValue] {
         let fields = try CompatibleShapes.object(event)
@@ -117,15 +123,18 @@ enum StripeEvents {
         ]
         for case let (name, value?) in references { properties[name] = .string(value) }
         // Kept as sent unless it is an email: the shop may use it for its own cart or user id.
-        if let reference = ProcessorFields.visitorId(session["client_reference_id"]) { properties["client_reference_id"] = .string(reference) }
+        if let clientReference = ProcessorFields.visitorId(session["client_reference_id"]) {
+            properties["client_reference_id"] = .string(clientReference)
+        }
+        properties["order_references"] = orderReferences(properties)
         event["properties"] = .object(properties)
         linkVisitor(&event, metadata: session["metadata"], fallbackAnonymousId: session["client_reference_id"])
         return .object(event)
     }
 
     /// A payment made with a PaymentIntent, `amount_received` of it. Its payload cannot tell
-    /// whether Checkout made it (see the type's notes): the Aggregator folds it into the
-    /// Checkout Session's purchase that names the same `payment_intent`.
+    /// whether Checkout made it (see the type's notes); it lists the same
+    /// `stripe:payment_intent:pi_…` reference as that session's purchase would.
     static func paymentIntent(_ intent: JSONValue, _ context: Context) throws(APIError) -> JSONValue {
         guard let intentId = ProcessorFields.text(intent["id"]) else {
             throw .invalid(.missingField, "a PaymentIntent has an id", field: "data.object.id")
@@ -141,6 +150,7 @@ enum StripeEvents {
             ("charge_id", ProcessorFields.id(intent["latest_charge"])), ("customer", ProcessorFields.id(intent["customer"])),
         ]
         for case let (name, value?) in references { properties[name] = .string(value) }
+        properties["order_references"] = orderReferences(properties)
         event["properties"] = .object(properties)
         linkVisitor(&event, metadata: intent["metadata"])
         return .object(event)
@@ -199,6 +209,7 @@ enum StripeEvents {
         ]
         for case let (name, value?) in references { properties[name] = .string(value) }
         if invoice["lines"]?["has_more"]?.boolValue == true { properties["items_truncated"] = .bool(true) }
+        properties["order_references"] = orderReferences(properties)
         event["properties"] = .object(properties)
         // The visitor set on the subscription (its metadata is copied onto every invoice's
         // subscription details) links every period's order to the person who subscribed.
@@ -210,10 +221,10 @@ enum StripeEvents {
     // MARK: Refunds and chargebacks
 
     /// `amount_refunded` is the charge's refunds so far, not this refund: the event carries
-    /// that cumulative amount (`properties.refund_cumulative`), and its id is the charge and
-    /// the amount, so a redelivery is the same event and a later refund a new one. The
-    /// Aggregator records, per `charge_id`, only what exceeds the largest cumulative amount it
-    /// has recorded: exact whatever the order of arrival.
+    /// that running total (`properties.refund_cumulative`, and `cumulative_of:
+    /// "stripe:charge:ch_…"`), and its id is the charge and the total, so a redelivery is the
+    /// same event and a later refund a new one. Of the refunds sharing `cumulative_of` the
+    /// Aggregator counts the largest once: exact whatever the order of arrival.
     static func chargeRefunded(_ charge: JSONValue, _ context: Context) throws(APIError) -> JSONValue {
         guard let chargeId = ProcessorFields.text(charge["id"]) else {
             throw .invalid(.missingField, "a Charge has an id", field: "data.object.id")
@@ -226,6 +237,7 @@ enum StripeEvents {
         let paymentIntent = ProcessorFields.id(charge["payment_intent"])
         var properties = event["properties"]!.objectValue!
         properties["refund_cumulative"] = .bool(true)
+        properties["cumulative_of"] = .string(reference("charge", chargeId))
         properties["charge_id"] = .string(chargeId)
         let references: [(String, String?)] = [
             ("payment_intent", paymentIntent), ("invoice", ProcessorFields.id(charge["invoice"])),
@@ -266,9 +278,8 @@ enum StripeEvents {
 
     /// The order a refund or chargeback takes money from. The shop's own id when the payload
     /// has it (the charge's `metadata.order_id`, or the payment intent when that is the id);
-    /// otherwise the payment intent's id (else the charge's) with `properties.order_ref` naming
-    /// that reference, for the Aggregator to resolve to the order whose purchase carries the
-    /// same value there, whichever of the two arrives first.
+    /// otherwise the reference `stripe:payment_intent:pi_…` (else `stripe:charge:ch_…`), which
+    /// the Aggregator resolves through the purchase that listed it, whichever arrives first.
     static func refundedOrder(_ event: inout [String: JSONValue], _ context: Context, metadata: JSONValue?,
                               paymentIntent: String?, chargeId: String) {
         switch context.orderIdField {
@@ -284,10 +295,21 @@ enum StripeEvents {
             }
         case .checkoutSession: break
         }
-        var properties = event["properties"]?.objectValue ?? [:]
-        properties["order_ref"] = .string(paymentIntent == nil ? "charge_id" : "payment_intent")
-        event["properties"] = .object(properties)
-        event["order_id"] = .string(paymentIntent ?? chargeId)
+        event["order_id"] = .string(paymentIntent.map { reference("payment_intent", $0) } ?? reference("charge", chargeId))
+    }
+
+    /// A Stripe id as an order reference: `stripe:<kind>:<id>`, so it can never be taken for a
+    /// shop's own order id.
+    static func reference(_ kind: String, _ id: String) -> String {
+        "stripe:\(kind):\(id)"
+    }
+
+    /// The purchase's Stripe ids as order references, from the properties that carry them.
+    static func orderReferences(_ properties: [String: JSONValue]) -> JSONValue {
+        let kinds: [(property: String, kind: String)] = [
+            ("checkout_session", "checkout_session"), ("payment_intent", "payment_intent"), ("charge_id", "charge"), ("invoice", "invoice"),
+        ]
+        return .array(kinds.compactMap { entry in properties[entry.property]?.stringValue.map { JSONValue.string(reference(entry.kind, $0)) } })
     }
 
     // MARK: Shared pieces
@@ -392,7 +414,8 @@ enum StripeEvents {
                 minor = product
             } else {
                 guard minor % 10 == 0 else {
-                    throw .invalid(.invalidAmount, "\(field) \(units) is not a whole number of \(currency.code) (Stripe sends it with \(stripeExponent(currency)) decimals, ISO 4217 has \(currency.exponent))", field: field)
+                    let units = "\(units) in \(stripeExponent(currency)) decimals"
+                    throw .invalid(.invalidAmount, "\(field) \(units) is not a whole number of \(currency.code) minor units", field: field)
                 }
                 minor /= 10
             }

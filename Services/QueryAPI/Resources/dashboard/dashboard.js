@@ -85,17 +85,18 @@ async function load() {
   const gen = ++S.gen, base = "/v1/sites/" + encodeURIComponent(site), range = `from=${from}&to=${to}`;
   document.body.dataset.state = "loading";
   status("Loading…");
-  const [overview, sources, days, goals, funnels] = await Promise.all([
+  const [overview, sources, days, goals, funnels, reconciliation] = await Promise.all([
     api(`${base}/overview?${range}`),
     api(`${base}/revenue?${range}&breakdown=source,medium,campaign`),
     api(`${base}/revenue?${range}&breakdown=day`),
     api(`${base}/goals`),
     api(`${base}/funnels`),
+    api(`${base}/reconciliation?${range}&breakdown=source`),
   ]);
   const goalReports = goals.ok ? await Promise.all((goals.body.goals || []).map(goal =>
     api(`${base}/goals/${encodeURIComponent(goal.id)}/report?${range}`).then(r => ({goal, r})))) : [];
   if (gen !== S.gen) return;
-  S.data = {site, from, to, base, range, overview, sources, days, goals, goalReports, funnels, funnel: null};
+  S.data = {site, from, to, base, range, overview, sources, days, goals, goalReports, funnels, funnel: null, reconciliation};
   const list = funnels.ok ? funnels.body.funnels || [] : [];
   $("funnel").replaceChildren(...list.map(f => h("option", {value: f.id}, f.name || f.id)));
   $("funnel").hidden = !list.length;
@@ -122,6 +123,7 @@ function currencies() {
   if (d.overview.ok) ["revenue", "refunds"].forEach(k => add(d.overview.body[k]));
   for (const r of [d.sources, d.days]) if (r.ok) r.body.rows.forEach(row => { add(row.revenue); add(row.refunds); });
   d.goalReports.forEach(g => g.r.ok && add(g.r.body.revenue));
+  if (d.reconciliation.ok) RECON_MONEY.forEach(k => add(d.reconciliation.body.totals[k]));
   if (d.funnel && d.funnel.r.ok) (d.funnel.r.body.steps || []).forEach(s => add(s.revenue));
   return [...seen].sort();
 }
@@ -137,7 +139,7 @@ function render() {
 function renderPanels() {
   const cur = $("currency").value;
   document.body.dataset.currency = cur;
-  renderOverview(cur); renderDays(cur); renderSources(cur); renderGoals(cur); renderFunnel(cur);
+  renderOverview(cur); renderDays(cur); renderSources(cur); renderReconciliation(cur); renderGoals(cur); renderFunnel(cur);
 }
 
 function renderOverview(cur) {
@@ -198,6 +200,29 @@ function renderSources(cur) {
       num("orders", r.body.totals.orders, int(r.body.totals.orders)), num("first_orders", r.body.totals.first_orders, int(r.body.totals.first_orders)),
       money4(r.body.totals)))),
     h("p", {class: "note"}, "Orders count every currency; amounts are in the selected currency only."));
+}
+
+// Counts before and after the loss rate, then money in the selected currency: as the API names them.
+const RECON_COUNTS = ["orders", "confirmed", "tracked", "confirmed_not_tracked", "confirmed_not_in_browser"];
+const RECON_AFTER = ["tracked_not_confirmed", "amount_mismatches"];
+const RECON_MONEY = ["processor_revenue", "tracked_revenue", "amount_difference", "refunds", "chargebacks"];
+
+function renderReconciliation(cur) {
+  const r = S.data.reconciliation;
+  if (!r.ok) return show("reconciliation", failure("reconciliation-error", r));
+  if (!r.body.rows.length) return show("reconciliation", h("p", {class: "muted", "data-testid": "reconciliation-empty"}, "No orders in this range."));
+  const cells = row => [RECON_COUNTS.map(k => num(k, row[k], int(row[k]))),
+    num("browser_loss_rate", row.browser_loss_rate, pct(row.browser_loss_rate)),
+    RECON_AFTER.map(k => num(k, row[k], int(row[k]))), RECON_MONEY.map(k => cash(k, row[k], cur))];
+  show("reconciliation", h("table", {"data-testid": "reconciliation-table"},
+    h("thead", {}, h("tr", {}, h("th", {}, "Source"),
+      ["Orders", "Confirmed", "Tracked", "Confirmed, not tracked", "Confirmed, not in browser", "Browser loss", "Tracked, not confirmed",
+       "Amount mismatches", `Processor ${cur}`, `Tracked ${cur}`, `Difference ${cur}`, `Refunds ${cur}`, `Chargebacks ${cur}`].map(t => h("th", {class: "n"}, t)))),
+    h("tbody", {}, r.body.rows.map(row => h("tr", {"data-testid": "reconciliation-row", "data-source": row.source},
+      h("td", {"data-testid": "source"}, row.source), cells(row)))),
+    h("tfoot", {}, h("tr", {"data-testid": "reconciliation-totals"}, h("td", {}, "Total"), cells(r.body.totals)))),
+    h("p", {class: "note"}, "Confirmed: the payment processor reported the order; tracked: the browser or the shop's server did. " +
+      "Tracked and difference (processor − tracked) are of the orders both confirmed and tracked."));
 }
 
 function renderGoals(cur) {
