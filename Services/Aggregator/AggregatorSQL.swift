@@ -181,11 +181,13 @@ enum AggregatorSQL {
         """,
         // Orders: one per order id. The money comes from the copy of the highest precedence
         // (processor > server > browser): such a copy arriving after a lower one corrects the
-        // money by the difference, and a later lower copy never changes it. When and where the order happened (day, session,
-        // source) comes from a copy that knows its session, the browser's preferred; an order
-        // known only from an unattributed copy is `inherited` until such a copy arrives. Either
-        // way the result does not depend on the order copies arrive in, so a rebuild from the
-        // facts gives the same rows. New orders take the refunds that arrived before them.
+        // money by the difference, and a later lower copy never changes it. When and where the
+        // order happened (day, session, source) comes from the best placed copy: one that knows
+        // its session before one that does not (`inherited` until such a copy arrives), the
+        // browser's before others, then the first received (then the smallest event_uuid); the
+        // order keeps that copy's rank (`place_*`) to compare later copies with. Either way the
+        // result does not depend on the order copies arrive in, so a rebuild from the facts
+        // gives the same rows. New orders take the refunds that arrived before them.
         """
         WITH money AS (
             SELECT DISTINCT ON (site, \(orderKey()))
@@ -197,14 +199,15 @@ enum AggregatorSQL {
         ), place AS (
             SELECT DISTINCT ON (site, \(orderKey()))
                    site, \(orderKey()) AS order_id, occurred_at, day, person_id, session_id,
-                   source, medium, campaign, channel, referrer_domain, landing_page
+                   source, medium, campaign, channel, referrer_domain, landing_page,
+                   origin = 'browser' AS place_browser, received_at AS place_received_at, event_uuid AS place_event_uuid
             FROM aggregator_new e WHERE action = 'purchase'
             ORDER BY site, \(orderKey()), (source = '(unattributed)'), (origin = 'browser') DESC,
                      received_at, event_uuid
         ), incoming AS (
             SELECT m.site, m.order_id, m.event_uuid, m.origin, p.occurred_at, p.day, p.person_id, p.session_id, p.source,
                    p.medium, p.campaign, p.channel, p.referrer_domain, p.landing_page, m.currency, m.revenue_minor,
-                   m.is_first_purchase, p.source = '(unattributed)' AS inherited
+                   m.is_first_purchase, p.source = '(unattributed)' AS inherited, p.place_browser, p.place_received_at, p.place_event_uuid
             FROM money m JOIN place p ON p.site = m.site AND p.order_id = m.order_id
         ), previous AS (
             SELECT o.* FROM analytics.orders o JOIN incoming i ON o.site = i.site AND o.order_id = i.order_id
@@ -212,15 +215,16 @@ enum AggregatorSQL {
             INSERT INTO analytics.orders AS o (
                 site, order_id, event_uuid, origin, occurred_at, day, person_id, session_id, source, medium,
                 campaign, channel, referrer_domain, landing_page, currency, revenue_minor, is_first_purchase,
-                inherited, refunded_minor)
+                inherited, place_browser, place_received_at, place_event_uuid, refunded_minor)
             SELECT i.*, \(refunded(site: "i.site", order: "i.order_id", currency: "i.currency", revenue: "i.revenue_minor"))
             FROM incoming i
             ON CONFLICT (site, order_id) DO UPDATE SET
                 \(takeWhen(moneyCorrected, ["event_uuid", "origin", "currency", "revenue_minor", "refunded_minor"])),
                 is_first_purchase = \(firstPurchaseFlag),
-                \(takeWhen(placeFound, ["occurred_at", "day", "person_id", "session_id", "source", "medium", "campaign",
-                                        "channel", "referrer_domain", "landing_page", "inherited"]))
-            WHERE \(moneyCorrected) OR \(placeFound) OR \(firstPurchaseFlag) IS DISTINCT FROM o.is_first_purchase
+                \(takeWhen(betterPlaced, ["occurred_at", "day", "person_id", "session_id", "source", "medium", "campaign",
+                                          "channel", "referrer_domain", "landing_page", "inherited", "place_browser",
+                                          "place_received_at", "place_event_uuid"]))
+            WHERE \(moneyCorrected) OR \(betterPlaced) OR \(firstPurchaseFlag) IS DISTINCT FROM o.is_first_purchase
             RETURNING o.*
         )
         INSERT INTO aggregator_deltas
@@ -276,8 +280,12 @@ enum AggregatorSQL {
     static func precedence(_ origin: String) -> String {
         EventCopySQL.precedence(origin: SQLFragment(stringLiteral: origin)).fixedSQL!  // literals only: no binds
     }
-    /// When it brings the session an inherited order lacked.
-    static let placeFound = "(o.inherited AND NOT excluded.inherited)"
+    /// When the arriving copy ranks before the one the order's place came from (the `place`
+    /// order: attributed first, the browser's first, then the first received).
+    static let betterPlaced = """
+        ((excluded.inherited, NOT excluded.place_browser, excluded.place_received_at, excluded.place_event_uuid)
+         < (o.inherited, NOT o.place_browser, o.place_received_at, o.place_event_uuid))
+        """
 
     /// `column = excluded.column` for each column when the condition holds, else unchanged.
     static func takeWhen(_ condition: String, _ columns: [String]) -> String {

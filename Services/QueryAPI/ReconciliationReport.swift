@@ -27,8 +27,8 @@ import Storage
 ///   the two add up to its `refunded_minor`.
 ///
 /// `breakdown` = `day` (the order's day) or `source`; `filter[<dimension>]` selects orders.
-/// The copies are found by the order key, which no index covers: the statement reads the
-/// site's purchase facts once (hash join), whatever the range.
+/// The copies are found by the order key, which no index covers: whatever the range, the
+/// statement reads all the site's purchase facts once (an order's copies may fall on other days).
 struct ReconciliationReport {
     let postgres: PostgresClient
     let logger: Logger

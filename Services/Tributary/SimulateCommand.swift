@@ -1,4 +1,5 @@
 import ArgumentParser
+import Collector
 import AsyncHTTPClient
 import Contracts
 import Foundation
@@ -41,8 +42,9 @@ struct Simulate: AsyncParsableCommand {
 
     func simulate(_ client: HTTPClient) async throws {
         let serverKey = try await createSite(client)
+        let stripe = try await connectStripe(client)
         let now = self.now ?? Int64(Date().timeIntervalSince1970 * 1000)
-        let traffic = ShopTraffic(site: site, visitorCount: visitors, days: days, seed: seed, now: now)
+        let traffic = ShopTraffic(site: site, visitorCount: visitors, days: days, seed: seed, now: now, stripe: stripe)
         let totalEvents = traffic.visitors.flatMap(\.posts).map(\.eventCount).reduce(0, +)
         log("simulate: \(traffic.visitors.count) visitors, \(totalEvents) events to \(collector)")
         let started = Date()
@@ -80,25 +82,31 @@ struct Simulate: AsyncParsableCommand {
     /// Like the tracker, every post carries an `Idempotency-Key`: a retry after an answer that
     /// never came (the Collector killed mid-request) is stored once, events without ids too.
     func send(_ post: ShopTraffic.Post, key: String, serverKey: String, client: HTTPClient, answers: Answers) async throws {
-        var request = HTTPClientRequest(url: collector + (post.watchForm == nil ? post.path : "/watch/event"))
+        let path = post.isStripe ? "/v1/webhooks/stripe/\(site)" : post.watchForm == nil ? post.path : "/watch/event"
+        var request = HTTPClientRequest(url: collector + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: post.watchForm == nil ? "application/json" : "application/x-www-form-urlencoded")
         request.headers.add(name: "Idempotency-Key", value: key)
         if post.isServer {
             request.headers.add(name: "Authorization", value: "Bearer \(serverKey)")
-        } else {
+        } else if !post.isStripe {
             request.headers.add(name: "Origin", value: "https://shop.example")
         }
         let body = post.watchForm ?? post.body.serialized
         let deadline = Date().addingTimeInterval(TimeInterval(retrySeconds))
         while true {
             request.body = .bytes(ByteBuffer(string: body))
+            if post.isStripe {
+                // Signed now, as Stripe signs each delivery attempt.
+                request.headers.replaceOrAdd(name: "Stripe-Signature", value: WebhookSignature.stripeHeader(
+                    timestamp: Int64(Date().timeIntervalSince1970), body: Array(body.utf8), secrets: [stripeSecret]))
+            }
             do {
                 let response = try await client.execute(request, timeout: .seconds(30))
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 await answers.count(response.status.code, events: post.eventCount)
                 // Convead's endpoint answers 200 as Convead does; every other 202.
-                if response.status == .accepted || (post.watchForm != nil && response.status == .ok) { return }
+                if response.status == .accepted || ((post.watchForm != nil || post.isStripe) && response.status == .ok) { return }
                 // 409: the same key is in flight still (or was, in a Collector that died: its claim expires).
                 guard [.serviceUnavailable, .tooManyRequests, .conflict].contains(response.status) else {
                     throw ValidationError("the Collector refused a simulated request with \(response.status.code): \(text)")
@@ -111,6 +119,23 @@ struct Simulate: AsyncParsableCommand {
             }
             guard Date() < deadline else { throw ValidationError("the Collector stayed unavailable for \(retrySeconds) s") }
             try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// The simulated shop's Stripe webhook signing secret.
+    var stripeSecret: String { "whsec_simulated_\(site)_\(seed)" }
+
+    /// Sets up the site's Stripe integration; false (and the traffic has no Stripe share) when
+    /// the QueryAPI cannot store secrets because TRIBUTARY_SECRET_KEY is not set.
+    func connectStripe(_ client: HTTPClient) async throws -> Bool {
+        let (status, body) = try await call(client, "PUT", "/v1/admin/sites/\(site)/integrations/stripe",
+                                            body: .object(["webhook_secret": .string(stripeSecret)]))
+        switch status {
+        case 204: return true
+        case 503:
+            log("simulate: no Stripe share: the QueryAPI cannot store webhook secrets (\(body["error"]?["message"]?.stringValue ?? "503"))")
+            return false
+        default: throw ValidationError("could not set up the Stripe integration of '\(site)': \(status) \(body.serialized)")
         }
     }
 

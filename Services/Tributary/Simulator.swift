@@ -33,7 +33,7 @@ struct ShopTraffic {
     ]
 
     struct Post {
-        /// Browser posts carry no key; server posts carry the server key.
+        /// Browser posts carry no key; server posts carry the server key (Stripe's, neither).
         var isServer: Bool
         var body: JSONValue
         var eventCount: Int
@@ -41,6 +41,8 @@ struct ShopTraffic {
         var watchForm: String? = nil
         /// The Collector path of a JSON post: the native `/v1/events`, or a compatible endpoint.
         var path = "/v1/events"
+        /// A Stripe webhook delivery: signed with the site's webhook secret when sent, no key.
+        var isStripe = false
     }
 
     struct Visitor {
@@ -53,6 +55,14 @@ struct ShopTraffic {
         var revenue: [String: Int64] = [:]
         var refunds: [String: Int64] = [:]
         var ordersByKey: [String: Int] = [:]
+        /// Orders Stripe reported; of those, the ones the browser never reported and the ones
+        /// neither the browser nor the shop's server did; orders tracked but never confirmed.
+        var confirmed = 0
+        var confirmedNotInBrowser = 0
+        var confirmedNotTracked = 0
+        var trackedNotConfirmed = 0
+        /// Lost disputes per currency (also in `refunds`, which nets them against the order).
+        var chargebacks: [String: Int64] = [:]
         var events = 0
         var firstMillis = Int64.max
         var lastMillis = Int64.min
@@ -68,7 +78,9 @@ struct ShopTraffic {
     /// returning visitors, registered users who log in on a second device and whose server
     /// reports the order with the user id only, server-only orders, and purchases the
     /// browser delivers late (after the next visit), which still belong to their own visit.
-    init(site: String, visitorCount: Int, days: Int, seed: UInt64, now: Int64) {
+    /// With `stripe`, a share of the orders is paid through Stripe Checkout and reported by
+    /// its signed webhooks (the site's Stripe integration must be set up).
+    init(site: String, visitorCount: Int, days: Int, seed: UInt64, now: Int64, stripe: Bool = false) {
         var random = SeededGenerator(seed: seed)
         let end = now - 3_600_000
         let start = end - Int64(days) * 86_400_000
@@ -162,6 +174,10 @@ struct ShopTraffic {
                         "currency": .string(Bool.random(using: &random) ? currency.code : currency.code.lowercased()), "items": .array(items),
                     ]
                     let delivery = Int.random(in: 0..<10, using: &random)
+                    // Paid through Stripe Checkout: the processor reports the order beside the
+                    // browser's copy, or alone when the browser and the shop's server missed it.
+                    let viaStripe = stripe && Int.random(in: 0..<100, using: &random) < 30
+                    let stripeOnly = viaStripe && delivery >= 7
                     // A shop on Convead's tracker reports some EUR orders its way: no currency
                     // (the site's default prices them), items with `qnt`.
                     var watchPurchase: Post?
@@ -178,7 +194,16 @@ struct ShopTraffic {
                     }
                     posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
                     if let watchPurchase { posts.append(watchPurchase) }
-                    if delivery >= 3 {
+                    if viaStripe {
+                        posts.append(Self.stripeCheckout(orderId: orderId, value: Money(currency: money, amountMinor: total), anonymousId: devices[device],
+                                                         userId: loggedIn.contains(device) ? userId : nil, at: clock))
+                        expected.confirmed += 1
+                        if delivery >= 7 { expected.confirmedNotInBrowser += 1 }
+                        if stripeOnly { expected.confirmedNotTracked += 1 }
+                    } else {
+                        expected.trackedNotConfirmed += 1
+                    }
+                    if delivery >= 3 && !stripeOnly {
                         var server = purchase
                         server["timestamp"] = .string(Timestamp.formatRFC3339(clock))
                         // A logged-in user's order is often reported with the user id alone. Shops
@@ -206,7 +231,24 @@ struct ShopTraffic {
                         }
                     }
                     let key = [arrival.expected.source, arrival.expected.medium, arrival.expected.campaign, currency.code].joined(separator: "\u{1F}")
-                    if Int.random(in: 0..<100, using: &random) < 12 {
+                    let refundDraw = Int.random(in: 0..<100, using: &random)
+                    if viaStripe && refundDraw < 12 {
+                        // Stripe reports a charge's refunds as a running total: a quarter, then
+                        // half; the later delivery arrives first and the first one twice.
+                        let quarter = total / 4, half = total / 2
+                        let charge = { (refunded: Int64) in
+                            Self.stripeRefund(orderId: orderId, value: Money(currency: money, amountMinor: total), refunded: refunded,
+                                              at: min(clock + 3_600_000, end))
+                        }
+                        posts += [charge(half), charge(quarter), charge(quarter)]
+                        expected.refunds[key, default: 0] += half
+                    } else if viaStripe && refundDraw < 15 {
+                        // A dispute the shop lost: the whole order goes back, as a chargeback.
+                        posts.append(Self.stripeDisputeLost(orderId: orderId, value: Money(currency: money, amountMinor: total),
+                                                            at: min(clock + 7_200_000, end)))
+                        expected.refunds[key, default: 0] += total
+                        expected.chargebacks[currency.code, default: 0] += total
+                    } else if refundDraw < 12 {
                         // The shop's server refunds half of the order a while later: a refund with
                         // its own id naming the order, delivered twice (a retried webhook).
                         let refunded = total / 2
@@ -227,7 +269,7 @@ struct ShopTraffic {
                 } else {
                     posts.append(Post(isServer: false, body: .object(["batch": .array(browser)]), eventCount: browser.count))
                 }
-                expected.events += posts.filter { !$0.isServer }.map(\.eventCount).reduce(0, +)
+                expected.events += posts.filter { !$0.isServer && !$0.isStripe }.map(\.eventCount).reduce(0, +)
                 visitor.posts += posts
                 if let late = latePurchase, late.visit < visitIndex {
                     visitor.posts.append(late.post)
@@ -322,6 +364,52 @@ struct ShopTraffic {
         ]), eventCount: 1, path: "/api/events/server")
     }
 
+    /// A Stripe Event as Stripe posts it to a webhook endpoint (the fields the mapping reads,
+    /// in Stripe's documented shape). Unix seconds; ids derived from the order, so the same
+    /// seed sends the same deliveries.
+    static func stripeEvent(id: String, type: String, at millis: Int64, object: [String: JSONValue]) -> Post {
+        Post(isServer: false, body: .object([
+            "id": .string(id), "object": .string("event"), "api_version": .string("2025-03-31.basil"),
+            "created": .number(String(millis / 1000)), "livemode": .bool(false), "type": .string(type),
+            "pending_webhooks": .number("1"), "data": .object(["object": .object(object)]),
+        ]), eventCount: 1, isStripe: true)
+    }
+
+    /// A paid Checkout Session: the shop passed its order id in `metadata` and the visitor in
+    /// `client_reference_id` (README, "Payment processors").
+    static func stripeCheckout(orderId: String, value: Money, anonymousId: String, userId: String?, at millis: Int64) -> Post {
+        var metadata: [String: JSONValue] = ["order_id": .string(orderId)]
+        if let userId { metadata["tributary_user_id"] = .string(userId) }
+        return stripeEvent(id: "evt_sim_cs_\(orderId)", type: "checkout.session.completed", at: millis, object: [
+            "id": .string("cs_sim_\(orderId)"), "object": .string("checkout.session"), "amount_total": .number(String(value.amountMinor)),
+            "amount_subtotal": .number(String(value.amountMinor)), "currency": .string(value.currency.code.lowercased()),
+            "client_reference_id": .string(anonymousId), "metadata": .object(metadata), "mode": .string("payment"),
+            "payment_intent": .string("pi_sim_\(orderId)"), "payment_status": .string("paid"), "status": .string("complete"),
+            "created": .number(String(millis / 1000)),
+        ])
+    }
+
+    /// `charge.refunded` of the order's charge with `refunded` refunded so far.
+    static func stripeRefund(orderId: String, value: Money, refunded: Int64, at millis: Int64) -> Post {
+        stripeEvent(id: "evt_sim_re_\(orderId)_\(refunded)", type: "charge.refunded", at: millis, object: [
+            "id": .string("ch_sim_\(orderId)"), "object": .string("charge"), "amount": .number(String(value.amountMinor)),
+            "amount_captured": .number(String(value.amountMinor)), "amount_refunded": .number(String(refunded)),
+            "currency": .string(value.currency.code.lowercased()), "payment_intent": .string("pi_sim_\(orderId)"),
+            "paid": .bool(true), "refunded": .bool(refunded == value.amountMinor), "status": .string("succeeded"),
+            "metadata": .object([:]), "created": .number(String(millis / 1000)),
+        ])
+    }
+
+    /// `charge.dispute.closed` of a dispute the shop lost over the whole order.
+    static func stripeDisputeLost(orderId: String, value: Money, at millis: Int64) -> Post {
+        stripeEvent(id: "evt_sim_dp_\(orderId)", type: "charge.dispute.closed", at: millis, object: [
+            "id": .string("dp_sim_\(orderId)"), "object": .string("dispute"), "amount": .number(String(value.amountMinor)),
+            "charge": .string("ch_sim_\(orderId)"), "payment_intent": .string("pi_sim_\(orderId)"),
+            "currency": .string(value.currency.code.lowercased()), "reason": .string("fraudulent"), "status": .string("lost"),
+            "metadata": .object([:]), "created": .number(String(millis / 1000)),
+        ])
+    }
+
     static func landingPath(_ random: inout SeededGenerator) -> String {
         ["", "products/p\(Int.random(in: 1...40, using: &random))", "collections/winter", "blog/gift-guide"][Int.random(in: 0..<4, using: &random)]
     }
@@ -351,6 +439,15 @@ struct ShopTraffic {
             "funnel": history.funnelJSON,
             "attribution": history.attributionJSON,
             "retention": history.retentionJSON,
+            "reconciliation": .object([
+                "confirmed": .number(String(expected.confirmed)),
+                "confirmed_not_in_browser": .number(String(expected.confirmedNotInBrowser)),
+                "confirmed_not_tracked": .number(String(expected.confirmedNotTracked)),
+                "tracked_not_confirmed": .number(String(expected.trackedNotConfirmed)),
+                "chargebacks": .array(expected.chargebacks.keys.sorted().map { code in
+                    .object(["currency": .string(code), "amount_minor": .number(String(expected.chargebacks[code]!))])
+                }),
+            ]),
             "totals": .array(totals.keys.sorted().map { code in
                 .object(["currency": .string(code), "orders": .number(String(expected.orders[code]!)), "revenue_minor": .number(String(totals[code]!))])
             }),

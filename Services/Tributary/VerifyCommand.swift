@@ -111,6 +111,14 @@ struct Verify: AsyncParsableCommand {
                     + (cohort["periods"]?.arrayValue ?? []).map { " +\($0["period"]?.scalarText ?? ""): \($0["persons"]?.scalarText ?? "")" }.joined()
             }.joined(separator: "\n")
         }
+        // What Stripe confirmed against what tracking saw (the simulated shop's processor share).
+        if let expected = document["reconciliation"] {
+            let names = ["confirmed", "confirmed_not_in_browser", "confirmed_not_tracked", "tracked_not_confirmed"]
+            checks.append(("reconciliation", names.map { "\($0) \(expected[$0]?.scalarText ?? "")" }.joined(separator: ", ") + " | chargebacks " + money(expected["chargebacks"]), {
+                let totals = try await call("GET", "/reconciliation?\(range)")["totals"]
+                return names.map { "\($0) \(totals?[$0]?.scalarText ?? "")" }.joined(separator: ", ") + " | chargebacks " + money(totals?["chargebacks"])
+            }))
+        }
         checks.append(("weekly purchase retention", cohorts(document["retention"]?.arrayValue ?? []), {
             cohorts(try await call("GET", "/retention?\(range)&event=purchase&period=week")["cohorts"]?.arrayValue ?? [])
         }))

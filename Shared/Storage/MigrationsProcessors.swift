@@ -52,3 +52,33 @@ extension Migrations {
         "COMMENT ON COLUMN analytics.refunds.cumulative_of IS 'Set when amount_minor is a running total (Stripe''s charge.amount_refunded): of the rows sharing it, only the largest amount counts.'",
     ])
 }
+
+extension Migrations {
+    /// The rank of the copy an order's place (day, session, source) came from, so that a later
+    /// copy replaces it exactly when a rebuild, seeing all copies at once, would have chosen
+    /// that copy: attributed before unattributed, the browser's before others, then the first
+    /// received, then the smallest event_uuid. (Before, only an attributed copy replaced an
+    /// unattributed one: a processor's or server's attributed copy arriving before the
+    /// browser's kept its own time, a rebuild the browser's.) Backfilled from the facts.
+    static let orderPlaceRank = Migration(version: 20, name: "analytics: the rank of the copy an order's place came from", statements: [
+        """
+        ALTER TABLE analytics.orders ADD COLUMN place_browser boolean NOT NULL DEFAULT false,
+            ADD COLUMN place_received_at timestamptz, ADD COLUMN place_event_uuid uuid
+        """,
+        """
+        UPDATE analytics.orders o
+        SET place_browser = p.origin = 'browser', place_received_at = p.received_at, place_event_uuid = p.event_uuid
+        FROM (
+            SELECT DISTINCT ON (e.site, coalesce(e.order_id, e.event_id, e.event_uuid::text))
+                   e.site, coalesce(e.order_id, e.event_id, e.event_uuid::text) AS order_id, e.origin, e.received_at, e.event_uuid
+            FROM analytics.events e WHERE e.action = 'purchase'
+            ORDER BY e.site, coalesce(e.order_id, e.event_id, e.event_uuid::text), (e.source = '(unattributed)'),
+                     (e.origin = 'browser') DESC, e.received_at, e.event_uuid
+        ) p
+        WHERE o.site = p.site AND o.order_id = p.order_id
+        """,
+        "COMMENT ON COLUMN analytics.orders.place_browser IS 'The copy the order''s day, session and source came from is the browser''s.'",
+        "COMMENT ON COLUMN analytics.orders.place_received_at IS 'When the Collector received the copy the order''s place came from.'",
+        "COMMENT ON COLUMN analytics.orders.place_event_uuid IS 'The fact (analytics.events.event_uuid) the order''s place came from.'",
+    ])
+}

@@ -59,7 +59,8 @@ import Testing
     @Test func theBatchStatementsAreFixed() {
         #expect(DefinitionRollups.fromNewFacts.count == 2)
         #expect(DefinitionRollups.fromNewFacts.allSatisfy { $0.contains("FROM aggregator_new e") && !$0.contains("$1") })
-        #expect(DefinitionRollups.fromNewFacts[1].contains("WHERE true AND ((c.origin = 'server') > (o.origin = 'server')"))
+        #expect(DefinitionRollups.fromNewFacts[1].contains(
+            "WHERE true AND ((CASE c.origin WHEN 'processor' THEN 2 WHEN 'server' THEN 1 ELSE 0 END) > (CASE o.origin WHEN 'processor' THEN 2"))
     }
 
     @Test func aBackfillChunkBindsItsScope() {

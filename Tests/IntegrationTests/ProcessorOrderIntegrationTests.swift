@@ -18,14 +18,43 @@ struct ProcessorOrderIntegrationTests {
     static let minute: Int64 = 60_000
     static let eur = Currency(code: "EUR")!
 
-    /// An unattributed (sessionless) event of `origin`.
+    /// An event of `origin`, unattributed unless the Sessionizer found it a `session`.
     static func event(_ shop: inout Shop, _ number: Int, at millis: Int64, name: String, origin: Origin, eventId: String? = nil,
-                      orderId: String, amount: Int64?, properties: String? = nil) throws -> KafkaMessage {
+                      orderId: String, amount: Int64?, properties: String? = nil, session: Int? = nil) throws -> KafkaMessage {
         let uuid = Shop.sessionUUID(2000 + number)
         let event = RawEvent(eventUUID: uuid, site: shop.site, type: .event, name: name, action: Action(eventName: name),
                              eventId: eventId, orderId: orderId, userId: "u-1", occurredAt: millis, receivedAt: millis,
                              revenue: amount.map { Money(currency: eur, amountMinor: $0) }, properties: properties, origin: origin)
-        return try shop.message(.event(EnrichedEvent(event: event, sessionId: uuid, personId: "u-1", sessionStartedAt: millis, context: .unattributed)))
+        return try shop.message(.event(EnrichedEvent(event: event, sessionId: session.map(Shop.sessionUUID) ?? uuid, personId: "u-1",
+                                                     sessionStartedAt: millis, context: session == nil ? .unattributed : Shop.newsletter)))
+    }
+
+    /// The processor's copy found the visitor's session (client_reference_id) and reports the
+    /// order in whole seconds; the browser's copy knows the exact time. Whichever arrives
+    /// first, the order's time is the browser's, and a rebuild agrees.
+    @Test(arguments: [false, true])
+    func theBrowsersCopyPlacesTheOrderWhicheverArrivesFirst(processorFirst: Bool) async throws {
+        try await TestStack.withPostgres { postgres in
+            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
+            defer { producer.shutdown() }
+            let aggregator = AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
+            var shop = Shop()
+            let t0 = Self.t0 + 789
+            let browser = try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "u-1",
+                                           name: "purchase", order: "o-1", amount: 1000)
+            let processor = try Self.event(&shop, 1, at: t0 - 789, name: "purchase", origin: .processor, orderId: "o-1", amount: 1000, session: 1)
+            for message in processorFirst ? [processor, browser] : [browser, processor] {
+                try await aggregator.runBatch([message], postgres: postgres)
+            }
+            let placed = try await postgres.single("""
+                SELECT origin || ' ' || (extract(epoch FROM occurred_at) * 1000)::int8 || ' ' || place_browser
+                FROM analytics.orders WHERE site = \(shop.site)
+                """, as: String.self)
+            #expect(placed == "processor \(t0) true")
+            let before = try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site)
+            try await Rebuild.run(postgres: postgres, site: shop.site, logger: TestStack.logger)
+            #expect(try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site).sorted() == before.sorted())
+        }
     }
 
     @Test(arguments: [false, true])

@@ -8,7 +8,7 @@ import HTTPAPI
 /// re-encoded JSON, which would not be the bytes that were signed). Every comparison is
 /// constant time (`HMAC.isValidAuthenticationCode`). A site may hold two secrets while it
 /// rotates them; a signature made with either passes. Any failure is a 401.
-enum WebhookSignature {
+public enum WebhookSignature {
     /// Stripe's `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]`: the HMAC-SHA256 of
     /// `"<t>." + body`. Any `v1` may match any secret (Stripe sends one `v1` per active secret
     /// of the endpoint while it rolls one); `v0` and unknown schemes are ignored. `t` must lie
@@ -62,7 +62,7 @@ enum WebhookSignature {
 
     /// The `Stripe-Signature` Stripe would send for this body at `timestamp` (Unix seconds),
     /// one `v1` per secret: for the tests and the simulator.
-    static func stripeHeader(timestamp: Int64, body: some Collection<UInt8>, secrets: [String]) -> String {
+    public static func stripeHeader(timestamp: Int64, body: some Collection<UInt8>, secrets: [String]) -> String {
         let payload = Array("\(timestamp).".utf8) + Array(body)
         let signatures = secrets.map { secret in
             "v1=" + hexString(HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: Array(secret.utf8))))
@@ -71,7 +71,7 @@ enum WebhookSignature {
     }
 
     /// The `X-Shopify-Hmac-Sha256` Shopify would send for this body: for the tests and the simulator.
-    static func shopifyHeader(body: some Collection<UInt8>, secret: String) -> String {
+    public static func shopifyHeader(body: some Collection<UInt8>, secret: String) -> String {
         Data(HMAC<SHA256>.authenticationCode(for: Array(body), using: SymmetricKey(data: Array(secret.utf8)))).base64EncodedString()
     }
 
