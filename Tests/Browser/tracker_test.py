@@ -381,6 +381,8 @@ def test_outage(tributary, shop, workdir):
     try:
         driver.get(shop + landing)
         loaded(driver, "index.html")
+        check("tributary.visitorId() answers the visitor set before the script loaded",
+              driver.execute_script("return tributary.visitorId()") == visitor)
         check("a failed send is retried after a backoff", wait_for(lambda: len(Proxy.attempts) >= 2, 10),
               f"{len(Proxy.attempts)} attempts")
         driver.execute_script("tributary.track('offline_event')")

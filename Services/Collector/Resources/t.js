@@ -115,6 +115,8 @@
     send('event', name, Object.assign(x, bag(p)));
   };
   api.setVisitor = id => { if (id) put(VID, vid = '' + id) };
+  // The visitor's id, for the shop to hand its payment processor (Stripe's client_reference_id).
+  api.visitorId = () => vid;
   api.identify = (id, traits) => { if (id) put(UID, uid = '' + id), send('identify', void 0, bag(Object.assign({}, traits))) };
   api.push = a => api(...a);
   api.flush = flush;
