@@ -167,7 +167,7 @@ let package = Package(
             path: "Tests/TributaryTests"
         ),
         .testTarget(name: "SessionizerTests", dependencies: ["Sessionizer"], path: "Tests/SessionizerTests"),
-        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator"], path: "Tests/AggregatorTests"),
+        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kafka"], path: "Tests/AggregatorTests"),
         .testTarget(
             name: "QueryAPITests",
             dependencies: [

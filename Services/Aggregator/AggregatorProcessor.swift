@@ -93,6 +93,12 @@ public final class AggregatorProcessor: StreamProcessor {
                 case .event(let enriched):
                     batch.count += 1
                     let event = enriched.event
+                    // The Collector accepts only these times; a message from elsewhere (or an
+                    // older Collector) outside them would not fit Postgres's timestamps.
+                    guard Timestamp.acceptedRange.contains(event.occurredAt), Timestamp.acceptedRange.contains(event.receivedAt) else {
+                        batch.deadLetters.append(Self.deadLetter(message, reason: "event \(event.eventUUID) has a time outside 2000–2099 (occurred_at \(event.occurredAt) ms)"))
+                        continue
+                    }
                     guard facts.insert(FactKey(site: event.site, eventUUID: event.eventUUID, occurredAt: event.occurredAt)).inserted else { continue }
                     FactRows.append(enriched, to: &batch.rows)
                     let millis = enriched.event.occurredAt
@@ -103,14 +109,18 @@ public final class AggregatorProcessor: StreamProcessor {
                     batch.links.append(link)
                 }
             } catch {
-                let letter = DeadLetter(service: "aggregator", reason: "undecodable enriched message: \(error)", topic: message.topic,
-                                        partition: message.partition, offset: message.offset, payload: message.value)
-                // Encoding a struct of strings and numbers cannot fail; the payload is kept as text.
-                let value = (try? MessageCoding.encode(letter)) ?? Array(letter.payload.utf8)
-                batch.deadLetters.append(KafkaOutgoingMessage(topic: Topics.deadLetter, key: message.key, value: value))
+                batch.deadLetters.append(Self.deadLetter(message, reason: "undecodable enriched message: \(error)"))
             }
         }
         return batch
+    }
+
+    static func deadLetter(_ message: KafkaMessage, reason: String) -> KafkaOutgoingMessage {
+        let letter = DeadLetter(service: "aggregator", reason: reason, topic: message.topic,
+                                partition: message.partition, offset: message.offset, payload: message.value)
+        // Encoding a struct of strings and numbers cannot fail; the payload is kept as text.
+        let value = (try? MessageCoding.encode(letter)) ?? Array(letter.payload.utf8)
+        return KafkaOutgoingMessage(topic: Topics.deadLetter, key: message.key, value: value)
     }
 
     /// Stores one batch: facts, sessions, identities, orders, refunds and rollups (the

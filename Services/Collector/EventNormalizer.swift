@@ -150,15 +150,17 @@ public struct EventNormalizer: Sendable {
     }
 
     static func parseTimestamp(_ value: JSONValue) throws(APIError) -> Int64 {
+        var millis: Int64?
         switch value {
-        case .string(let text):
-            if let millis = Timestamp.parseRFC3339(text) { return millis }
-            if let millis = Int64(text) { return millis }
-        case .number(let text):
-            if let millis = Int64(text) { return millis }
+        case .string(let text): millis = Timestamp.parseRFC3339(text) ?? Int64(text)
+        case .number(let text): millis = Int64(text)
         default: break
         }
-        throw .invalid(.invalidTimestamp, "timestamp must be RFC 3339 or epoch milliseconds", field: "timestamp")
+        guard let millis else { throw .invalid(.invalidTimestamp, "timestamp must be RFC 3339 or epoch milliseconds", field: "timestamp") }
+        guard Timestamp.acceptedRange.contains(millis) else {
+            throw .invalid(.invalidTimestamp, "timestamp must lie between 2000-01-01 and 2099-12-31", field: "timestamp")
+        }
+        return millis
     }
 
     /// A decimal amount in major units, from a JSON number's text or a decimal string.

@@ -63,7 +63,8 @@ extension QueryAPI {
 
     /// `PUT …/integrations/{processor}` `{"webhook_secret": "…", "rotate": false,
     /// "order_id_field": "…"}` → 204. `rotate: true` adds the secret beside the current one
-    /// (both verify until the old one is dropped with `DELETE …/secrets/{id}`).
+    /// (both verify until the old one is dropped with `DELETE …/secrets/{id}`); 409 when two
+    /// are set already.
     func putIntegration(_ request: Request, context: some RequestContext) async throws -> Response {
         let (site, processor) = try await integrationTarget(request, context: context)
         let document = try await Self.body(request)
@@ -92,10 +93,8 @@ extension QueryAPI {
             orderIdField = field
         }
         guard let box = configuration.secretBox else {
-            var error = APIError(.serviceUnavailable, .unavailable,
-                                 "set \(SecretBox.environmentVariable) (at least \(SecretBox.minimumKeyLength) characters) to store webhook secrets")
-            error.retryAfter = nil
-            throw error
+            throw APIError(.serviceUnavailable, .unavailable,
+                           "set \(SecretBox.environmentVariable) (at least \(SecretBox.minimumKeyLength) characters) to store webhook secrets")
         }
         do {
             try await IntegrationStore(client: postgres, logger: logger)
@@ -104,6 +103,8 @@ extension QueryAPI {
             throw APIError.invalid(.missingField, error.message, field: "webhook_secret")
         } catch let error as StorageError where error.code == .notFound {
             throw APIError(.notFound, .notFound, error.message)
+        } catch let error as StorageError where error.code == .conflict {
+            throw APIError(.conflict, .conflict, error.message)
         }
         logger.info("set the \(processor.rawValue) integration of site \(site)\(secret == nil ? "" : rotate ? " (secret added for rotation)" : " (secret replaced)")")
         return Response(status: .noContent)

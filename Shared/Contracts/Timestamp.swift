@@ -1,6 +1,11 @@
 /// Instants as integer milliseconds since the Unix epoch, with RFC 3339 parsing and
 /// formatting that needs no Foundation formatter (and no locale or time zone database).
 public enum Timestamp {
+    /// The event times Tributary accepts, in Unix ms: 2000-01-01T00:00:00Z up to
+    /// 2100-01-01T00:00:00Z. What a client's clock can plausibly report, and what every
+    /// calendar computation downstream (days, time zones, Postgres timestamps) can hold.
+    public static let acceptedRange: Range<Int64> = 946_684_800_000..<4_102_444_800_000
+
     /// Parses `2026-11-23T10:00:00Z`, `2026-11-23T10:00:00.123+01:00` (`t`, `z`, and a space
     /// instead of `T` accepted). Fractions beyond milliseconds are truncated.
     public static func parseRFC3339(_ text: String) -> Int64? {

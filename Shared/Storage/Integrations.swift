@@ -54,7 +54,7 @@ public struct IntegrationStore: Sendable {
     static func context(site: String, processor: Processor) -> String { "\(processor.rawValue)/\(site)" }
 
     /// Creates or updates the integration. A `secret` replaces the stored ones, or with
-    /// `rotate` is added beside them (the oldest dropped beyond `maximumSecrets`); an
+    /// `rotate` is added beside them (`.conflict` when `maximumSecrets` are stored); an
     /// `orderIdField` must be one of the processor's. Throws `.notFound` for an unknown site,
     /// `.invalid` for a first call without a secret.
     public func put(site: String, processor: Processor, secret: String?, rotate: Bool, orderIdField: String?,
@@ -88,18 +88,21 @@ public struct IntegrationStore: Sendable {
                 if created { throw StorageError(code: .invalid, message: "webhook_secret is required to set up \(processor.rawValue)") }
                 return
             }
-            if !rotate {
+            if rotate {
+                // Dropping the oldest would silently drop the secret the processor may still sign with.
+                let count = try await connection.query("""
+                    SELECT count(*)::int8 FROM control.integration_secrets WHERE site = \(site) AND processor = \(processor.rawValue)
+                    """, logger: logger)
+                for try await stored in count.decode(Int64.self) where stored >= Self.maximumSecrets {
+                    throw StorageError(code: .conflict, message: "\(processor.rawValue) has \(Self.maximumSecrets) secrets already: drop the old one first")
+                }
+            } else {
                 try await connection.query("DELETE FROM control.integration_secrets WHERE site = \(site) AND processor = \(processor.rawValue)", logger: logger)
             }
             try await connection.query("""
                 INSERT INTO control.integration_secrets (site, processor, secret_id, sealed)
                 SELECT \(site), \(processor.rawValue), coalesce(max(secret_id), 0) + 1, \(sealed)
                 FROM control.integration_secrets WHERE site = \(site) AND processor = \(processor.rawValue)
-                """, logger: logger)
-            try await connection.query("""
-                DELETE FROM control.integration_secrets WHERE site = \(site) AND processor = \(processor.rawValue) AND secret_id NOT IN (
-                    SELECT secret_id FROM control.integration_secrets WHERE site = \(site) AND processor = \(processor.rawValue)
-                    ORDER BY secret_id DESC LIMIT \(Self.maximumSecrets))
                 """, logger: logger)
         }
     }

@@ -1,4 +1,5 @@
 @testable import Aggregator
+@testable import Kafka
 import Contracts
 import Foundation
 import Testing
@@ -202,5 +203,25 @@ import Testing
         #expect(row["os"] == "Linux")
         #expect(row["device"] == "bot")
         #expect(row["is_bot"] == "t")
+    }
+}
+
+/// A message whose event time no Postgres timestamp can hold goes to the dead letters; the
+/// batch goes on (found by fuzzing: such a time, let through by the Collector, crashed the
+/// Aggregator on every restart).
+@Suite struct PrepareTests {
+    @Test func anEventTimeOutsideTheAcceptedRangeIsDeadLettered() throws {
+        var early = FactRowsTests.enriched()
+        early.event.occurredAt = -4_611_686_018_427_387_903
+        var fine = FactRowsTests.enriched()
+        fine.event.eventUUID = UUID()
+        let messages = [early, fine].enumerated().map { index, event in
+            KafkaMessage(topic: Topics.enriched, partition: 0, offset: Int64(index), key: nil,
+                         value: MessageCoding.encode(EnrichedMessage.event(event)), timestamp: nil)
+        }
+        let batch = AggregatorProcessor.prepare(messages)
+        #expect(batch.deadLetters.count == 1)
+        #expect(batch.count == 2)
+        #expect(batch.days.count == 1, "only the event in range is stored")
     }
 }

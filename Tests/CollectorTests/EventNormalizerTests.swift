@@ -111,6 +111,19 @@ struct Refusal: Sendable, CustomTestStringConvertible {
         Self.expectRefusal(expected)
     }
 
+    /// Found by fuzzing: a timestamp far outside any calendar (e.g. -2^62 ms) was accepted and
+    /// crashed the process downstream. Only this century is accepted.
+    @Test(arguments: [
+        Refusal(json: #"{"site":"s","name":"x","timestamp":-4611686018427387903}"#, code: "invalid_timestamp", field: "timestamp"),
+        Refusal(json: #"{"site":"s","name":"x","timestamp":-3664}"#, code: "invalid_timestamp", field: "timestamp"),
+        Refusal(json: #"{"site":"s","name":"x","timestamp":0}"#, code: "invalid_timestamp", field: "timestamp"),
+        Refusal(json: #"{"site":"s","name":"x","timestamp":"9223372036854775807"}"#, code: "invalid_timestamp", field: "timestamp"),
+        Refusal(json: #"{"site":"s","name":"x","timestamp":"1999-12-31T23:59:59Z"}"#, code: "invalid_timestamp", field: "timestamp"),
+    ])
+    func refusesTimestampsOutsideThisCentury(expected: Refusal) {
+        Self.expectRefusal(expected)
+    }
+
     @Test(arguments: [
         ("Order Completed", Action.purchase as Action?), ("purchase", .purchase), ("Product Added", .addToCart),
         ("viewed_product", .viewItem), ("order_refunded", .refund), ("signup", nil),
@@ -219,7 +232,7 @@ struct Refusal: Sendable, CustomTestStringConvertible {
         (#""2026-11-23T09:59:59.123456Z""#, receivedAt - 877),
         (#""1795427000000""#, receivedAt - 1_000_000),
         ("1795427000000", receivedAt - 1_000_000),
-        ("0", 0),
+        ("946684800000", 946_684_800_000),  // 2000-01-01T00:00:00Z, the earliest accepted
     ] as [(String?, Int64)])
     func timestamps(json: String?, occurredAt: Int64) throws {
         let body = json.map { #"{"site":"s","name":"e","timestamp":\#($0)}"# } ?? #"{"site":"s","name":"e"}"#

@@ -112,6 +112,8 @@ struct WebhookIntegrationTests {
             #expect(try await Self.call(clients.query, .put, path, body: #"{"webhook_secret": "whsec_second_secret_0002", "rotate": true}"#).0 == .noContent)
             let ids = try JSONValue.parse(Array(try await Self.call(clients.query, .get, path).1.utf8))["secrets"]?.arrayValue?.compactMap { $0["id"]?.scalarText }
             #expect(ids == ["1", "2"])
+            #expect(try await Self.call(clients.query, .put, path, body: #"{"webhook_secret": "whsec_third", "rotate": true}"#).0 == .conflict,
+                    "a third secret would silently drop one the processor may still sign with")
             let body = try Self.fixture("stripe-charge-dispute-closed.json")
             for key in [secret, "whsec_second_secret_0002"] {
                 let signature = WebhookSignature.stripeHeader(timestamp: Self.now, body: body, secrets: [key])
