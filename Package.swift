@@ -166,7 +166,7 @@ let package = Package(
             ],
             path: "Tests/TributaryTests"
         ),
-        .testTarget(name: "SessionizerTests", dependencies: ["Sessionizer"], path: "Tests/SessionizerTests"),
+        .testTarget(name: "SessionizerTests", dependencies: ["Sessionizer", "Kafka"], path: "Tests/SessionizerTests"),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kafka"], path: "Tests/AggregatorTests"),
         .testTarget(
             name: "QueryAPITests",

@@ -106,6 +106,10 @@ public final class AggregatorProcessor: StreamProcessor {
                         batch.days.append(Date(timeIntervalSince1970: Double(millis) / 1000))
                     }
                 case .link(let link):
+                    guard Timestamp.acceptedRange.contains(link.linkedAt) else {
+                        batch.deadLetters.append(Self.deadLetter(message, reason: "identity link at \(link.linkedAt) ms, outside 2000–2099"))
+                        continue
+                    }
                     batch.links.append(link)
                 }
             } catch {

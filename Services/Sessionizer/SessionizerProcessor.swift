@@ -190,6 +190,10 @@ public final class SessionizerProcessor: StreamProcessor {
             do {
                 let event = try MessageCoding.decodeRawEvent(message.value)
                 guard !event.site.isEmpty else { throw SessionizerInputError.noSite }
+                // The Collector accepts only these times (the Aggregator could not store others).
+                guard Timestamp.acceptedRange.contains(event.occurredAt), Timestamp.acceptedRange.contains(event.receivedAt) else {
+                    throw SessionizerInputError.timeOutOfRange(event.occurredAt)
+                }
                 lane.events.append(event)
             } catch {
                 let letter = DeadLetter(service: "sessionizer", reason: "invalid raw event: \(error)", topic: message.topic,
@@ -293,7 +297,13 @@ public final class SessionizerProcessor: StreamProcessor {
 
 enum SessionizerInputError: Error, CustomStringConvertible {
     case noSite
-    var description: String { "the event names no site" }
+    case timeOutOfRange(Int64)
+    var description: String {
+        switch self {
+        case .noSite: "the event names no site"
+        case .timeOutOfRange(let millis): "the event's time (\(millis) ms) lies outside 2000–2099"
+        }
+    }
 }
 
 /// The visitor states an instance keeps in memory, dropping the least recently seen when

@@ -215,12 +215,14 @@ import Testing
         early.event.occurredAt = -4_611_686_018_427_387_903
         var fine = FactRowsTests.enriched()
         fine.event.eventUUID = UUID()
-        let messages = [early, fine].enumerated().map { index, event in
-            KafkaMessage(topic: Topics.enriched, partition: 0, offset: Int64(index), key: nil,
-                         value: MessageCoding.encode(EnrichedMessage.event(event)), timestamp: nil)
+        let link = IdentityLink(site: "shop.example", anonymousId: "anon-1", personId: "user-1", linkedAt: early.event.occurredAt,
+                                eventUUID: early.event.eventUUID)
+        let messages = [EnrichedMessage.event(early), .event(fine), .link(link)].enumerated().map { index, message in
+            KafkaMessage(topic: Topics.enriched, partition: 0, offset: Int64(index), key: nil, value: MessageCoding.encode(message), timestamp: nil)
         }
         let batch = AggregatorProcessor.prepare(messages)
-        #expect(batch.deadLetters.count == 1)
+        #expect(batch.deadLetters.count == 2)
+        #expect(batch.links.isEmpty)
         #expect(batch.count == 2)
         #expect(batch.days.count == 1, "only the event in range is stored")
     }

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+@testable import Kafka
 @testable import Sessionizer
 import Testing
 
@@ -44,5 +45,20 @@ struct HotPathCodingTests {
         let json = state.checkpointJSON()
         #expect(try MessageCoding.decode(VisitorState.self, from: Array(json.utf8)) == state)
         #expect(try JSONValue.parse(json) == JSONValue.parse(Array(try JSONEncoder().encode(state))))
+    }
+}
+
+/// A raw event whose time lies outside what the Collector accepts is dead-lettered, not
+/// sessionized (found by fuzzing: it became an identity link the Aggregator could not store).
+@Suite struct RawEventRangeTests {
+    @Test func anEventTimeOutsideTheAcceptedRangeIsDeadLettered() throws {
+        func message(occurredAt: Int64) -> KafkaMessage {
+            let event = RawEvent(eventUUID: UUID(), site: "shop", type: .event, name: "x", anonymousId: "a", userId: "u",
+                                 occurredAt: occurredAt, receivedAt: 1_795_428_000_000, origin: .server)
+            return KafkaMessage(topic: Topics.raw, partition: 0, offset: 0, key: nil, value: MessageCoding.encode(event), timestamp: nil)
+        }
+        let lane = try SessionizerProcessor.decode([message(occurredAt: -4_611_686_018_427_387_903), message(occurredAt: 1_795_428_000_000)])
+        #expect(lane.events.count == 1)
+        #expect(lane.deadLetters.count == 1)
     }
 }
