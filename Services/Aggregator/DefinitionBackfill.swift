@@ -143,9 +143,12 @@ struct DefinitionBackfill: Sendable {
         let computesEntries = funnel.map { $0.order != .strict } ?? false
         if let range, definition.kind == .goal || computesEntries {
             let chunks = Int(range.last.timeIntervalSince(range.first) / 86_400) / chunkDays + 1
-            logger.info("backfill \(name): \(chunks) chunks of \(chunkDays) days from \(Self.day(range.first)) to \(Self.day(range.last))")
-            for chunk in 0..<chunks {
-                let from = range.first.addingTimeInterval(Double(chunk * chunkDays) * 86_400)
+            logger.info("backfill \(name): at most \(chunks) chunks of \(chunkDays) days from \(Self.day(range.first)) to \(Self.day(range.last))")
+            var next: Date? = range.first
+            while let from = next {
+                // Days without facts are skipped: a site with a stray old event (a client clock
+                // years off) costs one chunk for it, not one per empty week in between.
+                let chunk = Int(from.timeIntervalSince(range.first) / 86_400) / chunkDays
                 let to = from.addingTimeInterval(Double(chunkDays - 1) * 86_400)
                 let filter: SQLFragment = "e.site = \(definition.site) AND e.day BETWEEN \(Self.day(from))::date AND \(Self.day(to))::date"
                 let statement = switch definition.kind {
@@ -157,8 +160,15 @@ struct DefinitionBackfill: Sendable {
                     for table in DefinitionRollups.temporaryTables { try await connection.run(fixed: table, logger: logger) }
                     try await connection.run(statement, logger: logger)
                 }
-                if chunk + 1 == chunks || (chunk + 1) % 4 == 0 {
-                    logger.info("backfill \(name): facts \(chunk + 1)/\(chunks) chunks read (through \(Self.day(min(to, range.last))))")
+                next = try await postgres.withConnection { connection in
+                    let rows = try await connection.query("""
+                        SELECT min(day) FROM analytics.events WHERE site = \(definition.site) AND day > \(Self.day(to))::date
+                        """, logger: logger)
+                    for try await (day) in rows.decode(Date?.self) { return day }
+                    return nil
+                }
+                if next == nil || (chunk + 1) % 4 == 0 {
+                    logger.info("backfill \(name): facts \(next == nil ? chunks : chunk + 1)/\(chunks) chunks read (through \(Self.day(min(to, range.last))))")
                 }
             }
         }

@@ -196,6 +196,25 @@ import Testing
         #expect(event.order?.totalMinor == 5450 && event.order?.discountMinor == 500 && event.order?.shippingMinor == 450)
     }
 
+    /// A payment naming no visitor joins the person the site knows by that email: only the
+    /// hash of the normalised address, as on every endpoint; beside a visitor id, never.
+    @Test func stripeCustomerEmailIsTheLastLinkAndOnlyHashed() throws {
+        var fields = try #require(try Self.fixture("stripe-checkout-session-completed.json").objectValue)
+        var data = try #require(fields["data"]?.objectValue)
+        var session = try #require(data["object"]?.objectValue)
+        session["client_reference_id"] = .null
+        session["metadata"] = .object(["order_id": .string("A-1001")])
+        data["object"] = .object(session)
+        fields["data"] = .object(data)
+        let events = try StripeEvents.events(.object(fields), orderIdField: .metadataOrderId)
+        #expect(events.first?["user_id"] == .string("email_sha256:72db2c2a5fb4bc735ccece2ce379cc6c47662d2a419916f82d5c289e48f290eb"))
+        #expect(events.first?["anonymous_id"] == nil)
+        #expect(!events.map(\.serialized).joined().contains("jenny"))
+        // With a visitor named, the email is not used.
+        let named = try StripeEvents.events(try Self.fixture("stripe-checkout-session-completed.json"), orderIdField: .metadataOrderId)
+        #expect(named.first?["user_id"] == .string("user-42"))
+    }
+
     @Test func stripeOrderIdChoices() throws {
         let session = try Self.fixture("stripe-checkout-session-completed.json")
         #expect(try StripeEvents.events(session, orderIdField: .checkoutSession)[0]["order_id"] == .string("cs_test_a1TtrbCheckoutSession0001"))

@@ -92,6 +92,9 @@ struct DefinitionRollupTests {
                 try Shop.event(site, "c", 0, name: "view_item", source: "google"),
                 try Shop.event(site, "c", 10, name: "pageview", url: "https://shop.example/thanks"),
                 try Shop.event(site, "d", 0, name: "add_to_cart"), try Shop.event(site, "d", 5, name: "view_item"),
+                // Days before, with empty days in between, which the backfill skips.
+                try Shop.event(site, "e", -3 * day, name: "view_item"), try Shop.event(site, "e", -3 * day + 1, name: "add_to_cart"),
+                try Shop.event(site, "e", -3 * day + 2, name: "pageview", url: "https://shop.example/thanks"),
             ], postgres: postgres)
 
             let store = DefinitionStore(postgres: postgres, logger: TestStack.logger)

@@ -100,6 +100,7 @@ enum ShopifyEvents {
         }
         // A user id that is an email is hashed by the normaliser, as on every endpoint.
         if let userId = ProcessorFields.text(noteAttribute(order, "tributary_user_id")) { event["user_id"] = .string(userId) }
+        ProcessorFields.linkByEmail(&event, order["email"], order["contact_email"], order["customer"]?["email"])
         return .object(event)
     }
 

@@ -129,6 +129,7 @@ enum StripeEvents {
         properties["order_references"] = orderReferences(properties)
         event["properties"] = .object(properties)
         linkVisitor(&event, metadata: session["metadata"], fallbackAnonymousId: session["client_reference_id"])
+        ProcessorFields.linkByEmail(&event, session["customer_details"]?["email"], session["customer_email"])
         return .object(event)
     }
 
@@ -153,6 +154,7 @@ enum StripeEvents {
         properties["order_references"] = orderReferences(properties)
         event["properties"] = .object(properties)
         linkVisitor(&event, metadata: intent["metadata"])
+        ProcessorFields.linkByEmail(&event, intent["receipt_email"])
         return .object(event)
     }
 
@@ -215,6 +217,7 @@ enum StripeEvents {
         // subscription details) links every period's order to the person who subscribed.
         linkVisitor(&event, metadata: invoice["metadata"])
         linkVisitor(&event, metadata: subscriptionDetails?["metadata"])
+        ProcessorFields.linkByEmail(&event, invoice["customer_email"])
         return .object(event)
     }
 
@@ -446,6 +449,18 @@ enum StripeEvents {
 
 /// Field readers shared by the processor mappings.
 enum ProcessorFields {
+    /// The last way to a person when the payload names no visitor: the customer's email,
+    /// kept only as `email_sha256:` of its normalised form — the id a site that identifies
+    /// its users by email has for them (`EventNormalizer.pseudonymous`), so the order joins
+    /// that person; otherwise it is a person of its own, unattributed, still counted. Never
+    /// set beside a visitor id: that would link the visitor to the email's person.
+    static func linkByEmail(_ event: inout [String: JSONValue], _ candidates: JSONValue?...) {
+        guard event["anonymous_id"] == nil, event["user_id"] == nil,
+              let email = candidates.lazy.compactMap({ text($0) }).first else { return }
+        let hashed = EventNormalizer.pseudonymous(email)
+        if hashed != email { event["user_id"] = .string(hashed) }
+    }
+
     /// A non-empty string, or a number's text (processors' ids are often numeric); nil for
     /// anything else, null included.
     static func text(_ value: JSONValue?) -> String? {
