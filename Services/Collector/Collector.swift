@@ -250,7 +250,7 @@ public struct Collector: Sendable {
         let resolved: (site: String, kind: KeyKind)?
         do { resolved = try await directory.resolve(key: key) } catch { throw unavailable("site directory") }
         guard let resolved else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }
-        guard resolved.kind == .server else { throw APIError(.forbidden, .forbidden, "a read key cannot send events") }
+        guard resolved.kind == .server else { throw APIError(.forbidden, .forbidden, "only a server key can send events; this is a \(resolved.kind.rawValue) key") }
         return .server(site: resolved.site)
     }
 

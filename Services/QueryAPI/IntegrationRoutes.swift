@@ -47,16 +47,12 @@ extension QueryAPI {
         }
     }
 
-    /// The site and processor of an integration route, for the admin token.
+    /// The site and processor of an integration route, for the site's owner key or the admin token.
     func integrationTarget(_ request: Request, context: some RequestContext) async throws -> (String, Processor) {
-        try requireAdmin(request)
-        let site = try context.parameters.require("site")
+        let site = try await authorizeOwner(request, site: try context.parameters.require("site")).id
         let name = try context.parameters.require("processor")
         guard let processor = Processor(rawValue: name) else {
             throw APIError(.notFound, .notFound, "no integration '\(name)'; there are \(Processor.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard Self.isStorable(site), try await directory.site(site) != nil else {
-            throw APIError(.notFound, .notFound, "site '\(site)' does not exist")
         }
         return (site, processor)
     }

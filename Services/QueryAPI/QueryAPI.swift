@@ -302,14 +302,26 @@ public struct QueryAPI: Sendable {
         }
     }
 
-    /// A read key of this site (or the admin token) may read its reports.
+    /// A read or owner key of this site (or the admin token) may read its reports.
     func authorizeRead(_ request: Request, site: String) async throws -> Site {
-        guard let token = request.bearerToken else { throw APIError(.unauthorized, .unauthorized, "read key required") }
-        // Admins may read every site; a read key only its own.
+        try await authorize(request, site: site, kinds: [.read, .owner], refusal: "a server key cannot read reports; use the site's read key")
+    }
+
+    /// The owner key of this site (or the admin token) may manage its goals, funnels and
+    /// integrations.
+    func authorizeOwner(_ request: Request, site: String) async throws -> Site {
+        try await authorize(request, site: site, kinds: [.owner], refusal: "this needs the site's owner key (or the admin token)")
+    }
+
+    /// The admin token may do anything to any site; a key only what its kind allows, for its
+    /// own site. 401 without a valid token, 403 for a key of another kind or site, 404 for
+    /// an unknown site.
+    func authorize(_ request: Request, site: String, kinds: Set<KeyKind>, refusal: String) async throws -> Site {
+        guard let token = request.bearerToken else { throw APIError(.unauthorized, .unauthorized, "a key or the admin token is required") }
         if !isAdminToken(token) {
             guard let resolved = try await directory.resolve(key: token) else { throw APIError(.unauthorized, .unauthorized, "unknown or revoked key") }
-            guard resolved.kind == .read else { throw APIError(.forbidden, .forbidden, "a server key cannot read reports; use the site's read key") }
-            guard resolved.site == site else { throw APIError(.forbidden, .forbidden, "this key may not read site '\(site)'") }
+            guard kinds.contains(resolved.kind) else { throw APIError(.forbidden, .forbidden, refusal) }
+            guard resolved.site == site else { throw APIError(.forbidden, .forbidden, "this key may not access site '\(site)'") }
         }
         guard Self.isStorable(site), let found = try await directory.site(site) else { throw APIError(.notFound, .notFound, "site '\(site)' does not exist") }
         return found
@@ -335,13 +347,14 @@ public struct QueryAPI: Sendable {
     }
 
     static func keysJSON(site: String, keys: SiteKeys) -> JSONValue {
-        .object(["site": .string(site), "server_key": .string(keys.serverKey), "read_key": .string(keys.readKey)])
+        .object(["site": .string(site), "server_key": .string(keys.serverKey), "read_key": .string(keys.readKey),
+                 "owner_key": .string(keys.ownerKey)])
     }
 }
 
 extension QueryAPI {
     /// Goals and funnels: anyone who may read the site lists them and reads their reports;
-    /// creating and deleting takes the admin token.
+    /// creating and deleting takes the site's owner key or the admin token.
     func addDefinitionRoutes(to router: Router<some RequestContext>) {
         let store = DefinitionStore(postgres: postgres, logger: logger)
         router.post("/v1/sites/:site/goals") { request, context in
@@ -428,12 +441,9 @@ extension QueryAPI {
         }
     }
 
-    /// The admin token may change a site's definitions.
+    /// The site's owner key (or the admin token) may change its definitions.
     func authorizeWrite(_ request: Request, context: some RequestContext) async throws -> Site {
-        try requireAdmin(request)
-        let id = try context.parameters.require("site")
-        guard Self.isStorable(id), let site = try await directory.site(id) else { throw APIError(.notFound, .notFound, "site '\(id)' does not exist") }
-        return site
+        try await authorizeOwner(request, site: try context.parameters.require("site"))
     }
 
     static let maximumBodyBytes = 64 * 1024

@@ -240,7 +240,11 @@ struct ShopTraffic {
                             Self.stripeRefund(orderId: orderId, value: Money(currency: money, amountMinor: total), refunded: refunded,
                                               at: min(clock + 3_600_000, end))
                         }
-                        posts += [charge(half), charge(quarter), charge(quarter)]
+                        // The redelivery is the same Stripe event: answered from the record, it adds
+                        // no event (eventCount 0, so acknowledged counts stay equal to stored ones).
+                        var redelivery = charge(quarter)
+                        redelivery.eventCount = 0
+                        posts += [charge(half), charge(quarter), redelivery]
                         expected.refunds[key, default: 0] += half
                     } else if viaStripe && refundDraw < 15 {
                         // A dispute the shop lost: the whole order goes back, as a chargeback.

@@ -64,7 +64,7 @@ public enum Migrator {
 /// `analytics` (facts, rollups, offsets — the BI-facing schema).
 public enum Migrations {
     public static let all: [Migration] = [control, sessionizer, analytics, collector, sessionHistory, people, biAccess, definitions, partitionRace, definitionRollups, siteBIRoles, kafkaLogs, orderModel, defaultCurrency,
-                                          lineItemEvents, firstOrders, conversions, carts, processors, orderPlaceRank]
+                                          lineItemEvents, firstOrders, conversions, carts, processors, orderPlaceRank, ownerKeys]
 
     static let control = Migration(version: 1, name: "control: sites and keys", statements: [
         """

@@ -82,3 +82,14 @@ extension Migrations {
         "COMMENT ON COLUMN analytics.orders.place_event_uuid IS 'The fact (analytics.events.event_uuid) the order''s place came from.'",
     ])
 }
+
+extension Migrations {
+    /// A site's owner key (`ok_…`): its reports and the management of its goals, funnels,
+    /// integrations and destinations. Sites created before have none until their keys are
+    /// rotated (`POST /v1/admin/sites/{site}/keys`).
+    static let ownerKeys = Migration(version: 21, name: "control: owner keys", statements: [
+        "ALTER TABLE control.keys DROP CONSTRAINT keys_kind_check",
+        "ALTER TABLE control.keys ADD CONSTRAINT keys_kind_check CHECK (kind IN ('server', 'read', 'owner'))",
+        "COMMENT ON COLUMN control.keys.kind IS 'server: sends events; read: reads reports; owner: reads reports and manages goals, funnels, integrations and destinations. Each of its own site only.'",
+    ])
+}

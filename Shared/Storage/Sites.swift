@@ -52,15 +52,19 @@ public enum KeyKind: String, Sendable, Codable {
     case server
     /// Reads its site's reports.
     case read
+    /// Reads its site's reports and manages its goals, funnels, integrations and destinations:
+    /// the key an agency hands the shop, nothing of any other site.
+    case owner
 }
 
 /// The keys of a site, in clear text: returned once, at creation or rotation.
 public struct SiteKeys: Sendable, Codable {
     public var serverKey: String
     public var readKey: String
+    public var ownerKey: String
 
     enum CodingKeys: String, CodingKey {
-        case serverKey = "server_key", readKey = "read_key"
+        case serverKey = "server_key", readKey = "read_key", ownerKey = "owner_key"
     }
 }
 
@@ -83,15 +87,20 @@ public struct SiteStore: Sendable {
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
         let body = String((0..<32).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
-        return (kind == .server ? "sk_" : "rk_") + body
+        let prefix = switch kind {
+        case .server: "sk_"
+        case .read: "rk_"
+        case .owner: "ok_"
+        }
+        return prefix + body
     }
 
-    /// Creates a site with a fresh server key and read key. Throws `.conflict` if the id exists.
+    /// Creates a site with a fresh server, read and owner key. Throws `.conflict` if the id exists.
     public func create(_ site: Site) async throws -> SiteKeys {
         guard TimeZone(identifier: site.timezone) != nil else {
             throw StorageError(code: .invalid, message: "timezone '\(site.timezone)' is not an IANA time zone")
         }
-        let keys = SiteKeys(serverKey: Self.generateKey(kind: .server), readKey: Self.generateKey(kind: .read))
+        let keys = SiteKeys(serverKey: Self.generateKey(kind: .server), readKey: Self.generateKey(kind: .read), ownerKey: Self.generateKey(kind: .owner))
         do {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("""
@@ -135,7 +144,7 @@ public struct SiteStore: Sendable {
 
     /// Revokes the site's current keys and returns new ones.
     public func rotateKeys(site: String) async throws -> SiteKeys {
-        let keys = SiteKeys(serverKey: Self.generateKey(kind: .server), readKey: Self.generateKey(kind: .read))
+        let keys = SiteKeys(serverKey: Self.generateKey(kind: .server), readKey: Self.generateKey(kind: .read), ownerKey: Self.generateKey(kind: .owner))
         let found = try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query("SELECT 1 FROM control.sites WHERE id = \(site) FOR UPDATE", logger: logger)
             var exists = false
@@ -150,7 +159,7 @@ public struct SiteStore: Sendable {
     }
 
     private func insertKeys(_ keys: SiteKeys, site: String, on connection: PostgresConnection) async throws {
-        for (key, kind) in [(keys.serverKey, KeyKind.server), (keys.readKey, KeyKind.read)] {
+        for (key, kind) in [(keys.serverKey, KeyKind.server), (keys.readKey, KeyKind.read), (keys.ownerKey, KeyKind.owner)] {
             let hash = Self.hash(key: key)
             let prefix = String(key.prefix(8))
             try await connection.query("""

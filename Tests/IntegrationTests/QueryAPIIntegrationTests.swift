@@ -75,6 +75,44 @@ struct QueryAPIIntegrationTests {
         }
     }
 
+    /// A site's owner key manages that site's goals, funnels and integrations and reads its
+    /// reports — nothing of another site, nothing instance-wide; a read key manages nothing.
+    @Test func anOwnerKeyManagesItsOwnSiteOnly() async throws {
+        try await withQueryAPI { client in
+            var owners: [String: String] = [:], readers: [String: String] = [:]
+            let sites = [TestStack.uniqueName("own"), TestStack.uniqueName("own")]
+            for site in sites {
+                let (created, keys) = try await Self.call(client, .post, "/v1/admin/sites", token: Self.adminToken, body: #"{"id": "\#(site)"}"#)
+                #expect(created == .created)
+                owners[site] = try #require(keys["owner_key"]?.stringValue)
+                readers[site] = try #require(keys["read_key"]?.stringValue)
+                #expect(owners[site]?.hasPrefix("ok_") == true)
+            }
+            let (a, b) = (sites[0], sites[1])
+            let goal = #"{"name": "Purchases", "match": {"action": "purchase"}}"#
+            let (created, body) = try await Self.call(client, .post, "/v1/sites/\(a)/goals", token: owners[a], body: goal)
+            #expect(created == .created)
+            let id = try #require(body["id"]?.scalarText)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(a)/goals/\(id)/report", token: owners[a]).0 == .ok)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(a)/revenue", token: owners[a]).0 == .ok)
+            #expect(try await Self.call(client, .post, "/v1/sites/\(a)/funnels/templates/ecommerce", token: owners[a]).0 == .created)
+            // Another site's owner key, a read key, or none: refused.
+            #expect(try await Self.call(client, .post, "/v1/sites/\(a)/goals", token: owners[b], body: goal).0 == .forbidden)
+            #expect(try await Self.call(client, .delete, "/v1/sites/\(a)/goals/\(id)", token: owners[b]).0 == .forbidden)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(a)/revenue", token: owners[b]).0 == .forbidden)
+            #expect(try await Self.call(client, .post, "/v1/sites/\(a)/goals", token: readers[a], body: goal).0 == .forbidden)
+            #expect(try await Self.call(client, .post, "/v1/sites/\(a)/goals", token: nil, body: goal).0 == .unauthorized)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(a)/integrations/stripe", token: owners[a]).0 == .notFound, "no such route")
+            #expect(try await Self.call(client, .get, "/v1/admin/sites/\(a)/integrations/stripe", token: owners[b]).0 == .forbidden)
+            #expect(try await Self.call(client, .get, "/v1/admin/sites/\(a)/integrations/stripe", token: owners[a]).0 == .notFound,
+                    "its own site's integration: none set up yet")
+            // Instance-wide powers stay the admin token's.
+            #expect(try await Self.call(client, .get, "/v1/admin/sites", token: owners[a]).0 == .unauthorized)
+            #expect(try await Self.call(client, .post, "/v1/admin/sites/\(a)/keys", token: owners[a]).0 == .unauthorized)
+            #expect(try await Self.call(client, .delete, "/v1/sites/\(a)/goals/\(id)", token: owners[a]).0 == .noContent)
+        }
+    }
+
     /// `default_currency` at creation and through `PATCH /v1/admin/sites/{site}`: only the
     /// settings sent change, `null` removes the default, nonsense is refused.
     @Test func siteSettingsChangeThroughPatch() async throws {

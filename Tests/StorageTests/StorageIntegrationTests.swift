@@ -41,7 +41,8 @@ struct StorageIntegrationTests {
             let store = SiteStore(client: client, logger: logger)
             let id = "s-\(UUID().uuidString.prefix(8).lowercased())"
             let keys = try await store.create(Site(id: id, name: "Shop", timezone: "Europe/Berlin", allowedOrigins: ["https://shop.example"]))
-            #expect(keys.serverKey.hasPrefix("sk_") && keys.readKey.hasPrefix("rk_"))
+            #expect(keys.serverKey.hasPrefix("sk_") && keys.readKey.hasPrefix("rk_") && keys.ownerKey.hasPrefix("ok_"))
+            #expect(try await store.resolve(key: keys.ownerKey)?.kind == .owner)
             #expect(try await store.resolve(key: keys.serverKey)?.site == id)
             #expect(try await store.resolve(key: keys.serverKey)?.kind == .server)
             #expect(try await store.resolve(key: keys.readKey)?.kind == .read)
@@ -51,7 +52,7 @@ struct StorageIntegrationTests {
             let stored = try await client.query("SELECT key_hash FROM control.keys WHERE site_id = \(id)", logger: logger)
             var hashes: [String] = []
             for try await hash in stored.decode(String.self) { hashes.append(hash) }
-            #expect(Set(hashes) == [SiteStore.hash(key: keys.serverKey), SiteStore.hash(key: keys.readKey)])
+            #expect(Set(hashes) == [SiteStore.hash(key: keys.serverKey), SiteStore.hash(key: keys.readKey), SiteStore.hash(key: keys.ownerKey)])
 
             await #expect(throws: StorageError.self) { _ = try await store.create(Site(id: id, name: "Again")) }
             await #expect(throws: StorageError.self) { _ = try await store.create(Site(id: id + "x", name: "Bad", timezone: "Mars/Base")) }
