@@ -282,7 +282,15 @@ enum CompatibleShapes {
     }
 
     static func move(_ fields: inout [String: JSONValue], _ name: String, to target: String, in event: inout [String: JSONValue]) {
-        if let value = fields.removeValue(forKey: name), event[target] == nil { event[target] = value }
+        // When an earlier alias filled the target, this value stays among the leftovers, which
+        // end up in properties: nothing a shop sent is dropped. A second user id stays like the
+        // first would: never as a raw email.
+        guard event[target] == nil else {
+            if target == "user_id", let text = fields[name]?.stringValue { fields[name] = .string(EventNormalizer.pseudonymous(text)) }
+            return
+        }
+        guard let value = fields.removeValue(forKey: name) else { return }
+        event[target] = value
     }
 
     /// A native event with the leftover fields merged into its properties.

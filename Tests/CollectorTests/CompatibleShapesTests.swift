@@ -17,6 +17,26 @@ import Testing
         try JSONValue.parse(try #require(event.properties))
     }
 
+    /// A field whose native place an alias already filled is kept in properties, not dropped;
+    /// a second user id like the first: never as a raw email.
+    @Test func aliasesThatLoseAreKeptAndSecondUserIdsHashed() throws {
+        let servoki = try JSONValue.parse(#"{"site": "shop-1", "event_type": "signup", "occurred_at": "2026-11-23T09:00:00Z", "timestamp": "2026-11-23T08:00:00Z"}"#)
+        let fromServoki = try Self.normalize(try CompatibleShapes.serverEvent(servoki))
+        #expect(fromServoki.occurredAt == Self.receivedAt - 3_600_000, "occurred_at wins")
+        #expect(try Self.properties(fromServoki)["timestamp"] == .string("2026-11-23T08:00:00Z"))
+
+        let heap = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "u-42", "user_id": "Ann@Example.com", "event": "Signup"}"#)
+        let fromHeap = try Self.normalize(try CompatibleShapes.appTrack(heap)[0])
+        #expect(fromHeap.userId == "u-42")
+        let kept = try Self.properties(fromHeap)["user_id"]?.stringValue ?? ""
+        #expect(kept.hasPrefix("email_sha256:") && !kept.contains("@"), "\(kept)")
+
+        let track = try JSONValue.parse(#"{"event": "Signup", "user_id": "u-1", "userId": "u-2", "anonymous_id": "a-1"}"#)
+        let fromTrack = try Self.normalize(try CompatibleShapes.track(track))
+        #expect(fromTrack.userId == "u-1")
+        #expect(try Self.properties(fromTrack)["userId"] == .string("u-2"))
+    }
+
     @Test func serverPurchaseWithEventIdAndVid() throws {
         let body = try JSONValue.parse(#"{"site": "shop-1", "event_type": "purchase", "value": 238.00, "currency": "EUR", "event_id": "ord_1001", "vid": "v_8f2", "props": {"coupon": "WINTER"}, "channel_hint": "pos"}"#)
         let event = try Self.normalize(try CompatibleShapes.serverEvent(body))
