@@ -132,6 +132,8 @@ let package = Package(
             path: "Services/Tributary", swiftSettings: swiftSettings
         ),
         // Tests
+        // The checks both services' OpenAPI documents pass, shared by their test targets.
+        .target(name: "OpenAPIChecks", dependencies: ["Contracts"], path: "Tests/OpenAPIChecks", swiftSettings: swiftSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
@@ -147,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "CollectorTests",
             dependencies: [
-                "Collector", "Contracts", "HTTPAPI",
+                "Collector", "Contracts", "HTTPAPI", "OpenAPIChecks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -171,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "QueryAPITests",
             dependencies: [
-                "QueryAPI", "Contracts", "HTTPAPI", "Storage",
+                "QueryAPI", "Contracts", "HTTPAPI", "Storage", "OpenAPIChecks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -20,14 +20,6 @@ struct CommerceIntegrationTests {
     static let day: Int64 = 86_400_000
     static let eur = Currency(code: "EUR")!
 
-    func withAggregator(_ body: @escaping @Sendable (PostgresClient, AggregatorProcessor) async throws -> Void) async throws {
-        try await TestStack.withPostgres { postgres in
-            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
-            defer { producer.shutdown() }
-            try await body(postgres, AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger))
-        }
-    }
-
     /// Any event of `person` in session `session` (browser) or without one (server).
     static func event(_ shop: inout Shop, _ number: Int, at millis: Int64, person: String, name: String, session: Int? = nil,
                       origin: Origin = .browser, orderId: String? = nil, amount: Int64? = nil, items: [LineItem] = [],
@@ -61,7 +53,7 @@ struct CommerceIntegrationTests {
     /// those become the order's items whichever arrives first; a copy with items of its own wins.
     @Test(arguments: [false, true])
     func lineItemEventsBecomeTheItemsOfTheirOrderInAnyArrivalOrder(itemsFirst: Bool) async throws {
-        try await withAggregator { postgres, aggregator in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             let purchase = try Self.event(&shop, 1, at: t0, person: "u1", name: "Purchase", session: 1, origin: .server, orderId: "h-1", amount: 16000)
@@ -113,7 +105,7 @@ struct CommerceIntegrationTests {
     /// a first order into a repeat one. The sender's own flag wins where it was sent. The
     /// customers report and the rollup's first_orders agree, and a rebuild changes nothing.
     @Test func firstOrdersAreDerivedPerPersonAndFollowIdentityMerges() async throws {
-        try await withAggregator { postgres, aggregator in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             // The phone (anonymous) buys on day 2; the laptop user bought on day 1 (a late event
@@ -175,7 +167,7 @@ struct CommerceIntegrationTests {
     /// rebuild — and a copy saying true wins over one saying false.
     @Test(arguments: [false, true])
     func theFirstPurchaseFlagOfAnyCopyHoldsInEveryArrivalOrder(serverFirst: Bool) async throws {
-        try await withAggregator { postgres, aggregator in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             var first = OrderInfo(); first.isFirstPurchase = true
@@ -202,7 +194,7 @@ struct CommerceIntegrationTests {
     /// A person's carts from add, remove and whole-cart updates; purchases end them; the report
     /// judges abandonment against the site's window; a merge moves the visitor's cart to the user.
     @Test func cartsAreKeptPerPersonAndJudgedAgainstTheSitesWindow() async throws {
-        try await withAggregator { postgres, aggregator in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: shop.site, name: "Carts", cartAbandonmentMinutes: 60))
             let t0 = Self.t0
@@ -266,7 +258,7 @@ struct CommerceIntegrationTests {
     /// OpenAnalyticsAPI's `event_type: conversion`: a goal on every conversion counts each such
     /// event whatever its name, and its report breaks down by event name.
     @Test func aGoalOnEveryConversionCountsThemAllAndBreaksDownByEventName() async throws {
-        try await withAggregator { postgres, aggregator in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: shop.site, name: "Conversions"))
             // The goal exists before the events: the batch writes its rollup, read below beside the facts.

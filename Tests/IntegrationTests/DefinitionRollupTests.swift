@@ -75,12 +75,9 @@ struct DefinitionRollupTests {
     }
 
     @Test func rollupsAnswerLikeTheFactsAfterBackfillBatchesMergesAndRebuild() async throws {
-        try await TestStack.withPostgres { postgres in
+        try await TestStack.withAggregator { postgres, aggregator in
             let site = TestStack.uniqueName("rollup")
             _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: site, name: "Shop"))
-            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
-            defer { producer.shutdown() }
-            let aggregator = AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
             // Before any definition exists: shoppers over three days.
             try await aggregator.runBatch([
                 try Shop.event(site, "a", 0, name: "view_item"), try Shop.event(site, "a", 1, name: "add_to_cart"),

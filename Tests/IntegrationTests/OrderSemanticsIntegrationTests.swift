@@ -82,16 +82,8 @@ struct OrderSemanticsIntegrationTests {
         #expect(actual == expected, sourceLocation: sourceLocation)
     }
 
-    func withAggregator(_ body: @escaping @Sendable (PostgresClient, AggregatorProcessor, KafkaProducer) async throws -> Void) async throws {
-        try await TestStack.withPostgres { postgres in
-            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
-            defer { producer.shutdown() }
-            try await body(postgres, AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger), producer)
-        }
-    }
-
     @Test func aLaterServerCopyCorrectsTheRollupAndALaterBrowserCopyChangesNothing() async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             try await aggregator.runBatch([
@@ -129,7 +121,7 @@ struct OrderSemanticsIntegrationTests {
     }
 
     @Test func aLaterBrowserCopyGivesAnUnattributedServerOrderItsSessionButNotItsMoney() async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             // The server's copy first: no session known for it, so no source yet.
@@ -146,7 +138,7 @@ struct OrderSemanticsIntegrationTests {
     }
 
     @Test func refundsNetAgainstTheOrdersSourceAndDayWhenEverTheyArrive() async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             let day = "newsletter EUR 2026-05-04"
@@ -175,7 +167,7 @@ struct OrderSemanticsIntegrationTests {
     /// (`order_id`). Sent twice, it counts once; partial refunds add up; one beyond what is
     /// left of its order is kept in full and the order flagged.
     @Test func aRefundWithItsOwnIdRefundsTheOrderItNamesOnce() async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             let day = "newsletter EUR 2026-05-04"
@@ -211,7 +203,7 @@ struct OrderSemanticsIntegrationTests {
     /// whether the session, the identity link or the order reached the Aggregator first.
     @Test(arguments: [false, true])
     func aUserOnlyServerOrderFollowsItsPersonsLatestSessionInAnyArrivalOrder(orderFirst: Bool) async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             // Phone, anonymous: a newsletter visit; the visitor logs in (link) and later buys on the server.
@@ -251,7 +243,7 @@ struct OrderSemanticsIntegrationTests {
     }
 
     @Test func anOrderBeyondTheLookbackStaysUnattributed() async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             try await aggregator.runBatch([
@@ -263,7 +255,7 @@ struct OrderSemanticsIntegrationTests {
     }
 
     @Test func trafficRollupCountsSessionsOnTheirStartingEventAndIgnoresReplays() async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             let batch = [
@@ -294,7 +286,7 @@ struct OrderSemanticsIntegrationTests {
     }
 
     @Test func aRebuildFromTheFactsGivesIdenticalNumbers() async throws {
-        try await withAggregator { postgres, aggregator, producer in
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             // Corrections, refunds before and after, identity merges and inherited orders, in several batches.

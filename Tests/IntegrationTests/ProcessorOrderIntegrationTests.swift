@@ -34,10 +34,7 @@ struct ProcessorOrderIntegrationTests {
     /// first, the order's time is the browser's, and a rebuild agrees.
     @Test(arguments: [false, true])
     func theBrowsersCopyPlacesTheOrderWhicheverArrivesFirst(processorFirst: Bool) async throws {
-        try await TestStack.withPostgres { postgres in
-            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
-            defer { producer.shutdown() }
-            let aggregator = AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0 + 789
             let browser = try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "u-1",
@@ -59,10 +56,7 @@ struct ProcessorOrderIntegrationTests {
 
     @Test(arguments: [false, true])
     func theProcessorsMoneyWinsAndItsRefundsFindTheirOrder(refundsFirst: Bool) async throws {
-        try await TestStack.withPostgres { postgres in
-            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
-            defer { producer.shutdown() }
-            let aggregator = AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let t0 = Self.t0
             let browser = try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "u-1",

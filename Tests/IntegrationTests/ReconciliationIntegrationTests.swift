@@ -68,10 +68,7 @@ struct ReconciliationIntegrationTests {
     /// | o-3   | browser 7.00                         | 05-05 | google         |                                             |
     /// | o-4   | server 20.00, processor 20.00        | 05-04 | google         | running totals 3.00, 5.00; chargeback 2.00 |
     @Test func processorCopiesAgainstTrackedOnesPerSourceAndDay() async throws {
-        try await TestStack.withPostgres { postgres in
-            let producer = try KafkaProducer(configuration: try TestStack.kafka, logger: TestStack.logger)
-            defer { producer.shutdown() }
-            let aggregator = AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: TestStack.logger)
+        try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             let site = shop.site
             _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: site, name: "Reconciliation"))

@@ -1,3 +1,4 @@
+import Aggregator
 import Foundation
 import Kafka
 import Logging
@@ -30,6 +31,16 @@ enum TestStack {
             defer { group.cancelAll() }
             try await Migrator.migrate(client, logger: logger)
             return try await body(client)
+        }
+    }
+
+    /// Runs `body` with a migrated Postgres client and an Aggregator whose batches run on it
+    /// (`runBatch`), publishing through a real producer.
+    static func withAggregator(_ body: @escaping @Sendable (PostgresClient, AggregatorProcessor) async throws -> Void) async throws {
+        try await withPostgres { postgres in
+            let producer = try KafkaProducer(configuration: try kafka, logger: logger)
+            defer { producer.shutdown() }
+            try await body(postgres, AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: logger))
         }
     }
 

@@ -5,6 +5,7 @@ import Logging
 import PostgresNIO
 @testable import QueryAPI
 import Storage
+import OpenAPIChecks
 import Testing
 
 /// `GET /openapi.json` describes every route the QueryAPI serves. The running server's answers
@@ -92,63 +93,19 @@ import Testing
         #expect(Set(registered) == Set(Self.routes.map { "\($0.method) \($0.path)" }))
     }
 
-    @Test func everyOperationAnswersJSONErrorsAndHasAnId() throws {
-        var operationIds: Set<String> = []
-        for (path, item) in OpenAPI.json["paths"]?.objectValue ?? [:] {
-            for (method, operation) in item.objectValue ?? [:] {
-                let id = try #require(operation["operationId"]?.stringValue, "\(method) \(path) has no operationId")
-                #expect(operationIds.insert(id).inserted, "operationId \(id) is used twice")
-                let responses = operation["responses"]?.objectValue ?? [:]
-                #expect(responses.keys.contains { $0.hasPrefix("2") }, "\(method) \(path) documents no success")
-                // Authenticated operations answer 401 with the error shape.
-                if operation["security"]?.arrayValue?.isEmpty == false {
-                    #expect(responses["401"]?["$ref"]?.stringValue == "#/components/responses/Unauthorized", "\(method) \(path)")
-                }
-                // Path parameters are declared.
-                let declared = Set((operation["parameters"]?.arrayValue ?? []).compactMap { parameter -> String? in
-                    let resolved = Self.resolve(parameter)
-                    return resolved["in"]?.stringValue == "path" ? resolved["name"]?.stringValue : nil
-                })
-                let inPath = Set(path.split(separator: "/").filter { $0.hasPrefix("{") }.map { String($0.dropFirst().dropLast()) })
-                #expect(declared == inPath, "\(method) \(path) declares path parameters \(declared)")
-            }
-        }
+    @Test func everyOperationAnswersJSONErrorsAndHasAnId() {
+        #expect(Self.checks.operationProblems == [])
     }
 
     @Test func everyReferenceResolves() {
-        var references: [String] = []
-        func collect(_ value: JSONValue) {
-            if let object = value.objectValue {
-                if let reference = object["$ref"]?.stringValue { references.append(reference) }
-                object.values.forEach(collect)
-            } else if let array = value.arrayValue {
-                array.forEach(collect)
-            }
-        }
-        collect(OpenAPI.json)
-        #expect(references.count > 50)
-        for reference in references {
-            #expect(Self.resolve(.object(["$ref": .string(reference)])) != .null, "\(reference) does not resolve")
-        }
+        #expect(Self.checks.references.count > 50)
+        #expect(Self.checks.unresolvedReferences == [])
     }
 
-    /// Shared shapes are components so that operations refer to them; one nobody refers to is
-    /// left over.
     @Test func everyComponentIsReferenced() {
-        let text = OpenAPI.json.serialized
-        for (section, members) in OpenAPI.json["components"]?.objectValue ?? [:] where section != "securitySchemes" {
-            for name in (members.objectValue ?? [:]).keys {
-                #expect(text.contains("\"#/components/\(section)/\(name)\""), "components/\(section)/\(name) is not referenced")
-            }
-        }
+        #expect(Self.checks.unreferencedComponents == [])
     }
 
-    /// `{"$ref": "#/components/…"}` → the referenced value; anything else as it is.
-    static func resolve(_ value: JSONValue) -> JSONValue {
-        guard let reference = value["$ref"]?.stringValue else { return value }
-        guard reference.hasPrefix("#/") else { return .null }
-        var current: JSONValue? = OpenAPI.json
-        for part in reference.dropFirst(2).split(separator: "/") { current = current?[String(part)] }
-        return current ?? .null
-    }
+    static let checks = OpenAPIDocumentChecks(OpenAPI.json)
+
 }
