@@ -101,6 +101,7 @@ public final class AggregatorProcessor: StreamProcessor {
                     }
                     guard facts.insert(FactKey(site: event.site, eventUUID: event.eventUUID, occurredAt: event.occurredAt)).inserted else { continue }
                     FactRows.append(enriched, to: &batch.rows)
+                    batch.links += tokenLinks(enriched)
                     let millis = enriched.event.occurredAt
                     if days.insert((millis >= 0 ? millis : millis - 86_399_999) / 86_400_000).inserted {
                         batch.days.append(Date(timeIntervalSince1970: Double(millis) / 1000))
@@ -117,6 +118,24 @@ public final class AggregatorProcessor: StreamProcessor {
             }
         }
         return batch
+    }
+
+    /// A browser event reporting a processor's cart or checkout token links the token's
+    /// visitor id to the event's person (`VisitorToken`), as if that visitor had identified.
+    static func tokenLinks(_ enriched: EnrichedEvent) -> [IdentityLink] {
+        let event = enriched.event
+        guard event.origin == .browser, let properties = event.properties else { return [] }
+        return tokenLinks(site: event.site, personId: enriched.personId, properties: properties, at: event.occurredAt, event: event.eventUUID)
+    }
+
+    /// The token links of a browser event with these properties (JSON object text).
+    static func tokenLinks(site: String, personId: String, properties text: String, at millis: Int64, event: UUID) -> [IdentityLink] {
+        // Most events have no token: look at the text before parsing it.
+        guard text.contains("shopify_"), let properties = try? JSONValue.parse(text) else { return [] }
+        return VisitorToken.allCases.compactMap { token in
+            guard let value = properties[token.property]?.stringValue, let visitor = token.visitorId(value) else { return nil }
+            return IdentityLink(site: site, anonymousId: visitor, personId: personId, linkedAt: millis, eventUUID: event)
+        }
     }
 
     static func deadLetter(_ message: KafkaMessage, reason: String) -> KafkaOutgoingMessage {

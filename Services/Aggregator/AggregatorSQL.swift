@@ -61,12 +61,16 @@ enum AggregatorSQL {
                 browser, os, device, is_bot, is_first_purchase, items, order_id, currency_defaulted, conversion)
             SELECT s.site, s.event_uuid, s.occurred_at, s.received_at,
                    (s.occurred_at AT TIME ZONE coalesce(site.timezone, 'UTC'))::date,
-                   s.type, s.name, s.action, s.event_id, s.origin, s.anonymous_id, s.user_id, s.person_id,
+                   s.type, s.name, s.action, s.event_id, s.origin, s.anonymous_id, s.user_id, coalesce(link.person_id, s.person_id),
                    s.session_id, s.source, s.medium, s.campaign, s.channel, s.referrer_domain, s.landing_page,
                    s.url, s.referrer, s.currency, s.amount_minor, s.properties,
                    s.browser, s.os, s.device, s.is_bot, s.is_first_purchase, s.items, s.order_id, s.currency_defaulted,
                    coalesce(s.properties ->> 'event_type' = 'conversion', false)
             FROM aggregator_staging s LEFT JOIN control.sites site ON site.id = s.site
+            -- A processor's copy whose visitor id is already linked (a cart token a browser event
+            -- reported first: `VisitorToken`) belongs to that person, as if the link came after.
+            LEFT JOIN analytics.identities link ON s.origin = 'processor' AND s.person_id = s.anonymous_id
+                 AND link.site = s.site AND link.anonymous_id = s.anonymous_id
             WHERE NOT EXISTS (
                 SELECT FROM analytics.events e
                 WHERE e.site = s.site AND e.event_uuid = s.event_uuid AND e.occurred_at = s.occurred_at)
@@ -295,52 +299,85 @@ enum AggregatorSQL {
     /// Identity links: the user becomes the person of the visitor's anonymous history (events,
     /// sessions, orders, goal conversions, funnel events); events already credited to another
     /// user stay theirs.
+    ///
+    /// A processor token's visitor id (`VisitorToken`) links to the person of the browser event
+    /// that reported it, and follows that person: to the user the visitor links to in the same
+    /// batch, and later, when the visitor links to a user, with what it brought (`from_person`
+    /// is the person whose rows a link moves: the anonymous id itself, or for a token linked
+    /// before, the visitor it was linked to).
     static func applyLinks(_ links: [IdentityLink]) -> PostgresQuery {
         let sites = links.map(\.site), anonymous = links.map(\.anonymousId), people = links.map(\.personId)
         let linkedAt = links.map { Date(timeIntervalSince1970: Double($0.linkedAt) / 1000) }
         return """
-            WITH links AS (
+            WITH given AS (
                 SELECT DISTINCT ON (site, anonymous_id) site, anonymous_id, person_id, linked_at
                 FROM unnest(\(sites)::text[], \(anonymous)::text[], \(people)::text[], \(linkedAt)::timestamptz[])
                      AS l(site, anonymous_id, person_id, linked_at)
                 ORDER BY site, anonymous_id, linked_at DESC, person_id
+            ), links AS (
+                SELECT g.site, g.anonymous_id, coalesce(u.person_id, g.person_id) AS person_id, g.linked_at, g.anonymous_id AS from_person
+                FROM given g LEFT JOIN given u
+                  ON g.anonymous_id LIKE \(VisitorToken.sqlPattern) AND u.site = g.site AND u.anonymous_id = g.person_id
+                UNION ALL
+                SELECT i.site, i.anonymous_id, g.person_id, i.linked_at, g.anonymous_id
+                FROM analytics.identities i JOIN given g ON i.site = g.site AND i.person_id = g.anonymous_id
+                WHERE i.anonymous_id LIKE \(VisitorToken.sqlPattern)
+                  AND NOT EXISTS (SELECT FROM given x WHERE x.site = i.site AND x.anonymous_id = i.anonymous_id)
             ), identities AS (
-                INSERT INTO analytics.identities AS i (site, anonymous_id, person_id, linked_at) SELECT * FROM links
+                INSERT INTO analytics.identities AS i (site, anonymous_id, person_id, linked_at)
+                SELECT site, anonymous_id, person_id, linked_at FROM links
                 ON CONFLICT (site, anonymous_id) DO UPDATE SET person_id = excluded.person_id, linked_at = excluded.linked_at
                 WHERE excluded.linked_at >= i.linked_at
                 RETURNING 1
             ), events AS (
                 UPDATE analytics.events e SET person_id = l.person_id FROM links l
-                WHERE e.site = l.site AND e.anonymous_id = l.anonymous_id AND e.person_id = l.anonymous_id
+                WHERE e.site = l.site AND e.anonymous_id = l.anonymous_id AND e.person_id = l.from_person
                 RETURNING 1
             ), sessions AS (
                 UPDATE analytics.sessions s SET person_id = l.person_id FROM links l
-                WHERE s.site = l.site AND s.anonymous_id = l.anonymous_id AND s.person_id = l.anonymous_id
+                WHERE s.site = l.site AND s.anonymous_id = l.anonymous_id AND s.person_id = l.from_person
                 RETURNING 1
             ), orders AS (
                 UPDATE analytics.orders o SET person_id = l.person_id FROM links l
-                WHERE o.site = l.site AND o.person_id = l.anonymous_id
+                WHERE o.site = l.site AND o.person_id = l.from_person
                 RETURNING 1
             ), carts AS (
                 UPDATE analytics.cart_events c SET person_id = l.person_id FROM links l
-                WHERE c.site = l.site AND c.anonymous_id = l.anonymous_id AND c.person_id = l.anonymous_id
+                WHERE c.site = l.site AND c.anonymous_id = l.anonymous_id AND c.person_id = l.from_person
                 RETURNING 1
             ), conversions AS (
                 UPDATE analytics.goal_conversions c SET person_id = l.person_id FROM links l
-                WHERE c.site = l.site AND c.person_id = l.anonymous_id
+                WHERE c.site = l.site AND c.person_id = l.from_person
                 RETURNING 1
             ), funnel_events AS (
                 UPDATE analytics.funnel_events f SET person_id = l.person_id FROM links l
-                WHERE f.site = l.site AND f.person_id = l.anonymous_id
-                RETURNING f.site, f.funnel_id, l.anonymous_id, l.person_id, f.day
+                WHERE f.site = l.site AND f.person_id = l.from_person
+                RETURNING f.site, f.funnel_id, l.from_person, l.person_id, f.day
             ), funnel_touched AS (
                 -- Both persons' funnel entries change: the visitor's go, the user's take them in.
                 INSERT INTO aggregator_funnel_touched
-                SELECT site, funnel_id, anonymous_id, day FROM funnel_events
+                SELECT site, funnel_id, from_person, day FROM funnel_events
                 UNION ALL SELECT site, funnel_id, person_id, day FROM funnel_events
                 RETURNING 1
             )
-            INSERT INTO aggregator_touched SELECT site, person_id FROM links UNION ALL SELECT site, anonymous_id FROM links
+            INSERT INTO aggregator_touched SELECT site, person_id FROM links UNION ALL SELECT site, from_person FROM links
+            """
+    }
+
+    /// The token links of `links` (browser events that reported a processor token, as the
+    /// Aggregator made them: `AggregatorProcessor.tokenLinks`) as `identities` rows, for a
+    /// rebuild: the facts already carry the persons those links moved them to, so only the
+    /// rows themselves are written, the latest link of each token winning as it does live.
+    static func insertTokenIdentities(_ links: [IdentityLink]) -> PostgresQuery {
+        let sites = links.map(\.site), anonymous = links.map(\.anonymousId), people = links.map(\.personId)
+        let linkedAt = links.map { Date(timeIntervalSince1970: Double($0.linkedAt) / 1000) }
+        return """
+            INSERT INTO analytics.identities (site, anonymous_id, person_id, linked_at)
+            SELECT DISTINCT ON (site, anonymous_id) site, anonymous_id, person_id, linked_at
+            FROM unnest(\(sites)::text[], \(anonymous)::text[], \(people)::text[], \(linkedAt)::timestamptz[])
+                 AS l(site, anonymous_id, person_id, linked_at)
+            ORDER BY site, anonymous_id, linked_at DESC, person_id
+            ON CONFLICT (site, anonymous_id) DO NOTHING
             """
     }
 

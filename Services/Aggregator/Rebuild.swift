@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Logging
 import PostgresNIO
@@ -60,6 +61,17 @@ public enum Rebuild {
                 FROM aggregator_new WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
                 ORDER BY site, anonymous_id, occurred_at DESC, event_uuid DESC
                 """, logger: logger)
+            // Token links (`VisitorToken`) from the browser events that reported a token.
+            let reports = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT site, person_id, properties::text, occurred_at, event_uuid FROM aggregator_new
+                WHERE origin = 'browser' AND properties ?| $1
+                """, binds: tokenProperties), logger: logger)
+            var tokenLinks: [IdentityLink] = []
+            for try await (site, person, properties, occurredAt, event) in reports.decode((String, String, String, Date, UUID).self) {
+                tokenLinks += AggregatorProcessor.tokenLinks(site: site, personId: person, properties: properties,
+                                                             at: Int64((occurredAt.timeIntervalSince1970 * 1000).rounded()), event: event)
+            }
+            if !tokenLinks.isEmpty { try await connection.run(AggregatorSQL.insertTokenIdentities(tokenLinks), logger: logger) }
             for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + [Carts.storeCartEvents] + AggregatorSQL.visitorDays {
                 try await connection.run(fixed: statement, logger: logger)
             }
@@ -114,6 +126,12 @@ public enum Rebuild {
             FROM control.funnels f WHERE $1::text IS NULL OR f.site = $1
             ON CONFLICT (kind, definition_id) DO UPDATE SET state = 'ready', rows = excluded.rows, ready_at = excluded.ready_at
             """, binds: binds(site)), logger: logger)
+    }
+
+    static var tokenProperties: PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(VisitorToken.allCases.map(\.property))
+        return binds
     }
 
     static func binds(_ site: String?) -> PostgresBindings {

@@ -64,7 +64,8 @@ public enum Migrator {
 /// `analytics` (facts, rollups, offsets — the BI-facing schema).
 public enum Migrations {
     public static let all: [Migration] = [control, sessionizer, analytics, collector, sessionHistory, people, biAccess, definitions, partitionRace, definitionRollups, siteBIRoles, kafkaLogs, orderModel, defaultCurrency,
-                                          lineItemEvents, firstOrders, conversions, carts, processors, orderPlaceRank, ownerKeys]
+                                          lineItemEvents, firstOrders, conversions, carts, processors, orderPlaceRank, ownerKeys,
+                                          identitiesByPerson]
 
     static let control = Migration(version: 1, name: "control: sites and keys", statements: [
         """

@@ -93,3 +93,12 @@ extension Migrations {
         "COMMENT ON COLUMN control.keys.kind IS 'server: sends events; read: reads reports; owner: reads reports and manages goals, funnels, integrations and destinations. Each of its own site only.'",
     ])
 }
+
+extension Migrations {
+    /// Processor tokens linked to a visitor follow that visitor when it links to a user: the
+    /// Aggregator finds them by the person they point to.
+    static let identitiesByPerson = Migration(version: 22, name: "analytics: identities by person", statements: [
+        "CREATE INDEX identities_person ON analytics.identities (site, person_id)",
+        "COMMENT ON TABLE analytics.identities IS 'Identity stitching: one row per anonymous id (device) linked to a registered user, from an event carrying both ids or an identify; also a payment processor''s cart or checkout token (anonymous_id shopify-cart:… / shopify-checkout:…) linked to the person of the browser event that reported it. The Aggregator moves that id''s earlier events, sessions and orders to the person.'",
+    ])
+}

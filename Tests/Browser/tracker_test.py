@@ -582,6 +582,52 @@ def test_vendor_snippets(tributary, shop, workdir):
     check("no event is flagged as a bot", not any(r["is_bot"] for r in rows))
 
 
+def identity_of(site, anonymous_id):
+    out = subprocess.run(["psql", POSTGRES_URL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", f"site={site}",
+                          "-v", f"id={anonymous_id}"],
+                         input="SELECT person_id FROM analytics.identities WHERE site = :'site' AND anonymous_id = :'id'",
+                         capture_output=True, text=True, timeout=30)
+    return out.stdout.strip() or None
+
+
+def test_shopify_tokens(tributary, shop, workdir):
+    """On a Shopify storefront the tracker reports the `cart` and `checkout_token` cookies, each
+    once per new value; the Aggregator links each token's visitor id to the browser's visitor,
+    which is how a Shopify order naming none of our ids finds its visitor."""
+    site = f"shopify-{RUN}"
+    create_site(tributary, site, shop)
+    Shop.config = {"COLLECTOR": tributary.collector, "SITE": site, "ENDPOINT": "", "RUN": RUN, "PRELOAD": ""}
+    # Shopify's cookie as it looks since May 2024 (token?key=…), percent-encoded as a server sets it.
+    first, second = f"c1-{RUN}a", f"c1-{RUN}b"
+    driver = browser(workdir, "shopify")
+    try:
+        driver.get(shop + "/index.html")
+        loaded(driver, "index.html")
+        driver.add_cookie({"name": "cart", "value": f"{first}%3Fkey%3D824bdj25mhg1242bdb385", "path": "/"})
+        driver.add_cookie({"name": "checkout_token", "value": f"ck-{RUN}", "path": "/"})
+        driver.get(shop + "/product.html")
+        loaded(driver, "product.html")
+        driver.get(shop + "/index.html")
+        loaded(driver, "index.html")
+        driver.add_cookie({"name": "cart", "value": second, "path": "/"})
+        driver.get(shop + "/product.html")
+        loaded(driver, "product.html")
+        check("shopify: every event left the queue", delivered(driver, site, 15), f"still queued: {queued_names(driver, site)}")
+        visitor = driver.execute_script("return localStorage.getItem('trb_vid')")
+    finally:
+        driver.quit()
+    rows = await_events(site, 4)
+    reported = [{k: v for k, v in (r["properties"] or {}).items() if k.startswith("shopify_")} for r in rows]
+    expected = [{}, {"shopify_cart_token": f"{first}?key=824bdj25mhg1242bdb385", "shopify_checkout_token": f"ck-{RUN}"}, {},
+                {"shopify_cart_token": second}]
+    check("shopify: each token is reported once, on the first event after it appears, with the cookie's value decoded",
+          reported == expected, str(reported))
+    for token in (f"shopify-cart:{first}", f"shopify-cart:{second}", f"shopify-checkout:ck-{RUN}"):
+        linked = wait_for(lambda: identity_of(site, token) == visitor, PIPELINE_TIMEOUT, 0.5)
+        check(f"shopify: {token.split('-')[1].split(':')[0]} token {token} is linked to the browser's visitor (analytics.identities)",
+              linked, f"{identity_of(site, token)!r} vs {visitor!r}")
+
+
 def main():
     workdir = tempfile.mkdtemp(prefix="tributary-browser-")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -592,7 +638,7 @@ def main():
         shop_server = serve(Shop, shop_port)
         shop = f"http://127.0.0.1:{shop_port}"
         if test_script(tributary):
-            for test in (test_shop_flow, test_outage, test_vendor_snippets):
+            for test in (test_shop_flow, test_outage, test_vendor_snippets, test_shopify_tokens):
                 try:
                     test(tributary, shop, workdir)
                 except Exception:

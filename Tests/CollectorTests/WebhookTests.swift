@@ -479,6 +479,24 @@ import Testing
         #expect(named[0]["order_id"] == .string("#1001"))
     }
 
+    /// An order without our visitor ids is the visitor of its cart token (else checkout
+    /// token), which the Aggregator links to the browser that reported the token; the note
+    /// attributes, when set, win, and a user id is never paired with a token.
+    @Test func shopifyOrderWithoutOurIdsIsItsCartTokensVisitor() throws {
+        let order = try Self.fixture("shopify-orders-paid.json")
+        let anonymous = Self.setting(order, ["note_attributes"], to: .array([]))
+        let byCart = try ShopifyEvents.events(topic: "orders/paid", anonymous, orderIdField: .id)
+        #expect(byCart.first?["anonymous_id"] == .string("shopify-cart:Z2NwLWV1cm9wZS13ZXN0MTpUdHJiQ2FydDAwMDE"))
+        #expect(byCart.first?["user_id"] == nil, "not the email either: the token names the visitor")
+        let noCart = Self.setting(anonymous, ["cart_token"], to: .null)
+        #expect(try ShopifyEvents.events(topic: "orders/paid", noCart, orderIdField: .id).first?["anonymous_id"]
+            == .string("shopify-checkout:b1946ac92492d2347c6235b4d2611184"))
+        let withUser = Self.setting(anonymous, ["note_attributes"], to: try Self.json(#"[{"name": "tributary_user_id", "value": "user-9"}]"#))
+        let user = try ShopifyEvents.events(topic: "orders/paid", withUser, orderIdField: .id)
+        #expect(user.first?["user_id"] == .string("user-9") && user.first?["anonymous_id"] == nil)
+        #expect(try ShopifyEvents.events(topic: "orders/paid", order, orderIdField: .id).first?["anonymous_id"] == .string("anon-2b7e41"))
+    }
+
     @Test func shopifyOrdersCreateOnlyWhenPaid() throws {
         let order = try Self.fixture("shopify-orders-paid.json")
         let created = try ShopifyEvents.events(topic: "orders/create", order, orderIdField: .id)

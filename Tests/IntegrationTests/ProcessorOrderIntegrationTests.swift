@@ -94,4 +94,81 @@ struct ProcessorOrderIntegrationTests {
             #expect(try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site).sorted() == before.sorted())
         }
     }
+
+    /// A browser event of visitor `phone` in session 1 whose page saw Shopify's `cart` cookie.
+    static func cartPage(_ shop: inout Shop, _ number: Int, at millis: Int64, cookie: String) throws -> KafkaMessage {
+        let event = RawEvent(eventUUID: Shop.sessionUUID(number), site: shop.site, type: .pageview, name: "pageview", anonymousId: "phone",
+                             occurredAt: millis, receivedAt: millis, url: "https://shop.example/cart",
+                             properties: #"{"shopify_cart_token":"\#(cookie)"}"#, origin: .browser)
+        return try shop.message(.event(EnrichedEvent(event: event, sessionId: Shop.sessionUUID(1), personId: "phone",
+                                                     sessionStartedAt: millis, context: Shop.newsletter)))
+    }
+
+    /// Shopify's order as the Collector makes it when the order names none of our ids: its
+    /// visitor is the cart token's; the Sessionizer knows no session of that visitor.
+    static func shopifyOrder(_ shop: inout Shop, _ number: Int, at millis: Int64, cartToken: String) throws -> KafkaMessage {
+        let visitor = try #require(VisitorToken.shopifyCart.visitorId(cartToken))
+        let event = RawEvent(eventUUID: Shop.sessionUUID(number), site: shop.site, type: .event, name: "purchase", action: .purchase,
+                             eventId: "5801", orderId: "5801", anonymousId: visitor, occurredAt: millis, receivedAt: millis,
+                             revenue: Money(currency: eur, amountMinor: 6000), properties: #"{"processor":"shopify"}"#, origin: .processor)
+        return try shop.message(.event(EnrichedEvent(event: event, sessionId: event.eventUUID, personId: visitor,
+                                                     sessionStartedAt: millis, context: .unattributed)))
+    }
+
+    /// A Shopify order naming none of our ids joins the visitor whose browser reported its cart
+    /// token (the cookie with Shopify's `?key=`), whichever arrives first, and takes that
+    /// visitor's session as its source; when the visitor signs in, before or after, the order
+    /// and its fact go to the user; a rebuild gives the same rows.
+    @Test(arguments: ["token first", "order first", "one batch", "sign-in with the token"])
+    func aShopifyOrderJoinsTheVisitorWhoseBrowserReportedItsCartToken(arrival: String) async throws {
+        try await TestStack.withAggregator { postgres, aggregator in
+            var shop = Shop()
+            let t0 = Self.t0, token = "c1-7a2abe82733a34e84aa472d57fb5c3c1"
+            let landing = try shop.browser(1, at: t0, session: 1, context: Shop.newsletter, anonymousId: "phone", person: "phone")
+            let cart = try Self.cartPage(&shop, 2, at: t0 + Self.minute, cookie: token + "?key=824bdj25mhg1242bdb385")
+            let order = try Self.shopifyOrder(&shop, 3, at: t0 + 10 * Self.minute, cartToken: token)
+            // Signing in: the identify (the Sessionizer credits it to the user) and the link it makes.
+            let signedIn = t0 + 20 * Self.minute
+            let identify = RawEvent(eventUUID: Shop.sessionUUID(4), site: shop.site, type: .identify, name: "identify", anonymousId: "phone",
+                                    userId: "u-7", occurredAt: signedIn, receivedAt: signedIn, url: "https://shop.example/account", origin: .browser)
+            let signIn = [try shop.message(.event(EnrichedEvent(event: identify, sessionId: Shop.sessionUUID(1), personId: "u-7",
+                                                                sessionStartedAt: t0, context: Shop.newsletter))),
+                          try shop.link("phone", to: "u-7", at: signedIn)]
+            func placed() async throws -> String? {
+                try await postgres.single("""
+                    SELECT o.person_id || ' ' || o.source || ' ' || e.person_id FROM analytics.orders o
+                    JOIN analytics.events e ON e.site = o.site AND e.order_id = o.order_id
+                    WHERE o.site = \(shop.site)
+                    """, as: String.self)
+            }
+            switch arrival {
+            case "token first":
+                try await aggregator.runBatch([landing, cart], postgres: postgres)
+                try await aggregator.runBatch([order], postgres: postgres)
+            case "order first":
+                try await aggregator.runBatch([order], postgres: postgres)
+                #expect(try await placed() == "shopify-cart:\(token) (unattributed) shopify-cart:\(token)", "kept, unattributed, until the token is seen")
+                try await aggregator.runBatch([landing], postgres: postgres)
+                try await aggregator.runBatch([cart], postgres: postgres)
+            case "one batch":
+                try await aggregator.runBatch([landing, cart, order], postgres: postgres)
+            default:
+                try await aggregator.runBatch([landing], postgres: postgres)
+                try await aggregator.runBatch([cart] + signIn, postgres: postgres)
+                try await aggregator.runBatch([order], postgres: postgres)
+            }
+            let visitor = arrival == "sign-in with the token" ? "u-7" : "phone"
+            #expect(try await placed() == "\(visitor) newsletter \(visitor)")
+            #expect(try await OrderSemanticsIntegrationTests().rollup(postgres, site: shop.site).values.sorted() == ["orders=1 revenue=6000 refunds=0"])
+            try await aggregator.runBatch(signIn, postgres: postgres)
+            #expect(try await placed() == "u-7 newsletter u-7", "the token follows its visitor to the user")
+            let tokenPerson = try await postgres.single("""
+                SELECT person_id FROM analytics.identities WHERE site = \(shop.site) AND anonymous_id = \("shopify-cart:" + token)
+                """, as: String.self)
+            #expect(tokenPerson == "u-7")
+            let before = try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site)
+            try await Rebuild.run(postgres: postgres, site: shop.site, logger: TestStack.logger)
+            #expect(try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site).sorted() == before.sorted())
+        }
+    }
 }

@@ -73,9 +73,19 @@
     save(o);
     flush();
   };
+  // Shopify storefronts: the cart and checkout tokens (cookies `cart`, `checkout_token`), each
+  // reported once per new value, let the Collector's Shopify webhook find this visitor.
+  const tokens = e => {
+    for (const [c, k] of [['cart', 'shopify_cart_token'], ['checkout_token', 'shopify_checkout_token']]) {
+      let v = d.cookie.match('(?:^|; )' + c + '=([^;]*)');
+      try { v = v && decodeURIComponent(v[1]) } catch (x) { v = v[1] }
+      if (v && get('trb_' + c) != v) put('trb_' + c, v), e.properties = Object.assign({}, e.properties, { [k]: v });
+    }
+    return e;
+  };
   const send = (type, name, extra) => {
     const o = load(me);
-    o.q.push(Object.assign({ site, type, name, anonymous_id: vid, user_id: uid || void 0, url: location.href, referrer: ref || void 0, timestamp: now() }, extra));
+    o.q.push(tokens(Object.assign({ site, type, name, anonymous_id: vid, user_id: uid || void 0, url: location.href, referrer: ref || void 0, timestamp: now() }, extra)));
     save(o);
     o.q.length > 9 ? flush() : arm(1e3);
   };

@@ -29,9 +29,10 @@ enum ShopifyOrderId: String, Sendable, CaseIterable {
 ///   without one leaves the money with the shop. Either way a cancellation refunds nothing.
 ///
 /// Visitor: the order's note attributes (cart attributes set in the storefront)
-/// `tributary_anonymous_id` and `tributary_user_id`; `checkout_token` and `cart_token` in the
-/// properties match the tokens a browser event reported. No email, phone, name or address
-/// is read.
+/// `tributary_anonymous_id` and `tributary_user_id`; else the `cart_token` (or `checkout_token`)
+/// as the visitor id `VisitorToken` makes of it, which a browser event reporting that token
+/// links to its visitor; else the hashed email. The email is only ever hashed; no phone, name
+/// or address is read.
 enum ShopifyEvents {
     static func events(topic: String, _ body: JSONValue, orderIdField: ShopifyOrderId) throws(APIError) -> [JSONValue] {
         _ = try CompatibleShapes.object(body)
@@ -100,6 +101,13 @@ enum ShopifyEvents {
         }
         // A user id that is an email is hashed by the normaliser, as on every endpoint.
         if let userId = ProcessorFields.text(noteAttribute(order, "tributary_user_id")) { event["user_id"] = .string(userId) }
+        // Without our ids, the cart (else checkout) token a browser event may have reported;
+        // never beside a user id, whose own link would compete with the browser's.
+        if event["anonymous_id"] == nil, event["user_id"] == nil,
+           let tokenVisitor = VisitorToken.shopifyCart.visitorId(ProcessorFields.text(order["cart_token"]) ?? "")
+               ?? VisitorToken.shopifyCheckout.visitorId(ProcessorFields.text(order["checkout_token"]) ?? "") {
+            event["anonymous_id"] = .string(tokenVisitor)
+        }
         ProcessorFields.linkByEmail(&event, order["email"], order["contact_email"], order["customer"]?["email"])
         return .object(event)
     }

@@ -1,0 +1,31 @@
+import Contracts
+import Testing
+
+/// The cookie the tracker reads and the token in Shopify's order must make the same visitor id.
+@Suite struct VisitorTokenTests {
+    @Test func theCookiesKeyParameterAndPercentEncodingGo() {
+        // Shopify's documented cookie formats, before and since May 2024, and Shopify's order token.
+        #expect(VisitorToken.shopifyCart.visitorId("c1-7a2abe82733a34e84aa472d57fb5c3c1") == "shopify-cart:c1-7a2abe82733a34e84aa472d57fb5c3c1")
+        #expect(VisitorToken.shopifyCart.visitorId("c1-7a2abe82733a34e84aa472d57fb5c3c1?key=824bdj25mhg1242bdb385")
+            == "shopify-cart:c1-7a2abe82733a34e84aa472d57fb5c3c1")
+        #expect(VisitorToken.shopifyCart.visitorId("c1-7a2abe82733a34e84aa472d57fb5c3c1%3Fkey%3D824bdj25mhg1242bdb385")
+            == "shopify-cart:c1-7a2abe82733a34e84aa472d57fb5c3c1")
+        #expect(VisitorToken.shopifyCheckout.visitorId(" b1946ac92492d2347c6235b4d2611184 ") == "shopify-checkout:b1946ac92492d2347c6235b4d2611184")
+    }
+
+    @Test func emptyOrOversizedTokensNameNoVisitor() {
+        #expect(VisitorToken.shopifyCart.visitorId("") == nil)
+        #expect(VisitorToken.shopifyCart.visitorId("?key=abc") == nil)
+        #expect(VisitorToken.shopifyCart.visitorId(String(repeating: "a", count: 201)) == nil)
+        #expect(VisitorToken.shopifyCart.visitorId(String(repeating: "a", count: 200)) != nil)
+    }
+
+    /// Token ids match the pattern the Aggregator's SQL finds them by; a tracker's visitor id
+    /// (32 hex digits) does not.
+    @Test func tokenIdsAndOnlyThoseMatchTheSQLPattern() {
+        func like(_ text: String) -> Bool { text.hasPrefix("shopify-") && text.dropFirst(8).contains(":") }
+        #expect(VisitorToken.sqlPattern == "shopify-%:%")
+        for token in VisitorToken.allCases { #expect(like(token.visitorId("t")!)) }
+        #expect(!like("7a2abe82733a34e84aa472d57fb5c3c1"))
+    }
+}
