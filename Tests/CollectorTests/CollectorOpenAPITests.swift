@@ -171,7 +171,7 @@ import Testing
         ("/v1/webhooks/stripe/{site}", ["Stripe-Signature", "checkout.session.completed", "payment_intent.succeeded", "invoice.paid",
                                         "charge.refunded", "charge.dispute.closed", "tributary_anonymous_id", "order_id"]),
         ("/v1/webhooks/shopify/{site}", ["X-Shopify-Hmac-Sha256", "X-Shopify-Topic", "orders/paid", "refunds/create", "orders/cancelled",
-                                         "tributary_anonymous_id", "order_id"]),
+                                         "tributary_anonymous_id", "order_id", "cart_token", "shopify_cart_token"]),
     ] as [(String, [String])])
     func everyCompatibleEndpointStatesItsMapping(path: String, fields: [String]) {
         let description = CollectorOpenAPI.json["paths"]?[path]?["post"]?["description"]?.stringValue ?? ""
