@@ -76,7 +76,7 @@ enum DefinitionRollups {
         WITH candidates AS (
             SELECT DISTINCT ON (e.site, f.id, \(key))
                    e.site, f.id AS funnel_id, \(key) AS event_key, e.event_uuid, e.origin, e.occurred_at, e.day,
-                   e.person_id, m.steps, e.currency, e.amount_minor, e.source, e.medium, e.campaign, e.channel
+                   e.person_id, m.steps, e.currency, e.amount_minor, e.source, e.medium, e.campaign, e.channel, e.session_id
             FROM \(facts.table) e JOIN control.funnels f ON f.site = e.site AND f.step_order <> \(literal: FunnelOrder.strict) AND \(funnels)
             CROSS JOIN LATERAL (
                 SELECT array_agg((s.i - 1)::int2 ORDER BY s.i) AS steps
@@ -94,7 +94,7 @@ enum DefinitionRollups {
                 event_uuid = excluded.event_uuid, origin = excluded.origin, occurred_at = excluded.occurred_at, day = excluded.day,
                 person_id = excluded.person_id, steps = excluded.steps, currency = excluded.currency,
                 amount_minor = excluded.amount_minor, source = excluded.source, medium = excluded.medium,
-                campaign = excluded.campaign, channel = excluded.channel
+                campaign = excluded.campaign, channel = excluded.channel, session_id = excluded.session_id
             WHERE \(preferred("excluded", over: "o"))
             RETURNING o.site, o.funnel_id, o.person_id, o.day
         )
@@ -120,6 +120,7 @@ enum DefinitionRollups {
         var currency: String?
         var amountMinor: Int64?
         var source: String, medium: String, campaign: String, channel: String
+        var session: UUID?
     }
 
     /// A row of `analytics.funnel_entries`.
@@ -140,8 +141,11 @@ enum DefinitionRollups {
     /// from their first entering event of that day (a step-one event; any step's for an
     /// any-order funnel). This is exactly the path a report whose range starts that day finds,
     /// so a report counts each person on their first entry day in its range.
-    static func entries(_ events: [PersonEvent], since: String, previous: String?, stepCount: Int, order: FunnelOrder, windowSeconds: Int64) -> [Entry] {
-        let computed = events.indices.map { FunnelComputation.Event(time: events[$0].time, steps: events[$0].steps, position: $0) }
+    static func entries(_ events: [PersonEvent], since: String, previous: String?, shape: FunnelShape) -> [Entry] {
+        let computed = events.indices.map {
+            FunnelComputation.Event(time: events[$0].time, steps: events[$0].steps, position: $0, session: events[$0].session)
+        }
+        let order = shape.order
         var entries: [Entry] = []
         var previousDay = previous
         var index = 0
@@ -154,8 +158,8 @@ enum DefinitionRollups {
             // An any-order path anchored on a later step may reach no step at all: the row still
             // records the entry, because a report whose range starts that day enters the person
             // there (and counts them nowhere).
-            let path = FunnelComputation.path(computed, stepCount: stepCount, order: order, window: windowSeconds * 1000,
-                                              entryFrom: events[index].time, entryTo: events[end].time)
+            let path = FunnelComputation.path(computed, stepCount: shape.stepCount, order: order, window: shape.windowSeconds * 1000,
+                                              withinSession: shape.withinSession, entryFrom: events[index].time, entryTo: events[end].time)
             let used = (path?.events ?? []).map { events[$0.position] }
             let seconds = used.indices.map { $0 == 0 ? 0 : max(0, used[$0].time - used[$0 - 1].time) / 1000 }
             let money = used.map { event in event.currency.flatMap { currency in event.amountMinor.map { (currency, $0) } } }
@@ -173,15 +177,17 @@ extension DefinitionRollups {
         var stepCount: Int
         var order: FunnelOrder
         var windowSeconds: Int64
+        var withinSession = false
     }
 
     static func funnelShapes(ids: Set<Int64>, on connection: PostgresConnection, logger: Logger) async throws -> [Int64: FunnelShape] {
         var shapes: [Int64: FunnelShape] = [:]
         let rows = try await connection.query("""
-            SELECT id, jsonb_array_length(steps), step_order, window_seconds FROM control.funnels WHERE id = ANY(\(Array(ids)))
+            SELECT id, jsonb_array_length(steps), step_order, window_seconds, within_session FROM control.funnels WHERE id = ANY(\(Array(ids)))
             """, logger: logger)
-        for try await (id, count, order, window) in rows.decode((Int64, Int, String, Int64).self) {
-            shapes[id] = FunnelShape(stepCount: count, order: FunnelOrder(rawValue: order) ?? .sequential, windowSeconds: window)
+        for try await (id, count, order, window, withinSession) in rows.decode((Int64, Int, String, Int64, Bool).self) {
+            shapes[id] = FunnelShape(stepCount: count, order: FunnelOrder(rawValue: order) ?? .sequential, windowSeconds: window,
+                                     withinSession: withinSession)
         }
         return shapes
     }
@@ -189,7 +195,7 @@ extension DefinitionRollups {
     /// The funnel events' columns after the person's identity, as read by `personEvent`.
     static let eventColumns: SQLFragment = """
         (extract(epoch FROM e.occurred_at) * 1000)::int8, e.day::text, e.steps, e.currency, e.amount_minor,
-        e.source, e.medium, e.campaign, e.channel
+        e.source, e.medium, e.campaign, e.channel, e.session_id
         """
 
     static func personEvent(_ cells: PostgresRandomAccessRow, from first: Int) throws -> PersonEvent {
@@ -198,7 +204,8 @@ extension DefinitionRollups {
             steps: Set(try cells[first + 2].decode([Int16].self).map(Int.init)),
             currency: try cells[first + 3].decode(String?.self), amountMinor: try cells[first + 4].decode(Int64?.self),
             source: try cells[first + 5].decode(String.self), medium: try cells[first + 6].decode(String.self),
-            campaign: try cells[first + 7].decode(String.self), channel: try cells[first + 8].decode(String.self))
+            campaign: try cells[first + 7].decode(String.self), channel: try cells[first + 8].decode(String.self),
+            session: try cells[first + 9].decode(UUID?.self))
     }
 
     /// Recomputes the entries of every person in `aggregator_funnel_touched`, from a window
@@ -255,8 +262,7 @@ extension DefinitionRollups {
         var written = 0
         for person in people {
             guard let shape = shapes[person.funnel] else { continue }
-            for entry in entries(person.events, since: person.since, previous: person.previous, stepCount: shape.stepCount,
-                                 order: shape.order, windowSeconds: shape.windowSeconds) {
+            for entry in entries(person.events, since: person.since, previous: person.previous, shape: shape) {
                 appendCopyLine(site: person.site, funnel: person.funnel, person: person.person, entry, to: &lines)
                 written += 1
             }
@@ -303,7 +309,7 @@ extension DefinitionRollups {
             var lines: [UInt8] = []
             var written = 0
             for (person, events) in people {
-                for entry in entries(events, since: "", previous: nil, stepCount: shape.stepCount, order: shape.order, windowSeconds: shape.windowSeconds) {
+                for entry in entries(events, since: "", previous: nil, shape: shape) {
                     appendCopyLine(site: site, funnel: funnel, person: person, entry, to: &lines)
                     written += 1
                 }

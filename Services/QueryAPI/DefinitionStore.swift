@@ -38,8 +38,9 @@ struct DefinitionStore {
         let steps = (funnel.json["steps"] ?? .array([])).serialized
         try await Self.refusingUnstorableNumbers(field: "steps") {
             let rows = try await postgres.query("""
-                INSERT INTO control.funnels (site, name, steps, window_seconds, step_order)
-                VALUES (\(site), \(funnel.name), \(steps)::jsonb, \(funnel.windowSeconds), \(funnel.order.rawValue)) RETURNING id
+                INSERT INTO control.funnels (site, name, steps, window_seconds, step_order, within_session)
+                VALUES (\(site), \(funnel.name), \(steps)::jsonb, \(funnel.windowSeconds), \(funnel.order.rawValue), \(funnel.withinSession))
+                RETURNING id
                 """, logger: logger)
             for try await id in rows.decode(Int64.self) { funnel.id = id }
         }
@@ -48,13 +49,14 @@ struct DefinitionStore {
 
     func funnels(site: String, id: Int64? = nil) async throws -> [Funnel] {
         let rows = try await postgres.query("""
-            SELECT id, name, steps::text, window_seconds, step_order FROM control.funnels
+            SELECT id, name, steps::text, window_seconds, step_order, within_session FROM control.funnels
             WHERE site = \(site) AND (\(id)::int8 IS NULL OR id = \(id)) ORDER BY id
             """, logger: logger)
         var funnels: [Funnel] = []
-        for try await (id, name, steps, window, order) in rows.decode((Int64, String, String, Int64, String).self) {
+        for try await (id, name, steps, window, order, withinSession) in rows.decode((Int64, String, String, Int64, String, Bool).self) {
             var funnel = try Funnel.parse(.object([
-                "name": .string(name), "steps": try JSONValue.parse(Array(steps.utf8)), "window": .string("\(window / 60)m"), "order": .string(order),
+                "name": .string(name), "steps": try JSONValue.parse(Array(steps.utf8)),
+                "window": .string(withinSession ? "session" : "\(window / 60)m"), "order": .string(order),
             ]))
             funnel.id = id
             funnel.windowSeconds = window

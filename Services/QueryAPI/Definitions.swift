@@ -102,6 +102,13 @@ struct Funnel: Sendable, Hashable {
     var steps: [Step]
     var windowSeconds: Int64
     var order: Order
+    /// Heap's "all steps within one session": every later step in the entering event's session
+    /// (and within `sessionWindowSeconds`). Written `"window": "session"`.
+    var withinSession = false
+
+    /// A session funnel's bound in time besides its session: sessions last at most the site's
+    /// `session_max_length_minutes`, a day by default.
+    static let sessionWindowSeconds: Int64 = 86_400
 
     static let ecommerce = Funnel(
         name: "E-commerce", steps: [Action.viewItem, .addToCart, .beginCheckout, .purchase].map { Step(name: $0.rawValue, match: EventMatch(action: $0)) },
@@ -119,12 +126,14 @@ struct Funnel: Sendable, Hashable {
             let match = try EventMatch.parse(.object(criteria), field: "steps[\(index)]")
             steps.append(Step(name: stepName ?? match.action?.rawValue ?? match.name ?? match.path ?? match.type?.rawValue ?? "step \(index + 1)", match: match))
         }
-        let window = try parseWindow(document["window"]?.stringValue ?? "7d")
+        let windowText = document["window"]?.stringValue ?? "7d"
+        let withinSession = windowText == "session"
+        let window = withinSession ? sessionWindowSeconds : try parseWindow(windowText)
         let orderText = document["order"]?.stringValue ?? "sequential"
         guard let order = Order(rawValue: orderText) else {
             throw .invalid(.invalidParameter, "order must be sequential, strict or any", field: "order")
         }
-        return Funnel(name: name, steps: steps, windowSeconds: window, order: order)
+        return Funnel(name: name, steps: steps, windowSeconds: window, order: order, withinSession: withinSession)
     }
 
     /// `30m`, `12h`, `7d` (up to 90 days).
@@ -132,13 +141,13 @@ struct Funnel: Sendable, Hashable {
         let units: [Character: Int64] = ["m": 60, "h": 3_600, "d": 86_400]
         // The count is bounded before it is multiplied: "99999999999999999d" must not overflow.
         guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count <= 90 * 86_400 / unit else {
-            throw .invalid(.invalidParameter, "window must look like 30m, 12h or 7d (at most 90d)", field: "window")
+            throw .invalid(.invalidParameter, "window must look like 30m, 12h or 7d (at most 90d), or be session", field: "window")
         }
         return count * unit
     }
 
     var windowText: String {
-        windowSeconds % 86_400 == 0 ? "\(windowSeconds / 86_400)d" : windowSeconds % 3_600 == 0 ? "\(windowSeconds / 3_600)h" : "\(windowSeconds / 60)m"
+        withinSession ? "session" : windowSeconds % 86_400 == 0 ? "\(windowSeconds / 86_400)d" : windowSeconds % 3_600 == 0 ? "\(windowSeconds / 3_600)h" : "\(windowSeconds / 60)m"
     }
 
     var json: JSONValue {

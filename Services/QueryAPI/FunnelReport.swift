@@ -123,16 +123,17 @@ struct FunnelReport {
         let statement: SQLFragment = """
             SELECT DISTINCT ON (\(key))
                    e.person_id, (extract(epoch FROM e.occurred_at) * 1000)::int8, array_remove(ARRAY[\(flags)]::int8[], NULL),
-                   e.currency, e.amount_minor, \(segment), \(key)
+                   e.currency, e.amount_minor, \(segment), \(key), e.session_id
             FROM analytics.events e
             WHERE e.site = \(site) AND e.day BETWEEN \(query.from)::date AND \(query.to)::date + make_interval(secs => \(funnel.windowSeconds)::int8)
               \(onlySteps)
             ORDER BY \(key), \(EventCopySQL.countedFirst())
             """
         var people: [String: [(event: FunnelComputation.Event, key: String)]] = [:]
-        for try await (person, time, steps, currency, amount, segment, key) in try await postgres.query(statement.query, logger: logger)
-            .decode((String, Int64, [Int], String?, Int64?, String, String).self) {
-            people[person, default: []].append((FunnelComputation.Event(time: time, steps: Set(steps), currency: currency, amountMinor: amount, segment: segment), key))
+        for try await (person, time, steps, currency, amount, segment, key, session) in try await postgres.query(statement.query, logger: logger)
+            .decode((String, Int64, [Int], String?, Int64?, String, String, UUID).self) {
+            let event = FunnelComputation.Event(time: time, steps: Set(steps), currency: currency, amountMinor: amount, segment: segment, session: session)
+            people[person, default: []].append((event, key))
         }
         let (entryFrom, entryTo) = Self.entryRange(from: query.from, to: query.to, timezone: timezone)
         var paths: [FunnelComputation.Path] = []
@@ -140,7 +141,7 @@ struct FunnelReport {
             // Simultaneous events in key order, as the rollup reads them.
             let ordered = events.sorted { ($0.event.time, $0.key) < ($1.event.time, $1.key) }.map(\.event)
             if let path = FunnelComputation.path(ordered, stepCount: funnel.steps.count, order: funnel.order, window: funnel.windowSeconds * 1000,
-                                                 entryFrom: entryFrom, entryTo: entryTo) {
+                                                 withinSession: funnel.withinSession, entryFrom: entryFrom, entryTo: entryTo) {
                 paths.append(path)
             }
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a funnel's steps must follow each other.
 public enum FunnelOrder: String, Sendable, CaseIterable {
     /// Steps in order; other events may come between.
@@ -21,9 +23,13 @@ public enum FunnelComputation {
         public var segment: String
         /// The caller's index of the event, to find it again in a path.
         public var position: Int
+        /// The event's session, for funnels whose steps must all happen in one session.
+        public var session: UUID?
 
-        public init(time: Int64, steps: Set<Int>, currency: String? = nil, amountMinor: Int64? = nil, segment: String = "", position: Int = 0) {
+        public init(time: Int64, steps: Set<Int>, currency: String? = nil, amountMinor: Int64? = nil, segment: String = "", position: Int = 0,
+                    session: UUID? = nil) {
             self.position = position
+            self.session = session
             self.time = time
             self.steps = steps
             self.currency = currency
@@ -41,22 +47,28 @@ public enum FunnelComputation {
 
     /// The steps reached by one person whose events (oldest first) are given. The person enters
     /// with the first event of step 0 at or after `entryFrom`, if it is no later than `entryTo`.
-    public static func path(_ events: [Event], stepCount: Int, order: FunnelOrder, window: Int64, entryFrom: Int64, entryTo: Int64) -> Path? {
+    /// With `withinSession`, every later step must also be in the session of the entering
+    /// event (Heap's "all steps within one session"); the window still bounds it.
+    public static func path(_ events: [Event], stepCount: Int, order: FunnelOrder, window: Int64, withinSession: Bool = false,
+                            entryFrom: Int64, entryTo: Int64) -> Path? {
         switch order {
         case .sequential, .strict:
             guard let start = events.firstIndex(where: { $0.steps.contains(0) && $0.time >= entryFrom }), events[start].time <= entryTo else { return nil }
             var used = [events[start]]
             var index = start
             let deadline = events[start].time + window
+            let inSession = { (event: Event) in !withinSession || event.session == events[start].session }
             while used.count < stepCount {
                 let step = used.count
                 if order == .strict {
                     // The very next event must be the next step.
                     let next = index + 1
-                    guard next < events.count, events[next].time <= deadline, events[next].steps.contains(step) else { break }
+                    guard next < events.count, events[next].time <= deadline, inSession(events[next]), events[next].steps.contains(step) else { break }
                     index = next
                 } else {
-                    guard let next = events[(index + 1)...].firstIndex(where: { $0.steps.contains(step) }), events[next].time <= deadline else { break }
+                    // (A person's devices may interleave sessions: the first match in the session counts.)
+                    guard let next = events[(index + 1)...].firstIndex(where: { $0.steps.contains(step) && inSession($0) }),
+                          events[next].time <= deadline else { break }
                     index = next
                 }
                 used.append(events[index])
@@ -64,12 +76,14 @@ public enum FunnelComputation {
             return Path(events: used)
         case .any:
             // Anchored at the person's first funnel event in the entry range; every step may
-            // happen in any order within the window after it.
+            // happen in any order within the window after it (and in its session).
             guard let anchor = events.first(where: { !$0.steps.isEmpty && $0.time >= entryFrom }), anchor.time <= entryTo else { return nil }
             let deadline = anchor.time + window
             var used: [Event] = []
             for step in 0..<stepCount {
-                guard let event = events.first(where: { $0.steps.contains(step) && $0.time >= anchor.time && $0.time <= deadline }) else { break }
+                guard let event = events.first(where: {
+                    $0.steps.contains(step) && $0.time >= anchor.time && $0.time <= deadline && (!withinSession || $0.session == anchor.session)
+                }) else { break }
                 used.append(event)
             }
             return used.isEmpty ? nil : Path(events: used)

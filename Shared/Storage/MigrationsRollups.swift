@@ -178,3 +178,18 @@ extension Migrations {
             + context.map { ($0.name, "Of the entering event's session: " + $0.comment) }),
     ]
 }
+
+extension Migrations {
+    /// Funnels whose steps must all happen in one session (`"window": "session"`): the funnel
+    /// events keep their session, filled from the facts for funnels defined before.
+    static let funnelSessions = Migration(version: 23, name: "control, analytics: funnels within one session", statements: [
+        "ALTER TABLE control.funnels ADD COLUMN within_session boolean NOT NULL DEFAULT false",
+        "COMMENT ON COLUMN control.funnels.within_session IS 'Every later step must be in the session of the event that entered the funnel (\"window\": \"session\" in the API); window_seconds still bounds it.'",
+        "ALTER TABLE analytics.funnel_events ADD COLUMN session_id uuid",
+        """
+        UPDATE analytics.funnel_events f SET session_id = e.session_id FROM analytics.events e
+        WHERE e.site = f.site AND e.event_uuid = f.event_uuid AND e.occurred_at = f.occurred_at
+        """,
+        "COMMENT ON COLUMN analytics.funnel_events.session_id IS 'The session of the event (analytics.events.session_id), for funnels within one session.'",
+    ])
+}

@@ -1,5 +1,6 @@
 @testable import Aggregator
 import Contracts
+import Foundation
 import Storage
 import Testing
 
@@ -21,7 +22,7 @@ import Testing
     ]
 
     @Test func oneEntryPerDayWithAStepOneEvent() {
-        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, stepCount: 4, order: .sequential, windowSeconds: 7 * 86_400)
+        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, shape: .init(stepCount: 4, order: .sequential, windowSeconds: 7 * 86_400))
         #expect(entries.map(\.day) == ["2026-05-01", "2026-05-02"])
         #expect(entries.map(\.previousDay) == [nil, "2026-05-01"])
         // From day 1: view, cart, checkout (day 2), purchase (day 3); from day 2 the cart before it does not count.
@@ -33,24 +34,45 @@ import Testing
     }
 
     @Test func theWindowEndsThePath() {
-        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, stepCount: 4, order: .sequential, windowSeconds: 2 * 3_600)
+        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, shape: .init(stepCount: 4, order: .sequential, windowSeconds: 2 * 3_600))
         #expect(entries.map(\.seconds.count) == [2, 1])
     }
 
     @Test func onlyDaysFromSinceWithThePreviousEntryCarriedIn() {
-        let entries = DefinitionRollups.entries(Self.history, since: "2026-05-02", previous: "2026-04-20", stepCount: 4, order: .sequential, windowSeconds: 7 * 86_400)
+        let entries = DefinitionRollups.entries(Self.history, since: "2026-05-02", previous: "2026-04-20", shape: .init(stepCount: 4, order: .sequential, windowSeconds: 7 * 86_400))
         #expect(entries.map(\.day) == ["2026-05-02"])
         #expect(entries.first?.previousDay == "2026-04-20")
     }
 
     @Test func anyOrderEntersOnAnyStepAndMayReachNone() {
-        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, stepCount: 4, order: .any, windowSeconds: 7 * 86_400)
+        let entries = DefinitionRollups.entries(Self.history, since: "", previous: nil, shape: .init(stepCount: 4, order: .any, windowSeconds: 7 * 86_400))
         #expect(entries.map(\.day) == ["2026-05-01", "2026-05-02", "2026-05-03"])
         // Day 1: all four within the window; day 2: the view, but the cart came before it; day 3:
         // anchored on the purchase, no view after it, so no step, yet the entry is recorded (a
         // report from that day enters the person there and counts them nowhere).
         #expect(entries.map(\.seconds.count) == [4, 1, 0])
         #expect(entries.map(\.previousDay) == [nil, "2026-05-01", "2026-05-02"])
+    }
+
+    /// "All steps within one session": the path stops at the first step outside the entering
+    /// event's session, even when the window would reach it; a step of another session between
+    /// (a second device) is passed over for the session's own.
+    @Test(arguments: [FunnelOrder.sequential, .any])
+    func withinOneSessionThePathStaysInTheEnteringSession(order: FunnelOrder) {
+        let first = UUID(), second = UUID(), other = UUID()
+        var history = Self.history
+        for index in history.indices { history[index].session = [first, first, second, second, second][index] }
+        let shape = DefinitionRollups.FunnelShape(stepCount: 4, order: order, windowSeconds: 7 * 86_400, withinSession: true)
+        let entries = DefinitionRollups.entries(history, since: "", previous: nil, shape: shape)
+        #expect(entries.first?.seconds.count == 2, "view and cart in the first session; checkout was in the next")
+        // The day-2 session: view, checkout, purchase — but no cart in it.
+        #expect(entries.dropFirst().first?.seconds.count == 1)
+        let interleaved = [Self.event(0, "2026-05-01", [0]), Self.event(1, "2026-05-01", [1]), Self.event(2, "2026-05-01", [1])]
+            .enumerated().map { index, event in var event = event; event.session = [first, other, first][index]; return event }
+        let path = DefinitionRollups.entries(interleaved, since: "", previous: nil, shape: shape)
+        #expect(path.first?.seconds == [0, 2 * 3_600], "the cart of the entering session, not the other device's")
+        let unbounded = DefinitionRollups.entries(history, since: "", previous: nil, shape: .init(stepCount: 4, order: order, windowSeconds: 7 * 86_400))
+        #expect(unbounded.first?.seconds.count == 4, "without the option the window alone bounds the path")
     }
 }
 

@@ -80,10 +80,11 @@ struct DefinitionRollupTests {
             _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: site, name: "Shop"))
             // Before any definition exists: shoppers over three days.
             try await aggregator.runBatch([
-                try Shop.event(site, "a", 0, name: "view_item"), try Shop.event(site, "a", 1, name: "add_to_cart"),
-                try Shop.event(site, "a", 2, name: "begin_checkout"),
-                try Shop.event(site, "a", 3, name: "purchase", order: "o-1", amount: 1000),
-                try Shop.event(site, "a", 3, name: "purchase", origin: .server, order: "o-1", amount: 1200),
+                // a browses in one session and pays in the next.
+                try Shop.event(site, "a", 0, name: "view_item", session: 1), try Shop.event(site, "a", 1, name: "add_to_cart", session: 1),
+                try Shop.event(site, "a", 2, name: "begin_checkout", session: 1),
+                try Shop.event(site, "a", 3, name: "purchase", order: "o-1", amount: 1000, session: 2),
+                try Shop.event(site, "a", 3, name: "purchase", origin: .server, order: "o-1", amount: 1200, session: 2),
                 try Shop.event(site, "b", 0, name: "view_item"), try Shop.event(site, "b", day + 5, name: "add_to_cart"),
                 try Shop.event(site, "b", day + 6, name: "view_item"), try Shop.event(site, "b", 2 * day, name: "add_to_cart"),
                 try Shop.event(site, "c", 0, name: "view_item", source: "google"),
@@ -101,7 +102,7 @@ struct DefinitionRollupTests {
                 goals.append(try await store.create(try Goal.parse(try JSONValue.parse(text)), site: site))
             }
             var funnels: [Funnel] = []
-            for (order, window) in [("sequential", "1d"), ("any", "2d"), ("strict", "1d")] {
+            for (order, window) in [("sequential", "1d"), ("any", "2d"), ("strict", "1d"), ("sequential", "session")] {
                 let text = #"{"name": "\#(order)", "steps": \#(steps), "window": "\#(window)", "order": "\#(order)"}"#
                 funnels.append(try await store.create(try Funnel.parse(try JSONValue.parse(text)), site: site))
             }
@@ -121,6 +122,11 @@ struct DefinitionRollupTests {
             // a (all four steps), b (entered on 4 and 5 May: counted once, from the 4th, when its cart
             // came five minutes past the one-day window), c, d (a view after the cart).
             #expect(sequential["steps"]?.arrayValue?.compactMap { $0["persons"]?.scalarText } == ["4", "1", "1", "1"])
+            // Within one session, a's purchase (the next session) is out of reach.
+            let withinSession = try await FunnelReport(postgres: postgres, logger: TestStack.logger).run(
+                site: site, timezone: "UTC", funnel: funnels[3], query: ReportQuery(from: "2026-05-04", to: "2026-05-06", breakdown: [], filters: []))
+            #expect(funnels[3].json["window"] == .string("session"))
+            #expect(withinSession["steps"]?.arrayValue?.compactMap { $0["persons"]?.scalarText } == ["4", "1", "1", "0"])
 
             // Live batches: a late view that lets d enter earlier, b's purchase days later, a second
             // order reported by the browser first and corrected by the server in the next batch.

@@ -58,6 +58,17 @@ import Testing
         #expect(throws: (any Error).self) { try Funnel.parseWindow(text) }
     }
 
+    /// `"window": "session"`: within the entering session, bounded by a day; read back as written.
+    @Test func aSessionWindow() throws {
+        let funnel = try Funnel.parse(try JSONValue.parse(#"{"name": "f", "steps": [{"action": "view_item"}, {"action": "purchase"}], "window": "session"}"#))
+        #expect(funnel.withinSession && funnel.windowSeconds == Funnel.sessionWindowSeconds)
+        #expect(funnel.json["window"] == .string("session"))
+        #expect(!(try Funnel.parse(try JSONValue.parse(#"{"name": "f", "steps": [{"action": "view_item"}, {"action": "purchase"}]}"#)).withinSession))
+        #expect(throws: (any Error).self) {
+            try Funnel.parse(try JSONValue.parse(#"{"name": "f", "steps": [{"action": "view_item"}, {"action": "purchase"}], "window": "Session"}"#))
+        }
+    }
+
     typealias E = FunnelComputation.Event
     static func events(_ steps: [[Int]]) -> [E] {
         steps.enumerated().map { E(time: Int64($0.offset) * 60_000, steps: Set($0.element), currency: nil, amountMinor: nil, segment: "") }
