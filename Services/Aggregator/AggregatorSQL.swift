@@ -48,6 +48,7 @@ enum AggregatorSQL {
             landing_page text, currency text, orders bigint, first_orders bigint, revenue_minor bigint, refunds_minor bigint
         ) ON COMMIT DELETE ROWS
         """,
+        "CREATE TEMP TABLE IF NOT EXISTS aggregator_visitor_deltas (site text, day date, previous_day date, visitors bigint) ON COMMIT DELETE ROWS",
     ]
 
     /// The batch's facts not stored before, into `aggregator_new` (an anti-join against the
@@ -441,19 +442,41 @@ enum AggregatorSQL {
     ]
 
     /// The visitor days of every person this batch touched, recomputed from their sessions
-    /// (after identity links, so a merged visitor's days become the user's).
+    /// (after identity links, so a merged visitor's days become the user's), and their counts
+    /// per (day, previous day) by the rows removed and added.
     static let visitorDays = [
         """
-        DELETE FROM analytics.visitor_days v USING (SELECT DISTINCT site, person_id FROM aggregator_touched) t
-        WHERE v.site = t.site AND v.person_id = t.person_id
+        WITH gone AS (
+            DELETE FROM analytics.visitor_days v USING (SELECT DISTINCT site, person_id FROM aggregator_touched) t
+            WHERE v.site = t.site AND v.person_id = t.person_id
+            RETURNING v.site, v.day, v.previous_day
+        )
+        INSERT INTO aggregator_visitor_deltas
+        SELECT site, day, coalesce(previous_day, '-infinity'), -count(*) FROM gone GROUP BY 1, 2, 3
         """,
         """
-        INSERT INTO analytics.visitor_days (site, person_id, day, previous_day)
-        SELECT site, person_id, day, lag(day) OVER (PARTITION BY site, person_id ORDER BY day)
-        FROM (
-            SELECT DISTINCT s.site, s.person_id, s.day FROM analytics.sessions s
-            JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t ON s.site = t.site AND s.person_id = t.person_id
-        ) days
+        WITH added AS (
+            INSERT INTO analytics.visitor_days (site, person_id, day, previous_day)
+            SELECT site, person_id, day, lag(day) OVER (PARTITION BY site, person_id ORDER BY day)
+            FROM (
+                SELECT DISTINCT s.site, s.person_id, s.day FROM analytics.sessions s
+                JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t ON s.site = t.site AND s.person_id = t.person_id
+            ) days
+            RETURNING site, day, previous_day
+        )
+        INSERT INTO aggregator_visitor_deltas
+        SELECT site, day, coalesce(previous_day, '-infinity'), count(*) FROM added GROUP BY 1, 2, 3
+        """,
+        // In key order, so that concurrent batches lock shared rows in one order.
+        """
+        INSERT INTO analytics.visitor_day_counts AS c (site, day, previous_day, visitors)
+        SELECT site, day, previous_day, sum(visitors) FROM aggregator_visitor_deltas
+        GROUP BY 1, 2, 3 HAVING sum(visitors) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (site, day, previous_day) DO UPDATE SET visitors = c.visitors + excluded.visitors
+        """,
+        """
+        DELETE FROM analytics.visitor_day_counts c USING (SELECT DISTINCT site, day, previous_day FROM aggregator_visitor_deltas) d
+        WHERE c.visitors = 0 AND c.site = d.site AND c.day = d.day AND c.previous_day = d.previous_day
         """,
     ]
 

@@ -64,11 +64,11 @@ struct GoalReport {
         let isTotal: SQLFragment = keys.first.map { "grouping(\($0)) = 1" } ?? "true"
         let visitorSets: SQLFragment = visitorKeys.isEmpty ? "()" : "(\(visitorKeys.joined())), ()"
         let isVisitorTotal: SQLFragment = visitorKeys.first.map { "grouping(\($0)) = 1" } ?? "true"
-        // Without filters the range's visitors are a count of visitor days; per row (and with
+        // Without filters the range's visitors are a sum of visitor day counts; per row (and with
         // filters) distinct persons of the sessions.
         let visitors: SQLFragment = filterConditions.isEmpty
             ? """
-              SELECT 'total visitors', '', count(*)::int8, 0, '', 0 FROM analytics.visitor_days WHERE \(OverviewReport.firstVisitorDays(range))
+              SELECT 'total visitors', '', coalesce(sum(visitors), 0)::int8, 0, '', 0 FROM analytics.visitor_day_counts WHERE \(OverviewReport.firstVisitorDays(range))
               \(visitorKeys.isEmpty ? nil : """
                   UNION ALL
                   SELECT 'visitors', concat_ws(chr(31), \(visitorKeyList)), count(DISTINCT person_id)::int8, 0, '', 0

@@ -7,7 +7,8 @@ import Storage
 /// `GET /v1/sites/{site}/overview`: traffic and money of a date range. Sessions and pageviews
 /// come from `traffic_daily`, orders and money from `revenue_daily`. Visitors (distinct
 /// stitched persons with a session in the range) do not add up across days: they are the
-/// persons whose first visitor day in the range lies in it (`visitor_days`), or with filters
+/// persons whose first visitor day in the range lies in it (summed from `visitor_day_counts`),
+/// or with filters
 /// on the source, the distinct persons of the matching `sessions`.
 struct OverviewReport {
     let postgres: PostgresClient
@@ -18,7 +19,7 @@ struct OverviewReport {
         let filters = query.filterConditions(where: \.isSourceDimension)
         let conditions = ([range.days] + filters).joined(separator: " AND ")
         let visitorsSQL: SQLFragment = filters.isEmpty
-            ? "SELECT count(*) FROM analytics.visitor_days WHERE \(Self.firstVisitorDays(range))"
+            ? "SELECT coalesce(sum(visitors), 0) FROM analytics.visitor_day_counts WHERE \(Self.firstVisitorDays(range))"
             : "SELECT count(DISTINCT person_id) FROM analytics.sessions WHERE \(conditions)"
         let statement: SQLFragment = """
             SELECT (\(visitorsSQL))::int8,
@@ -45,9 +46,10 @@ struct OverviewReport {
         return .object(object)
     }
 
-    /// The rows of `visitor_days` that count each visitor of the report's range once.
+    /// The rows of `visitor_day_counts` that count each visitor of the report's range once:
+    /// their day in it, their previous day (-infinity for a first day) before it.
     static func firstVisitorDays(_ range: ReportQuery.Range) -> SQLFragment {
-        "\(range.days) AND (previous_day IS NULL OR previous_day < \(range.from)::date)"
+        "\(range.days) AND previous_day < \(range.from)::date"
     }
 
     /// A share as a JSON number with four decimals ("0.0421"); 0 when nothing to divide.

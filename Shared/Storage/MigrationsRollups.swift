@@ -193,3 +193,30 @@ extension Migrations {
         "COMMENT ON COLUMN analytics.funnel_events.session_id IS 'The session of the event (analytics.events.session_id), for funnels within one session.'",
     ])
 }
+
+extension Migrations {
+    /// Distinct visitors of any range from a few thousand rows: `visitor_days` counted per
+    /// (day, previous day). A range's visitors are the rows with the day in it and the previous
+    /// day before it, so their counts add up exactly.
+    static let visitorDayCounts = Migration(version: 24, name: "analytics: visitor day counts", statements: [
+        """
+        CREATE TABLE analytics.visitor_day_counts (
+            site text NOT NULL,
+            day date NOT NULL,
+            previous_day date NOT NULL,
+            visitors bigint NOT NULL,
+            PRIMARY KEY (site, day, previous_day)
+        )
+        """,
+        """
+        INSERT INTO analytics.visitor_day_counts (site, day, previous_day, visitors)
+        SELECT site, day, coalesce(previous_day, '-infinity'), count(*) FROM analytics.visitor_days GROUP BY 1, 2, 3
+        """,
+        "COMMENT ON TABLE analytics.visitor_day_counts IS 'analytics.visitor_days counted per day and previous day, so that the distinct visitors of a range are a sum: visitors of the rows with day in the range and previous_day before its first day. Grain: one row per site, day and previous day.'",
+        "COMMENT ON COLUMN analytics.visitor_day_counts.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.visitor_day_counts.day IS 'A day on which the persons had a session, in the site''s timezone.'",
+        "COMMENT ON COLUMN analytics.visitor_day_counts.previous_day IS 'Their previous day with a session; -infinity for persons whose first day it is.'",
+        "COMMENT ON COLUMN analytics.visitor_day_counts.visitors IS 'Persons with exactly this day and previous day.'",
+        "SELECT analytics.restrict_rows_to_site('analytics.visitor_day_counts')",
+    ])
+}
