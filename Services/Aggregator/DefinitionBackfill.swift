@@ -103,6 +103,7 @@ struct DefinitionBackfill: Sendable {
             case .goal: ["DELETE FROM analytics.goal_conversions WHERE site = \(site) AND goal_id = \(id)"]
             case .funnel: [
                 "DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(id)",
+                "DELETE FROM analytics.funnel_entry_counts WHERE site = \(site) AND funnel_id = \(id)",
                 "DELETE FROM analytics.funnel_events WHERE site = \(site) AND funnel_id = \(id)",
             ]
             }

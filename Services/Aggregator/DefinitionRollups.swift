@@ -232,9 +232,13 @@ extension DefinitionRollups {
                 SELECT max(x.entry_day) FROM analytics.funnel_entries x
                 WHERE x.site = r.site AND x.funnel_id = r.funnel_id AND x.person_id = r.person_id AND x.entry_day < r.since)
             """, logger: logger)
-        try await connection.run(fixed: """
-            DELETE FROM analytics.funnel_entries x USING aggregator_funnel_recompute r
-            WHERE x.site = r.site AND x.funnel_id = r.funnel_id AND x.person_id = r.person_id AND x.entry_day >= r.since
+        try await connection.run("""
+            WITH gone AS (
+                DELETE FROM analytics.funnel_entries x USING aggregator_funnel_recompute r
+                WHERE x.site = r.site AND x.funnel_id = r.funnel_id AND x.person_id = r.person_id AND x.entry_day >= r.since
+                RETURNING x.*
+            )
+            \(countEntries(in: "gone", removing: true))
             """, logger: logger)
         let touched: SQLFragment = """
             SELECT r.site, r.funnel_id, r.person_id, r.since::text, r.previous::text, \(eventColumns)
@@ -268,6 +272,12 @@ extension DefinitionRollups {
             }
         }
         try await writeEntries(lines, on: connection, logger: logger)
+        // Counts that dropped to nothing, among the days recomputed.
+        try await connection.run(fixed: """
+            DELETE FROM analytics.funnel_entry_counts c
+            USING (SELECT site, funnel_id, min(since) AS since FROM aggregator_funnel_recompute GROUP BY 1, 2) r
+            WHERE c.site = r.site AND c.funnel_id = r.funnel_id AND c.entry_day >= r.since AND c.persons = 0
+            """, logger: logger)
         return written
     }
 
@@ -304,8 +314,10 @@ extension DefinitionRollups {
             let last = people.last?.person
             // Entries of persons in the page's range are replaced; past the last page, removed.
             let upTo: SQLFragment? = complete ? nil : last.map { " AND person_id <= \($0)" }
-            try await connection.run("DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(funnel)\(later)\(upTo)" as SQLFragment,
-                                     logger: logger)
+            try await connection.run("""
+                WITH gone AS (DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(funnel)\(later)\(upTo) RETURNING *)
+                \(countEntries(in: "gone", removing: true))
+                """, logger: logger)
             var lines: [UInt8] = []
             var written = 0
             for (person, events) in people {
@@ -315,6 +327,8 @@ extension DefinitionRollups {
                 }
             }
             try await writeEntries(lines, on: connection, logger: logger)
+            try await connection.run("DELETE FROM analytics.funnel_entry_counts WHERE site = \(site) AND funnel_id = \(funnel) AND persons = 0",
+                                     logger: logger)
             return (complete ? nil : last, written)
         }
     }
@@ -328,7 +342,22 @@ extension DefinitionRollups {
             try await writer.write(ByteBuffer(bytes: lines))
         }
         try await connection.run(fixed: "INSERT INTO analytics.funnel_entries SELECT * FROM aggregator_funnel_entries", logger: logger)
+        try await connection.run(countEntries(in: "aggregator_funnel_entries", removing: false), logger: logger)
         try await connection.run(fixed: "TRUNCATE aggregator_funnel_entries", logger: logger)
+    }
+
+    /// Adds the entries `rows` names (a table or CTE of `funnel_entries` rows) to
+    /// `funnel_entry_counts`, or takes them away: every write of entries keeps the counts.
+    /// In key order, so that concurrent batches lock shared count rows in one order.
+    static func countEntries(in rows: String, removing: Bool) -> SQLFragment {
+        let keys = "site, funnel_id, entry_day, previous_entry_day, steps_reached, source, medium, campaign, channel"
+        return SQLFragment(stringLiteral: """
+            INSERT INTO analytics.funnel_entry_counts AS c (\(keys), persons)
+            SELECT site, funnel_id, entry_day, coalesce(previous_entry_day, '-infinity'), steps_reached, source, medium, campaign, channel,
+                   \(removing ? "-" : "")count(*)
+            FROM \(rows) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+            ON CONFLICT (\(keys)) DO UPDATE SET persons = c.persons + excluded.persons
+            """)
     }
 
     static let entryColumns = [

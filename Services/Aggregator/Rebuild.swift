@@ -16,7 +16,7 @@ public enum Rebuild {
     /// Derived tables, in lock order: a batch locks them all first (ROW EXCLUSIVE), a rebuild too (SHARE ROW EXCLUSIVE).
     static let derivedTables = [
         "sessions", "traffic_daily", "order_references", "refunds", "orders", "line_items", "order_items", "cart_events", "goal_conversions", "funnel_events", "identities",
-        "visitor_days", "visitor_day_counts", "funnel_entries", "carts", "revenue_daily",
+        "visitor_days", "visitor_day_counts", "funnel_entries", "funnel_entry_counts", "carts", "revenue_daily",
     ]
 
     /// The derived tables as one `LOCK TABLE` list, in lock order.

@@ -220,3 +220,43 @@ extension Migrations {
         "SELECT analytics.restrict_rows_to_site('analytics.visitor_day_counts')",
     ])
 }
+
+extension Migrations {
+    /// Persons per funnel step of any range from a few thousand rows: `funnel_entries` counted
+    /// per (entry day, previous entry day, steps reached, entering source). A range's persons
+    /// are the entries with the day in it and the previous entry day before it.
+    static let funnelEntryCounts = Migration(version: 25, name: "analytics: funnel entry counts", statements: [
+        """
+        CREATE TABLE analytics.funnel_entry_counts (
+            site text NOT NULL,
+            funnel_id bigint NOT NULL,
+            entry_day date NOT NULL,
+            previous_entry_day date NOT NULL,
+            steps_reached smallint NOT NULL,
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            persons bigint NOT NULL,
+            PRIMARY KEY (site, funnel_id, entry_day, previous_entry_day, steps_reached, source, medium, campaign, channel)
+        )
+        """,
+        """
+        INSERT INTO analytics.funnel_entry_counts
+        SELECT site, funnel_id, entry_day, coalesce(previous_entry_day, '-infinity'), steps_reached, source, medium, campaign, channel, count(*)
+        FROM analytics.funnel_entries GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+        """,
+        "COMMENT ON TABLE analytics.funnel_entry_counts IS 'analytics.funnel_entries counted per entry day, previous entry day, steps reached and the entering event''s source, so that the persons per step of a range are a sum: persons of the rows with entry_day in the range and previous_entry_day before its first day. Grain: one row per funnel and those columns.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.funnel_id IS 'The funnel (control.funnels.id).'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.entry_day IS 'The day the persons entered the funnel, in the site''s timezone.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.previous_entry_day IS 'Their previous entry day; -infinity for persons entering for the first time.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.steps_reached IS 'How many steps the persons reached from that entry (0 for an any-order entry that reached none).'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.source IS 'Source of the entering event''s session.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.medium IS 'Medium of the entering event''s session.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.campaign IS 'Campaign of the entering event''s session.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.channel IS 'Channel of the entering event''s session.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_counts.persons IS 'Entries (persons) with exactly these values.'",
+        "SELECT analytics.restrict_rows_to_site('analytics.funnel_entry_counts')",
+    ])
+}

@@ -75,10 +75,26 @@ struct DefinitionRollupTests {
         }
     }
 
+    /// `funnel_entry_counts` equal `funnel_entries` counted afresh.
+    static func expectEntryCountsMatchEntries(_ postgres: PostgresClient, site: String, _ moment: String) async throws {
+        let counted = """
+            SELECT funnel_id, entry_day, coalesce(previous_entry_day, '-infinity'), steps_reached, source, medium, campaign, channel, count(*)
+            FROM analytics.funnel_entries WHERE site = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+            """
+        let kept = "SELECT funnel_id, entry_day, previous_entry_day, steps_reached, source, medium, campaign, channel, persons FROM analytics.funnel_entry_counts WHERE site = $1"
+        var binds = PostgresBindings()
+        binds.append(site)
+        let differing = try await postgres.single(PostgresQuery(unsafeSQL: """
+            SELECT count(*)::int8 FROM (((\(kept)) EXCEPT (\(counted))) UNION ALL ((\(counted)) EXCEPT (\(kept)))) d
+            """, binds: binds), as: Int64.self)
+        let rows = try await postgres.single("SELECT count(*)::int8 FROM analytics.funnel_entry_counts WHERE site = \(site)", as: Int64.self)
+        #expect(differing == 0 && (rows ?? 0) > 0, "\(moment): funnel_entry_counts differ from funnel_entries in \(differing ?? -1) rows")
+    }
+
     /// The rollup tables of a site as sorted text, to compare states.
     static func rollupRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
         var rows: [String] = []
-        for table in ["goal_conversions", "funnel_events", "funnel_entries", "visitor_days", "visitor_day_counts"] {
+        for table in ["goal_conversions", "funnel_events", "funnel_entries", "funnel_entry_counts", "visitor_days", "visitor_day_counts"] {
             let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM analytics.\(table) t WHERE site = '\(site)' ORDER BY 1"), logger: TestStack.logger)
             for try await text in result.decode(String.self) { rows.append(table + " " + text) }
         }
@@ -124,6 +140,7 @@ struct DefinitionRollupTests {
             #expect(try await backfill.reconcile() >= goals.count + funnels.count)
             #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(.funnel, id: funnels[0].id))
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after the backfill")
+            try await Self.expectEntryCountsMatchEntries(postgres, site: site, "after the backfill")
             let purchases = try await GoalReport(postgres: postgres, logger: TestStack.logger)
                 .run(site: site, goal: goals[0], query: ReportQuery(from: "2026-05-01", to: "2026-05-31", breakdown: [], filters: []))
             #expect(purchases["conversions"] == .number("1"))
@@ -154,6 +171,7 @@ struct DefinitionRollupTests {
             ], postgres: postgres)
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after live batches")
             try await Self.expectVisitorDaysMatchSessions(postgres, site: site, "after live batches")
+            try await Self.expectEntryCountsMatchEntries(postgres, site: site, "after live batches")
 
             // e logs in as a: e's history (a view on day 2) becomes a's.
             let link = IdentityLink(site: site, anonymousId: "e", personId: "a", linkedAt: Shop.t0 + 2 * day * Shop.minute, eventUUID: UUID())
@@ -163,6 +181,7 @@ struct DefinitionRollupTests {
             #expect(persons == 5, "a, b, c, d, f: e merged into a")
             try await Self.expectSameReports(postgres, site: site, goals: goals, funnels: funnels, "after an identity merge")
             try await Self.expectVisitorDaysMatchSessions(postgres, site: site, "after an identity merge")
+            try await Self.expectEntryCountsMatchEntries(postgres, site: site, "after an identity merge")
 
             // A rebuild recomputes the same rows.
             let before = try await Self.rollupRows(postgres, site: site)
@@ -176,6 +195,14 @@ struct DefinitionRollupTests {
             let left = try await postgres.single("SELECT count(*)::int8 FROM analytics.goal_conversions WHERE site = \(site) AND goal_id = \(goals[1].id)", as: Int64.self)
             #expect(left == 0)
             #expect(try await RollupState(postgres: postgres, logger: TestStack.logger).isReady(.goal, id: goals[1].id) == false)
+            // And a deleted funnel's entries and their counts.
+            #expect(try await store.delete(.funnel, id: funnels[1].id, site: site))
+            try await backfill.reconcile(deleted: [.init(kind: .funnel, id: funnels[1].id, site: site)])
+            let counts = try await postgres.single("""
+                SELECT count(*)::int8 FROM analytics.funnel_entry_counts WHERE site = \(site) AND funnel_id = \(funnels[1].id)
+                """, as: Int64.self)
+            #expect(counts == 0)
+            try await Self.expectEntryCountsMatchEntries(postgres, site: site, "after a funnel was deleted")
         }
     }
 }
