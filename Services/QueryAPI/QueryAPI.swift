@@ -288,7 +288,22 @@ public struct QueryAPI: Sendable {
     }
 
     static func parameters(_ request: Request) -> [(String, String)] {
-        request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        parameters(query: request.uri.query)
+    }
+
+    /// A query string's parameters decoded as browsers and form encoders write them (the
+    /// application/x-www-form-urlencoded rules): names percent-decoded like values, so
+    /// `filter%5Bsource%5D` (URLSearchParams, Python's urlencode) is `filter[source]`, and `+`
+    /// a space. A malformed escape stays as sent.
+    static func parameters(query: String?) -> [(String, String)] {
+        func decoded(_ text: Substring) -> String {
+            let spaced = text.replacingOccurrences(of: "+", with: " ")
+            return spaced.removingPercentEncoding ?? spaced
+        }
+        return (query ?? "").split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decoded(parts[0]), parts.count > 1 ? decoded(parts[1]) : "")
+        }
     }
 
     /// Postgres text cannot hold U+0000: no site or definition has it, and query and path

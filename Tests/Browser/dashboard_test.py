@@ -16,19 +16,37 @@ and then, in the browser:
      every reconciliation-by-source row and its totals (counts, browser loss rate, money),
      the goals and the funnel steps show exactly what the API answers for the same
      parameters — or, while goals and funnels answer 404, the page shows their empty state.
-  3. A site's read key shows a site id field and the same figures; a wrong token shows the
-     API's error message instead of figures.
-  4. Through a proxy whose goals and funnels endpoints answer 404 (as before they existed),
+  3. Every report (admin token): attribution with the six models side by side for two
+     lookbacks, the retention heat map per week and per month, products by product id and by
+     category, customers and carts equal the API's answers, in one currency and with all
+     currencies side by side; a breakdown change, a source filter and the comparison with the
+     previous period (previous values and exact changes) show the API's answers for those
+     parameters; each table's CSV download holds exactly its rows' data-values; at 1400 and
+     390 px every panel is visible and the page never scrolls sideways (screenshots in the
+     workdir, copied to $DASHBOARD_SCREENSHOTS when set).
+  4. The view's link, opened in a fresh browser with the token typed again, restores the same
+     view; Tab reaches the load button and a preset, Enter presses them.
+  5. With the owner key, goals (an action; a page path with a wildcard, edited to add a
+     property filter, then deleted) and funnels (three steps, any order, 12h) are defined
+     through the forms and their figures equal their reports; the e-commerce button adds the
+     standard funnel, which is then deleted; a 91d window shows the API's 400 message.
+  6. A site's read key shows a site id field and the same figures, and the API's 403 message
+     when it tries to create a goal; a wrong token shows the API's error message instead of
+     figures.
+  7. Through a proxy whose goals and funnels endpoints answer 404 (as before they existed),
      the page shows "no goals" / "no funnels" with the reason, and the rest still works.
 
 Prints `dashboard: N passed, M failed`; exits 1 when anything failed.
 """
 
+import csv
 import datetime
 import http.server
+import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +61,7 @@ import uuid
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -52,6 +71,7 @@ from harness import Report, Tributary, call, free_port, wait_for
 ADMIN_TOKEN = "dashboard-test-admin-token"
 RUN = uuid.uuid4().hex[:10]
 SITE = f"dash-{RUN}"
+KEYS = {}  # the site's read and owner keys, from rotate_keys
 MONEY_KEYS = ("revenue", "refunds", "net_revenue", "aov")
 RECON_COUNTS = ("orders", "confirmed", "tracked", "confirmed_not_tracked", "confirmed_not_in_browser",
                 "tracked_not_confirmed", "amount_mismatches")
@@ -108,7 +128,7 @@ return {
   overview: row(document, ['visitors', 'sessions', 'pageviews', 'orders', 'conversion_rate', ...money].map(k => 'overview-' + k)),
   overviewError: (q(document, 'overview-error') || {}).textContent || null,
   sources: all('source-row').map(r => ({key: [r.dataset.source, r.dataset.medium, r.dataset.campaign],
-                                         shown: ['source', 'medium', 'campaign'].map(k => q(r, k).textContent),
+                                         shown: ['source', 'medium', 'campaign'].map(k => (q(r, k) || {}).textContent ?? null),
                                          ...row(r, ['orders', 'first_orders', ...money])})),
   totals: q(document, 'source-totals') ? row(q(document, 'source-totals'), ['orders', 'first_orders', ...money]) : null,
   sourcesEmpty: !!q(document, 'sources-empty'),
@@ -402,7 +422,8 @@ def test_page_is_self_contained(tributary):
           and "<script>" in page, f"{status} {headers.get('content-type')}")
     urls = [u for u in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"'`)]*", page) if "www.w3.org/2000/svg" not in u]
     check("the page names no other host (no CDN, no web fonts)", not urls, str(urls[:5]))
-    check(f"the page is small ({len(body)} bytes)", len(body) < 40_000)
+    # Everything is inlined and framework-free: a page that grows past this has picked up something it should not.
+    check(f"the page is small ({len(body)} bytes)", len(body) < 100_000)
 
 
 def test_admin_view(tributary, expected, workdir):
@@ -451,17 +472,14 @@ def test_admin_view(tributary, expected, workdir):
 
         shown = screen(driver)
         codes = currencies_in(overview, sources, days, goal_reports, funnel_report, reconciliation)
-        check(f"the currency selector offers the currencies of the answers ({', '.join(codes)}), never a sum",
-              shown["currencies"] == codes and set(codes) == {t["currency"] for t in expected["totals"]},
+        check(f"the currency selector offers 'all' and the currencies of the answers ({', '.join(codes)}), never a sum",
+              shown["currencies"] == ["all"] + codes and set(codes) == {t["currency"] for t in expected["totals"]},
               f"screen {shown['currencies']}, API {codes}")
         check("the revenue-by-source table is visible", shown["tableVisible"])
         for currency in codes:
             Select(driver.find_element(By.CSS_SELECTOR, "[data-testid=currency]")).select_by_value(currency)
             wait_for(lambda: driver.execute_script("return document.body.dataset.currency") == currency, 5)
             compare(f"admin, {currency}", screen(driver), answers, currency)
-        if os.environ.get("DASHBOARD_SCREENSHOT"):
-            driver.save_screenshot(os.environ["DASHBOARD_SCREENSHOT"])
-            log(f"screenshot saved to {os.environ['DASHBOARD_SCREENSHOT']}")
 
         later = answers_for(tributary, SITE, first, last)
         check("the API still answers the same after the comparison (nothing was moving)", later == answers)
@@ -478,12 +496,17 @@ def test_admin_view(tributary, expected, workdir):
         driver.quit()
 
 
+def rotate_keys(tributary):
+    """New keys for the site (the simulation's are not kept): KEYS gets its read and owner keys."""
+    status, keys = tributary.api("POST", f"/v1/admin/sites/{SITE}/keys")
+    check("rotating the site's keys gives a read key and an owner key", status == 201
+          and keys["read_key"].startswith("rk_") and keys["owner_key"].startswith("ok_"), f"{status} {keys}")
+    KEYS.update(keys)
+
+
 def test_read_key_and_bad_token(tributary, expected, workdir):
     first, last = expected["from"], expected["to"]
-    status, keys = tributary.api("POST", f"/v1/admin/sites/{SITE}/keys")
-    if not check("rotating the site's keys gives a read key", status == 201, f"{status} {keys}"):
-        return
-    read_key = keys["read_key"]
+    read_key = KEYS["read_key"]
     driver = browser(workdir, "reader")
     try:
         driver.get(tributary.query + "/")
@@ -503,6 +526,15 @@ def test_read_key_and_bad_token(tributary, expected, workdir):
               and same_money(shown["overview"]["overview-revenue"], overview["revenue"], currency),
               f"{shown['overview']} vs {overview}")
 
+        # Reading is all a read key may do: the goal form shows the API's refusal.
+        goal = {"name": "Not mine", "match": {"action": "purchase"}, "revenue": True}
+        status, answer = tributary.api("POST", f"/v1/sites/{SITE}/goals", goal, token=read_key)
+        message = (answer or {}).get("error", {}).get("message")
+        fill_goal(driver, goal["name"], "action", "purchase")
+        text, _ = submit_and_wait(driver, "goal-form", "goal-message")
+        check("with the read key creating a goal shows the API's 403 message", status == 403 and text == f"Not saved: {message}",
+              f"{status} {message!r} vs {text!r}")
+
         token = driver.find_element(By.CSS_SELECTOR, "[data-testid=token]")
         token.clear()
         token.send_keys("not-a-key" + Keys.ENTER)
@@ -512,6 +544,668 @@ def test_read_key_and_bad_token(tributary, expected, workdir):
         check("a wrong token shows the API's error message instead of figures",
               status == 401 and shown["overviewError"] == message and shown["overview"]["overview-orders"] is None
               and message in shown["status"], f"{status} {message!r} vs {shown['overviewError']!r} / {shown['status']!r}")
+    finally:
+        driver.quit()
+
+
+# ------------------------------------------------------------------------------ every report, the controls
+
+# A table as data: its header rows' texts, and per body and footer row its data attributes
+# and every figure cell (testid, data-value, text, and data-currency/-model/-period).
+TABLE = """
+const table = document.querySelector(`[data-testid="${arguments[0]}"]`);
+if (!table) return null;
+const cells = tr => [...tr.cells].filter(c => c.dataset.testid).map(c => ({...c.dataset, text: c.textContent}));
+const rows = list => [...list].map(tr => ({data: {...tr.dataset}, cells: cells(tr)}));
+return {caption: table.caption ? table.caption.textContent : null, head: [...table.tHead.rows].map(r => [...r.cells].map(c => c.textContent)),
+        rows: rows(table.tBodies[0].rows), foot: table.tFoot ? rows(table.tFoot.rows) : []};
+"""
+
+
+def table_of(driver, testid):
+    return driver.execute_script(TABLE, testid)
+
+
+def value_in(row, testid, **attrs):
+    """The data-value of the row's cell with this testid and data attributes (None when absent)."""
+    for c in row["cells"]:
+        if c["testid"] == testid and all(c.get(k) == str(v) for k, v in attrs.items()):
+            return c["value"]
+    return None
+
+
+def same_value(kind, shown, want):
+    """count: the integer's text; number: the same number (rates, credits); money: the amount text ('' without one)."""
+    if kind == "number":
+        return shown is not None and (shown == "" if want is None else shown != "" and float(shown) == float(want))
+    return shown == ("" if want is None else str(want))
+
+
+def camel(key):
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def compare_rows(label, screen_rows, api_rows, keys, fields, currencies, attr_keys=None):
+    """Screen rows against API rows, in order: the key attributes (data-<key>) and every field.
+    fields: (testid, kind, getter of the API row, extra data attributes); money fields once per currency."""
+    attr_keys = attr_keys or keys
+    problems = []
+    shown_keys = [tuple(r["data"].get(camel(k)) for k in attr_keys) for r in screen_rows]
+    api_keys = [tuple(str(a[k]) for k in keys) for a in api_rows]
+    if shown_keys != api_keys:
+        problems.append(f"{label} rows: screen {shown_keys}, API {api_keys}")
+    for screen_row, api_row in zip(screen_rows, api_rows):
+        name = "/".join(str(api_row[k]) for k in keys)
+        for testid, kind, get, attrs in fields:
+            for currency in currencies if kind == "money" else [None]:
+                where = dict(attrs, **({"currency": currency} if currency else {}))
+                want = get(api_row)
+                if kind == "money":
+                    want = (money_of(want, currency) or {}).get("amount")
+                shown = value_in(screen_row, testid, **where)
+                if not same_value(kind, shown, want):
+                    problems.append(f"{label} {name} {testid} {where}: screen {shown!r}, API {want!r}")
+    return problems
+
+
+def field(testid, kind, key=None, **attrs):
+    key = key or testid
+    return (testid, kind, key if callable(key) else (lambda row: row.get(key)), attrs)
+
+
+def filter_query(dimension, value):
+    """filter[<dimension>]=<value> as urlencode writes it (filter%5B…%5D), as the page's own requests do."""
+    return urllib.parse.urlencode({f"filter[{dimension}]": value})
+
+
+def api_get(tributary, path, token=ADMIN_TOKEN):
+    status, body = tributary.api("GET", f"/v1/sites/{SITE}/{path}", token=token)
+    if status != 200:
+        raise RuntimeError(f"GET {path}: {status} {body}")
+    return body
+
+
+def view_of(driver):
+    return driver.execute_script("return document.body.dataset.view || ''")
+
+
+def change_and_wait(driver, action, fragment, timeout=30):
+    """Does action (a user's change of a control) and waits until the page shows a view whose
+    link has the fragment, i.e. the reload for that control finished."""
+    before = view_of(driver)
+    action()
+    return wait_for(lambda: driver.execute_script(
+        "return document.body.dataset.state === 'ready' && document.body.dataset.view.includes(arguments[0])"
+        " && document.body.dataset.view !== arguments[1]", fragment, before), timeout, 0.1)
+
+
+def set_input(driver, testid, value, enter=False):
+    # Typed over the selected old value, as a user would (Selenium's clear() fires a change event of its own).
+    element = driver.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]")
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(value + (Keys.ENTER if enter else Keys.TAB))
+
+
+def select(driver, testid, value):
+    Select(driver.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]")).select_by_value(value)
+
+
+ATTRIBUTION_KEYS = ("source", "medium", "campaign", "channel")
+MODELS = ("last_touch", "last_non_direct", "first_touch", "linear", "position_based", "time_decay")
+
+
+def check_attribution(driver, tributary, name, span, lookback, currencies):
+    answers = {m: api_get(tributary, f"attribution?{span}&conversion=purchase&model={m}&lookback_days={lookback}") for m in MODELS}
+    # The rows: every key any model credits, in the order the models first name them.
+    union = []
+    for m in MODELS:
+        for row in answers[m]["rows"]:
+            key = {k: row[k] for k in ATTRIBUTION_KEYS}
+            if key not in union:
+                union.append(key)
+    by_model = {m: {tuple(r[k] for k in ATTRIBUTION_KEYS): r for r in answers[m]["rows"]} for m in MODELS}
+    fields = []
+    for m in MODELS:
+        get = (lambda m: lambda key: by_model[m].get(tuple(key[k] for k in ATTRIBUTION_KEYS), {}))(m)
+        fields.append(field("credit", "number", (lambda g: lambda key: g(key).get("conversions"))(get), model=m))
+        fields.append(field("revenue", "money", (lambda g: lambda key: g(key).get("revenue"))(get), model=m))
+    table = table_of(driver, "attribution-table")
+    problems = compare_rows("attribution", (table or {"rows": []})["rows"], union, ATTRIBUTION_KEYS, fields, currencies)
+    totals = (table or {"foot": [{}]})["foot"][0] if table and table["foot"] else {"cells": []}
+    for m in MODELS:
+        if not same_value("count", value_in(totals, "credit", model=m), answers[m]["conversions"]):
+            problems.append(f"{m} total conversions: screen {value_in(totals, 'credit', model=m)!r}, API {answers[m]['conversions']}")
+    check(f"{name}: attribution with lookback {lookback}: every model's credit and revenue per row ({len(union)} rows) and its total "
+          f"conversions equal GET /attribution for each of the six models", table is not None and union and not problems,
+          "; ".join(problems[:8]))
+
+
+def check_retention(driver, tributary, name, span, period):
+    answer = api_get(tributary, f"retention?{span}&event=purchase&period={period}")
+    table = table_of(driver, "retention-table")
+    problems = []
+    cohorts = answer["cohorts"]
+    if not table:
+        problems.append("no retention table")
+    else:
+        problems += compare_rows("retention", table["rows"], cohorts, ("cohort",), [field("persons", "count")], [])
+        for screen_row, cohort in zip(table["rows"], cohorts):
+            shown = {int(c["period"]): c["value"] for c in screen_row["cells"] if c["testid"] == "share"}
+            for p in cohort["periods"]:
+                if not same_value("number", shown.get(p["period"]), p["share"]):
+                    problems.append(f"{cohort['cohort']} {period} {p['period']}: screen {shown.get(p['period'])!r}, API {p['share']}")
+            extra = {k for k, v in shown.items() if v != ""} - {p["period"] for p in cohort["periods"]}
+            if extra:
+                problems.append(f"{cohort['cohort']}: shares shown for periods the API has none: {sorted(extra)}")
+        shaded = driver.execute_script("return [...document.querySelectorAll('[data-testid=retention-table] td[data-testid=share]')]"
+                                       ".filter(c => c.dataset.value !== '').every(c => c.style.background !== '')")
+        if not shaded:
+            problems.append("a cell with a share is not coloured")
+    check(f"{name}: the retention heat map per {period} has the API's {len(cohorts)} cohorts, persons and every period's share, each cell coloured",
+          cohorts and not problems, "; ".join(problems[:8]))
+
+
+def check_products(driver, tributary, name, span, breakdown, currencies):
+    answer = api_get(tributary, f"products?{span}&breakdown={breakdown}")
+    table = table_of(driver, "products-table")
+    problems = compare_rows("products", (table or {"rows": []})["rows"], answer["rows"], (breakdown,),
+                            [field("quantity", "count"), field("orders", "count"), field("revenue", "money")], currencies, attr_keys=("key",))
+    check(f"{name}: products by {breakdown}: the API's {len(answer['rows'])} rows with quantity, orders and revenue",
+          answer["rows"] and not problems, "; ".join(problems[:8]))
+
+
+def check_customers_and_carts(driver, tributary, name, span, currencies):
+    customers = api_get(tributary, f"customers?{span}")
+    tiles = driver.execute_script("return Object.fromEntries([...document.querySelectorAll('#customers .tile b, #carts .tile b')]"
+                                  ".map(b => [b.dataset.testid + (b.dataset.currency ? ' ' + b.dataset.currency : ''), b.dataset.value]))")
+    problems = [f"{k}: screen {tiles.get('customers-' + k)!r}, API {customers[k]}" for k, kind in
+                (("customers", "count"), ("repeat_customers", "count"), ("repeat_purchase_rate", "number"))
+                if not same_value(kind, tiles.get("customers-" + k), customers[k])]
+    groups = [dict(customers[g], group=g) for g in ("new", "returning")]
+    money3 = [field(k, "money") for k in ("revenue", "refunds", "net_revenue")]
+    problems += compare_rows("customers", (table_of(driver, "customers-table") or {"rows": []})["rows"], groups, ("group",),
+                             [field("customers", "count"), field("orders", "count"), *money3], currencies)
+    problems += compare_rows("first-order source", (table_of(driver, "first-source-table") or {"rows": []})["rows"],
+                             customers["by_first_order_source"], ("source",),
+                             [field("customers", "count"), field("orders", "count"), *money3, field("revenue_per_customer", "money"),
+                              field("net_revenue_per_customer", "money")], currencies)
+    check(f"{name}: customers: totals, new vs returning and every first-order source row equal GET /customers "
+          f"({customers['customers']} customers, {customers['new']['customers']} new)",
+          customers["customers"] > 0 and not problems, "; ".join(problems[:8]))
+
+    carts = api_get(tributary, f"carts?{span}&breakdown=source")
+    problems = [f"{k}: screen {tiles.get('carts-' + k)!r}, API {carts[k]}" for k, kind in
+                (("carts", "count"), ("abandoned", "count"), ("recovered", "count"), ("abandonment_rate", "number"))
+                if not same_value(kind, tiles.get("carts-" + k), carts[k])]
+    for c in currencies:
+        want = (money_of(carts["abandoned_value"], c) or {}).get("amount")
+        if not same_value("money", tiles.get(f"carts-abandoned_value {c}"), want):
+            problems.append(f"abandoned value {c}: screen {tiles.get(f'carts-abandoned_value {c}')!r}, API {want!r}")
+    cart_fields = [*(field(k, "count") for k in ("carts", "converted", "open", "abandoned", "recovered")), field("abandonment_rate", "number"),
+                   field("abandoned_value", "money"), field("recovered_value", "money")]
+    table = table_of(driver, "carts-table") or {"rows": [], "foot": []}
+    problems += compare_rows("carts", table["rows"], carts["rows"], ("source",), cart_fields, currencies)
+    problems += compare_rows("carts totals", [dict(r, data={}) for r in table["foot"]], [carts], (), cart_fields, currencies)
+    check(f"{name}: carts: totals and every source row equal GET /carts ({carts['carts']} carts, {carts['abandoned']} abandoned)",
+          carts["carts"] > 0 and not problems, "; ".join(problems[:8]))
+
+
+def minor(amount):
+    """An amount's decimal text as (minor units, digits)."""
+    whole, _, frac = amount.partition(".")
+    return int(whole + frac), len(frac)
+
+
+def money_change(now, before, currency):
+    """now − before of one currency as the API's decimal text ('' when neither has it)."""
+    a, b = money_of(now, currency), money_of(before, currency)
+    if not a and not b:
+        return ""
+    digits = minor((a or b)["amount"])[1]
+    diff = (minor(a["amount"])[0] if a else 0) - (minor(b["amount"])[0] if b else 0)
+    text = str(abs(diff)).rjust(digits + 1, "0")
+    return ("-" if diff < 0 else "") + (text[:-digits] + "." + text[-digits:] if digits else text)
+
+
+def check_comparison(driver, tributary, name, first, last, breakdown, currencies):
+    days = (datetime.date.fromisoformat(last) - datetime.date.fromisoformat(first)).days + 1
+    before_last = datetime.date.fromisoformat(first) - datetime.timedelta(days=1)
+    before = (before_last - datetime.timedelta(days=days - 1)).isoformat(), before_last.isoformat()
+    span, previous = f"from={first}&to={last}", f"from={before[0]}&to={before[1]}"
+    now, then = api_get(tributary, f"overview?{span}"), api_get(tributary, f"overview?{previous}")
+    if not check(f"{name}: the API has orders in both {first}..{last} and {before[0]}..{before[1]}", now["orders"] and then["orders"]):
+        return
+    shown = driver.execute_script("return Object.fromEntries([...document.querySelectorAll('#overview [data-testid]')]"
+                                  ".map(e => [e.dataset.testid + (e.dataset.currency ? ' ' + e.dataset.currency : ''), e.dataset.value]))")
+    problems = []
+    for key in ("visitors", "sessions", "pageviews", "orders"):
+        for suffix, want in (("-previous", str(then[key])), ("-change", str(now[key] - then[key]))):
+            if shown.get(f"overview-{key}{suffix}") != want:
+                problems.append(f"{key}{suffix}: screen {shown.get(f'overview-{key}{suffix}')!r}, want {want!r}")
+    if not same_value("number", shown.get("overview-conversion_rate-previous"), then["conversion_rate"]):
+        problems.append(f"conversion rate before: {shown.get('overview-conversion_rate-previous')!r} vs {then['conversion_rate']}")
+    for key in MONEY_KEYS:
+        for c in currencies:
+            for suffix, want in (("-previous", (money_of(then[key], c) or {}).get("amount", "")), ("-change", money_change(now[key], then[key], c))):
+                if shown.get(f"overview-{key}{suffix} {c}") != want:
+                    problems.append(f"{key}{suffix} {c}: screen {shown.get(f'overview-{key}{suffix} {c}')!r}, want {want!r}")
+    check(f"{name}: with the comparison on, every overview tile shows {before[0]}..{before[1]} (GET /overview) and the exact change",
+          not problems, "; ".join(problems[:8]))
+
+    revenue_now = api_get(tributary, f"revenue?{span}&breakdown={breakdown}")["totals"]
+    revenue_then = api_get(tributary, f"revenue?{previous}&breakdown={breakdown}")["totals"]
+    table = table_of(driver, "sources-table") or {"foot": []}
+    foot = {r["data"].get("testid"): r for r in table["foot"]}
+    problems = []
+    for key in ("orders", "first_orders"):
+        for row, want in (("source-totals-previous", revenue_then[key]), ("source-totals-change", revenue_now[key] - revenue_then[key])):
+            if value_in(foot.get(row, {"cells": []}), key) != str(want):
+                problems.append(f"{row} {key}: screen {value_in(foot.get(row, {'cells': []}), key)!r}, want {want}")
+    for key in MONEY_KEYS:
+        for c in currencies:
+            for row, want in (("source-totals-previous", (money_of(revenue_then[key], c) or {}).get("amount", "")),
+                              ("source-totals-change", money_change(revenue_now[key], revenue_then[key], c))):
+                if value_in(foot.get(row, {"cells": []}), key, currency=c) != want:
+                    problems.append(f"{row} {key} {c}: screen {value_in(foot.get(row, {'cells': []}), key, currency=c)!r}, want {want!r}")
+    check(f"{name}: the revenue table's totals show the previous period's totals (GET /revenue) and the exact change",
+          not problems and "source-totals-previous" in foot, "; ".join(problems[:8]))
+
+
+def check_revenue_rows(driver, tributary, name, query, dims, currencies):
+    answer = api_get(tributary, f"revenue?{query}")
+    table = table_of(driver, "sources-table") or {"rows": [], "foot": []}
+    fields = [field("orders", "count"), field("first_orders", "count"), *(field(k, "money") for k in MONEY_KEYS)]
+    problems = compare_rows("revenue", table["rows"], answer["rows"], dims, fields, currencies)
+    problems += compare_rows("revenue totals", [r for r in table["foot"] if r["data"].get("testid") == "source-totals"],
+                             [answer["totals"]], (), fields, currencies)
+    check(f"{name}: the revenue table equals GET /revenue?{query} ({len(answer['rows'])} rows and totals)",
+          answer["rows"] and not problems, "; ".join(problems[:8]))
+    return answer
+
+
+def downloaded_csv(driver, directory, button):
+    """Clicks a table's CSV button and returns the file Chromium saved (name, bytes)."""
+    for name in os.listdir(directory):
+        os.remove(os.path.join(directory, name))
+    driver.find_element(By.CSS_SELECTOR, f"[data-testid={button}]").click()
+    def saved():
+        # Chromium writes <name>.crdownload and renames it when complete.
+        names = [n for n in os.listdir(directory) if n.endswith(".csv")]
+        return names[0] if len(names) == 1 and os.path.getsize(os.path.join(directory, names[0])) > 0 else None
+    name = wait_for(saved, 15)
+    if not name:
+        return None, b""
+    with open(os.path.join(directory, name), "rb") as f:
+        return name, f.read()
+
+
+# What a table's CSV must hold: its last header row, then every body and footer row, each
+# cell's data-value (its text without one), a cell spanning n columns followed by n - 1 empty
+# fields, action cells left out.
+TABLE_CELLS = """
+const table = document.querySelector(`[data-testid="${arguments[0]}"]`);
+const line = tr => [...tr.cells].filter(c => !c.classList.contains('act'))
+  .flatMap(c => [c.hasAttribute('data-value') ? c.getAttribute('data-value') : c.textContent, ...Array(c.colSpan - 1).fill('')]);
+return [table.tHead.rows[table.tHead.rows.length - 1], ...table.tBodies[0].rows, ...(table.tFoot ? table.tFoot.rows : [])].map(line);
+"""
+
+
+def spreadsheet_safe(value):
+    """A cell as the CSV must hold it: text a spreadsheet would run as a formula gets a leading
+    apostrophe (OWASP's advice); numbers, negative ones too, stay as they are."""
+    if re.match(r"[=+\-@\t\r]", value) and not re.fullmatch(r"[+-]?\d+(\.\d+)?", value):
+        return "'" + value
+    return value
+
+
+def check_csv(driver, directory, name, testid):
+    file_name, data = downloaded_csv(driver, directory, "csv-" + testid)
+    want = [[spreadsheet_safe(cell) for cell in row] for row in driver.execute_script(TABLE_CELLS, testid)]
+    text = data.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    check(f"{name}: the {testid} CSV download ({file_name}) holds exactly the table's {len(want) - 1} rows with their raw data-values, CRLF lines",
+          data and rows == want and text.endswith("\r\n") and text.count("\r\n") == text.count("\n"),
+          f"file {rows[:3]}…, table {want[:3]}…")
+
+
+PANELS = ("overview", "days", "sources", "attribution", "customers", "carts", "products", "retention", "reconciliation", "goals", "funnel")
+
+
+def check_layout(driver, workdir, name, width):
+    driver.set_window_size(width, 1800)
+    wait_for(lambda: driver.execute_script("return window.innerWidth") <= width, 5)
+    state = driver.execute_script("""
+      const panels = Object.fromEntries(arguments[0].map(p => { const e = document.getElementById('panel-' + p);
+        const r = e && e.getBoundingClientRect(); return [p, !!e && r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden'
+          && r.left >= 0 && r.right <= window.innerWidth + 0.5]; }));
+      // What sticks out (outside the tables' own scrolling boxes), to say why when the page scrolls sideways.
+      const wide = [...document.querySelectorAll('body *')].filter(e => !(e.parentElement && e.parentElement.closest('.scroll')) && e.getBoundingClientRect().right > window.innerWidth + 0.5)
+        .slice(0, 5).map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}px`);
+      return {panels, wide, inner: window.innerWidth, scroll: document.documentElement.scrollWidth};""", list(PANELS))
+    path = os.path.join(workdir, "screenshots", f"dashboard-{width}.png")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # The whole page: the window as tall as the document.
+    driver.set_window_size(width, min(20000, driver.execute_script("return document.documentElement.scrollHeight") + 200))
+    saved = driver.save_screenshot(path)
+    with open(path, "rb") as f:
+        header = f.read(24)
+    png_width = int.from_bytes(header[16:20], "big") if header[:8] == b"\x89PNG\r\n\x1a\n" else 0
+    hidden = [p for p, ok in state["panels"].items() if not ok]
+    check(f"{name}: at {width} px every panel ({len(PANELS)}) is present, visible and within the window",
+          not hidden, f"not visible or overflowing: {hidden}")
+    check(f"{name}: at {width} px the page does not scroll sideways (scrollWidth {state['scroll']} <= innerWidth {state['inner']})",
+          state["scroll"] <= state["inner"] and state["inner"] <= width, f"wider than the window: {state['wide']}")
+    check(f"{name}: a {width} px screenshot is saved ({path})", saved and png_width == state["inner"], f"PNG width {png_width}")
+    if os.environ.get("DASHBOARD_SCREENSHOTS"):
+        shutil.copy(path, os.environ["DASHBOARD_SCREENSHOTS"])
+    driver.set_window_size(1400, 1800)
+
+
+def test_reports(tributary, expected, workdir):
+    first, last = expected["from"], expected["to"]
+    span = f"from={first}&to={last}"
+    downloads = os.path.join(workdir, "downloads")
+    os.makedirs(downloads, exist_ok=True)
+    driver = browser(workdir, "reports")
+    driver.get(tributary.query + "/")
+    try:
+        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=token]").send_keys(ADMIN_TOKEN + Keys.ENTER)
+        picker = driver.find_element(By.CSS_SELECTOR, "[data-testid=site-select]")
+        wait_for(lambda: SITE in [o.get_attribute("value") for o in Select(picker).options], 15)
+        Select(picker).select_by_value(SITE)
+        set_range(driver, first, last)
+        if not check("reports: the simulation's range loads", loaded(driver, SITE, first, last)):
+            return
+        codes = [c for c in screen(driver)["currencies"] if c != "all"]
+        currency = screen(driver)["currency"]
+
+        check_attribution(driver, tributary, f"reports, {currency}", span, 30, [currency])
+        check_retention(driver, tributary, "reports", span, "week")
+        check_products(driver, tributary, f"reports, {currency}", span, "product_id", [currency])
+        check_customers_and_carts(driver, tributary, f"reports, {currency}", span, [currency])
+
+        # Every currency side by side: one money column (and tile) per currency.
+        check("reports: choosing 'all' currencies shows them side by side",
+              change_and_wait(driver, lambda: select(driver, "currency", "all"), "currency=all"))
+        heads = (table_of(driver, "sources-table") or {"head": [[]]})["head"][-1]
+        check("reports: the revenue table has one revenue column per currency", [h for h in heads if h.startswith("Revenue ")]
+              == [f"Revenue {c}" for c in codes], str(heads))
+        check_revenue_rows(driver, tributary, "reports, all currencies", f"{span}&breakdown=source,medium,campaign",
+                           ("source", "medium", "campaign"), codes)
+        check_attribution(driver, tributary, "reports, all currencies", span, 30, codes)
+        check_customers_and_carts(driver, tributary, "reports, all currencies", span, codes)
+
+        check("reports: the attribution lookback set to 7 days reloads it",
+              change_and_wait(driver, lambda: set_input(driver, "lookback", "7"), "lookback=7"))
+        check_attribution(driver, tributary, "reports, all currencies", span, 7, codes)
+        check("reports: retention per month", change_and_wait(driver, lambda: select(driver, "period", "month"), "period=month"))
+        check_retention(driver, tributary, "reports", span, "month")
+        check("reports: products by category", change_and_wait(driver, lambda: select(driver, "product-breakdown", "category"), "products=category"))
+        check_products(driver, tributary, "reports, all currencies", span, "category", codes)
+
+        check("reports: breakdown by channel", change_and_wait(driver, lambda: select(driver, "breakdown", "channel"), "breakdown=channel"))
+        check_revenue_rows(driver, tributary, "reports, by channel", f"{span}&breakdown=channel", ("channel",), codes)
+        check("reports: the comparison with the previous period turned on",
+              change_and_wait(driver, lambda: driver.find_element(By.CSS_SELECTOR, "[data-testid=compare]").click(), "compare=1"))
+        # The simulation's second half against its first: both periods have orders.
+        half = (datetime.date.fromisoformat(last) - datetime.date.fromisoformat(first)).days // 2 + 1
+        middle = (datetime.date.fromisoformat(first) + datetime.timedelta(days=half)).isoformat()
+        set_range(driver, middle, last)
+        if check(f"reports: {middle}..{last} loads", loaded(driver, SITE, middle, last)):
+            check_comparison(driver, tributary, "reports", middle, last, "channel", codes)
+        set_range(driver, first, last)
+        loaded(driver, SITE, first, last)
+
+        sources = api_get(tributary, f"revenue?{span}&breakdown=source")["rows"]
+        source = max(sources, key=lambda r: r["orders"])["source"]
+        check(f"reports: a filter on source = {source}",
+              change_and_wait(driver, lambda: set_input(driver, "filter-source", source, enter=True), "filter.source="))
+        filtered = check_revenue_rows(driver, tributary, f"reports, source {source} by channel",
+                                      f"{span}&breakdown=channel&{filter_query('source', source)}", ("channel",), codes)
+        overview = api_get(tributary, f"overview?{span}&{filter_query('source', source)}")
+        shown = screen(driver)["overview"]
+        check(f"reports: with the filter the overview shows GET /overview?filter[source]={source}, fewer orders than unfiltered",
+              same_count(shown["overview-orders"], overview["orders"]) and same_count(shown["overview-visitors"], overview["visitors"])
+              and overview["orders"] == filtered["totals"]["orders"] < sum(r["orders"] for r in sources),
+              f"{shown['overview-orders']} vs {overview['orders']}")
+        check("reports: reports the API cannot filter by source say so",
+              driver.execute_script("return ['attribution', 'products', 'retention', 'customers', 'funnel-chart']"
+                                    ".every(id => document.querySelector(`#${id} [data-testid=unfiltered]`)) &&"
+                                    " !document.querySelector('#carts [data-testid=unfiltered]')"))
+
+        for testid in ("sources-table", "attribution-table", "retention-table", "products-table", "reconciliation-table", "goals-table"):
+            check_csv(driver, downloads, "reports", testid)
+
+        check_layout(driver, workdir, "reports", 1400)
+        check_layout(driver, workdir, "reports", 390)
+
+        errors = [e["message"] for e in driver.get_log("browser")
+                  if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
+        check("reports: no script error in the console", not errors, str(errors[:5]))
+        check_shared_link(tributary, workdir, driver)
+    finally:
+        driver.quit()
+
+
+VIEW_STATE = """
+const value = id => document.getElementById(id).value;
+return {site: value('site-select'), from: value('from'), to: value('to'), currency: value('currency'), breakdown: value('breakdown'),
+        compare: document.getElementById('compare').checked, filter: value('filter-source'), lookback: value('lookback'),
+        period: value('period'), products: value('product-breakdown'), funnel: value('funnel'),
+        preset: [...document.querySelectorAll('#presets [aria-pressed=true]')].map(b => b.dataset.preset)};
+"""
+
+
+def check_shared_link(tributary, workdir, original):
+    """The link of original's view, opened in a fresh browser, restores it once the token is typed again."""
+    funnels = tributary.api("GET", f"/v1/sites/{SITE}/funnels")[1]["funnels"]
+    if len(funnels) > 1:
+        change_and_wait(original, lambda: select(original, "funnel-select", str(funnels[-1]["id"])), f"funnel={funnels[-1]['id']}")
+    url, state = original.current_url, original.execute_script(VIEW_STATE)
+    tables = {t: table_of(original, t) for t in ("sources-table", "attribution-table", "retention-table", "products-table")}
+    overview = screen(original)["overview"]
+    check("the view's link keeps its state in the URL, never the token", "#" in url and ADMIN_TOKEN not in url
+          and all(f in url for f in ("compare=1", "breakdown=channel", "lookback=7", "period=month", "products=category", "currency=all")), url)
+    driver = browser(workdir, "shared")
+    try:
+        driver.get(url)
+        token = driver.find_element(By.CSS_SELECTOR, "[data-testid=token]")
+        check("a fresh browser opening the link asks for the token", token.get_attribute("value") == "")
+        # Keyboard only: type the token, Tab to the load button, press Enter.
+        token.send_keys(ADMIN_TOKEN)
+        tabs = 0
+        while driver.execute_script("return document.activeElement.dataset.testid") != "load" and tabs < 10:
+            ActionChains(driver).send_keys(Keys.TAB).perform()
+            tabs += 1
+        focused = driver.execute_script("const e = document.activeElement; return e.dataset.testid === 'load' && getComputedStyle(e).outlineStyle !== 'none'")
+        check(f"keyboard: Tab reaches the load button ({tabs} presses) and shows its focus", focused)
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        restored = loaded(driver, SITE, state["from"], state["to"])
+        same = driver.execute_script(VIEW_STATE)
+        check("keyboard: Enter on the load button loads; the link restores the site, range, currency, breakdown, filter, comparison, "
+              "lookback, retention period, product breakdown and funnel", restored and same == state, f"{same} vs {state}")
+        differing = [t for t in tables if table_of(driver, t) != tables[t]]
+        check("the restored view shows the same revenue, attribution, retention and products tables and overview",
+              not differing and screen(driver)["overview"] == overview, f"differing: {differing}")
+
+        # A preset with Tab and Enter: from the load button onwards to "Last 7 days".
+        tabs = 0
+        while driver.execute_script("return document.activeElement.dataset.preset || ''") != "last7" and tabs < 10:
+            ActionChains(driver).send_keys(Keys.TAB).perform()
+            tabs += 1
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        today = datetime.date.today()
+        week = ((today - datetime.timedelta(days=6)).isoformat(), today.isoformat())
+        check(f"keyboard: Tab reaches the 'Last 7 days' preset ({tabs} presses) and Enter loads {week[0]}..{week[1]}",
+              loaded(driver, SITE, *week) and driver.execute_script(
+                  "return document.querySelector('[data-preset=last7]').getAttribute('aria-pressed')") == "true"
+              and "preset=last7" in driver.current_url)
+        overview = api_get(tributary, f"overview?from={week[0]}&to={week[1]}&{filter_query('source', state['filter'])}")
+        check("keyboard: the preset's overview equals the API's for that range (filter kept)",
+              same_count(screen(driver)["overview"]["overview-orders"], overview["orders"]), str(overview["orders"]))
+    finally:
+        driver.quit()
+
+
+# ------------------------------------------------------------------------------ goals and funnels through the forms
+
+def definitions_page(tributary, workdir, name, key, first, last):
+    """A browser with a site's key typed and the site's id entered, showing first..last."""
+    driver = browser(workdir, name)
+    driver.get(tributary.query + "/")
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=token]").send_keys(key + Keys.ENTER)
+    field = driver.find_element(By.CSS_SELECTOR, "[data-testid=site-input]")
+    wait_for(lambda: field.is_displayed(), 10)
+    field.send_keys(SITE)
+    set_range(driver, first, last)
+    return driver, loaded(driver, SITE, first, last)
+
+
+def submit_and_wait(driver, form, message_testid):
+    """Submits a definition form; waits for its message and the reload after it."""
+    driver.execute_script("document.querySelector(`[data-testid=${arguments[0]}]`).textContent = ''", message_testid)
+    before = driver.execute_script("return document.body.dataset.view")
+    driver.find_element(By.CSS_SELECTOR, f"[data-testid={form}] button[type=submit]").click()
+    wait_for(lambda: driver.execute_script("return document.querySelector(`[data-testid=${arguments[0]}]`).textContent", message_testid), 15)
+    wait_for(lambda: driver.execute_script("return document.body.dataset.state") == "ready", 30)
+    return driver.find_element(By.CSS_SELECTOR, f"[data-testid={message_testid}]").text, before
+
+
+def goal_on_screen(driver, goal_id):
+    return next((g for g in screen(driver)["goals"] if g["id"] == str(goal_id)), None)
+
+
+def fill_goal(driver, name, kind, value, properties="", revenue=True):
+    set_input(driver, "goal-name", name)
+    select(driver, "goal-kind", kind)
+    set_input(driver, "goal-value", value)
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=goal-properties]").clear()
+    if properties:
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=goal-properties]").send_keys(properties)
+    box = driver.find_element(By.CSS_SELECTOR, "[data-testid=goal-revenue]")
+    if box.is_selected() != revenue:
+        box.click()
+
+
+def check_goal_report(driver, tributary, name, goal_id, span, currency):
+    report = api_get(tributary, f"goals/{goal_id}/report?{span}")
+    shown = goal_on_screen(driver, goal_id)
+    ok = shown is not None and all(same_count(shown[k], report[k]) for k in ("visitors", "converters", "conversions")) \
+        and same_rate(shown["conversion_rate"], report["conversion_rate"]) and same_money(shown["revenue"], report["revenue"], currency)
+    check(f"{name}: its row equals GET /goals/{goal_id}/report ({report['conversions']} conversions)", ok and report["conversions"] > 0,
+          f"{shown} vs {report}")
+    return report
+
+
+def test_definitions(tributary, expected, workdir):
+    first, last = expected["from"], expected["to"]
+    span = f"from={first}&to={last}"
+    goals_api = lambda: tributary.api("GET", f"/v1/sites/{SITE}/goals")[1]["goals"]
+    funnels_api = lambda: tributary.api("GET", f"/v1/sites/{SITE}/funnels")[1]["funnels"]
+    driver, ok = definitions_page(tributary, workdir, "owner", KEYS["owner_key"], first, last)
+    try:
+        if not check("with the owner key the site's reports load", ok):
+            return
+        currency = screen(driver)["currency"]
+
+        # A goal by action, without revenue.
+        before = {g["id"] for g in goals_api()}
+        fill_goal(driver, f"Carts {RUN}", "action", "add_to_cart", revenue=False)
+        text, _ = submit_and_wait(driver, "goal-form", "goal-message")
+        created = [g for g in goals_api() if g["id"] not in before]
+        check("owner: the goal form creates the goal it describes", len(created) == 1 and created[0]["name"] == f"Carts {RUN}"
+              and created[0]["match"] == {"action": "add_to_cart"} and created[0]["revenue"] is False and "saved" in text, f"{created} {text!r}")
+        if created:
+            check_goal_report(driver, tributary, "owner: the new add_to_cart goal", created[0]["id"], span, currency)
+
+        # A page-path goal with a wildcard and a property filter, then edited and deleted.
+        before = {g["id"] for g in goals_api()}
+        fill_goal(driver, f"Product pages {RUN}", "path", "/products/*", properties="")
+        submit_and_wait(driver, "goal-form", "goal-message")
+        created = [g for g in goals_api() if g["id"] not in before]
+        check("owner: a page-path goal with a wildcard is created as a pageview match",
+              len(created) == 1 and created[0]["match"] == {"type": "pageview", "path": "/products/*"}, str(created))
+        if created:
+            old = created[0]
+            check_goal_report(driver, tributary, "owner: the /products/* goal", old["id"], span, currency)
+            driver.find_element(By.CSS_SELECTOR, f"[data-testid=goal-row][data-goal='{old['id']}'] [data-testid=goal-edit]").click()
+            prefilled = driver.execute_script("return ['goal-name', 'goal-kind', 'goal-value'].map(id => document.querySelector(`[data-testid=${id}]`).value)")
+            check("owner: Edit prefills the goal form with the definition", prefilled == [old["name"], "path", "/products/*"], str(prefilled))
+            set_input(driver, "goal-name", f"Product pages (edited) {RUN}")
+            driver.find_element(By.CSS_SELECTOR, "[data-testid=goal-properties]").send_keys("plan=pro")
+            submit_and_wait(driver, "goal-form", "goal-message")
+            now = goals_api()
+            edited = [g for g in now if g["name"] == f"Product pages (edited) {RUN}"]
+            check("owner: saving an edit creates the edited goal and deletes the old one (the API has no PUT)",
+                  old["id"] not in {g["id"] for g in now} and len(edited) == 1
+                  and edited[0]["match"] == {"type": "pageview", "path": "/products/*", "properties": {"plan": "pro"}}
+                  and goal_on_screen(driver, old["id"]) is None and goal_on_screen(driver, edited[0]["id"]) is not None, str(now))
+            if edited:
+                driver.find_element(By.CSS_SELECTOR, f"[data-testid=goal-row][data-goal='{edited[0]['id']}'] [data-testid=goal-delete]").click()
+                driver.switch_to.alert.accept()
+                gone = wait_for(lambda: goal_on_screen(driver, edited[0]["id"]) is None, 15)
+                check("owner: Delete (confirmed) deletes the goal in the API and on the page",
+                      gone and edited[0]["id"] not in {g["id"] for g in goals_api()})
+
+        # A funnel of three steps (one added with "Add step"), any order, all within one session.
+        before = {f["id"] for f in funnels_api()}
+        set_input(driver, "funnel-name", f"Browse to buy {RUN}")
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=funnel-add-step]").click()
+        rows = driver.find_elements(By.CSS_SELECTOR, "[data-testid=funnel-step-row]")
+        for row, (kind, value) in zip(rows, (("path", "/products/*"), ("action", "add_to_cart"), ("name", "purchase"))):
+            Select(row.find_element(By.CSS_SELECTOR, "[data-testid=step-kind]")).select_by_value(kind)
+            row.find_element(By.CSS_SELECTOR, "[data-testid=step-value]").send_keys(value)
+        select(driver, "funnel-order", "any")
+        set_input(driver, "funnel-window", "session")
+        text, _ = submit_and_wait(driver, "funnel-form", "funnel-message")
+        created = [f for f in funnels_api() if f["id"] not in before]
+        want_steps = [{"type": "pageview", "path": "/products/*"}, {"action": "add_to_cart"}, {"name": "purchase"}]
+        check("owner: the funnel form creates the funnel it describes",
+              len(created) == 1 and [{k: v for k, v in s.items() if k != "label"} for s in created[0]["steps"]] == want_steps
+              and created[0]["order"] == "any" and created[0]["window"] == "session", f"{created} {text!r}")
+        if created:
+            report = api_get(tributary, f"funnels/{created[0]['id']}/report?{span}")
+            shown = screen(driver)
+            check("owner: the new funnel is selected and its steps equal GET /funnels/{id}/report",
+                  shown["funnel"] == created[0]["id"] and [s["name"] for s in shown["steps"]] == [s["name"] for s in report["steps"]]
+                  and all(same_count(a["persons"], b["persons"]) for a, b in zip(shown["steps"], report["steps"]))
+                  and report["steps"][0]["persons"] > 0, f"{shown['funnel']} {shown['steps']} vs {report['steps']}")
+
+        # The e-commerce template, then deleted through the page.
+        before = {f["id"] for f in funnels_api()}
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=funnel-template]").click()
+        added = wait_for(lambda: [f for f in funnels_api() if f["id"] not in before], 10)
+        wait_for(lambda: added and screen(driver)["funnel"] == added[0]["id"] and driver.execute_script("return document.body.dataset.state") == "ready", 15)
+        shown = screen(driver)
+        check("owner: the e-commerce button creates the standard funnel, selected with the API's report",
+              added and [s["action"] for s in added[0]["steps"]] == ["view_item", "add_to_cart", "begin_checkout", "purchase"]
+              and shown["funnel"] == added[0]["id"]
+              and [s["persons"]["value"] for s in shown["steps"]] == [str(s["persons"]) for s in api_get(tributary, f"funnels/{added[0]['id']}/report?{span}")["steps"]],
+              f"{added} {shown['funnel']}")
+        check("owner: every funnel of the site is selectable", shown["funnelOptions"] == [f["id"] for f in funnels_api()],
+              f"{shown['funnelOptions']} vs {[f['id'] for f in funnels_api()]}")
+        if added:
+            driver.find_element(By.CSS_SELECTOR, "[data-testid=funnel-delete]").click()
+            driver.switch_to.alert.accept()
+            gone = wait_for(lambda: added[0]["id"] not in screen(driver)["funnelOptions"], 15)
+            check("owner: deleting the selected funnel removes it from the API and the picker",
+                  gone and added[0]["id"] not in {f["id"] for f in funnels_api()})
+
+        # A bad window: the API's 400 message is shown and nothing is created.
+        body = {"name": "Bad window", "steps": [{"action": "view_item"}, {"action": "purchase"}], "order": "sequential", "window": "91d"}
+        count = len(funnels_api())
+        status, answer = tributary.api("POST", f"/v1/sites/{SITE}/funnels", body, token=KEYS["owner_key"])
+        message = (answer or {}).get("error", {}).get("message")
+        set_input(driver, "funnel-name", "Bad window")
+        rows = driver.find_elements(By.CSS_SELECTOR, "[data-testid=funnel-step-row]")
+        for row, value in zip(rows, ("view_item", "purchase")):
+            row.find_element(By.CSS_SELECTOR, "[data-testid=step-value]").send_keys(value)
+        set_input(driver, "funnel-window", "91d")
+        text, _ = submit_and_wait(driver, "funnel-form", "funnel-message")
+        check("owner: a 91d window shows the API's 400 message and creates nothing",
+              status == 400 and text == f"Not saved: {message}" and len(funnels_api()) == count, f"{status} {message!r} vs {text!r}")
     finally:
         driver.quit()
 
@@ -586,7 +1280,9 @@ def main():
         test_page_is_self_contained(tributary)
         expected = simulate(tributary, workdir)
         define_goals_and_funnels(tributary)
-        for test in (test_admin_view, test_read_key_and_bad_token, test_without_goals_and_funnels):
+        rotate_keys(tributary)
+        for test in (test_admin_view, test_reports, test_definitions,
+                     test_read_key_and_bad_token, test_without_goals_and_funnels):
             try:
                 test(tributary, expected, workdir)
             except Exception:

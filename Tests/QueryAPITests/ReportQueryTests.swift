@@ -260,3 +260,18 @@ import Testing
         #expect(result.minor == ["EUR": 250, "USD": 500])
     }
 }
+
+/// The query string as the QueryAPI reads it.
+@Suite struct QueryStringTests {
+    /// Parameter names arrive percent-encoded from URLSearchParams and urlencode: the filter
+    /// must apply, not be passed over as an unknown parameter.
+    @Test func queryStringsDecodeAsFormsAre() throws {
+        let parameters = QueryAPI.parameters(query: "from=2026-03-01&filter%5Bsource%5D=google&filter[campaign]=summer+sale%2B&breakdown=&x")
+        #expect(parameters.map(\.0) == ["from", "filter[source]", "filter[campaign]", "breakdown", "x"])
+        #expect(parameters.map(\.1) == ["2026-03-01", "google", "summer sale+", "", ""])
+        let query = try ReportQuery.parse(parameters.filter { $0.0 != "x" }, today: ReportQueryTests.today)
+        #expect(query.filters.map(\.0) == [.source, .campaign] && query.filters.map(\.1) == ["google", "summer sale+"])
+        #expect(QueryAPI.parameters(query: "to=%zz").first?.1 == "%zz", "a malformed escape stays as sent")
+        #expect(QueryAPI.parameters(query: nil).isEmpty)
+    }
+}
