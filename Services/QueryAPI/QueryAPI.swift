@@ -66,6 +66,12 @@ public struct QueryAPI: Sendable {
         router.delete("/v1/admin/sites/:site/bi-role") { request, context in
             try await handle(request) { try await self.dropBIRole(request, context: context) }
         }
+        // The settings a report reader needs (its days are in the site's time zone).
+        router.get("/v1/sites/:site") { request, context in
+            try await handle(request) {
+                JSONResponse.ok(Self.siteJSON(try await self.authorizeRead(request, site: try context.parameters.require("site"))))
+            }
+        }
         router.get("/v1/sites/:site/revenue") { request, context in
             try await handle(request) {
                 let (site, query) = try await self.reportRequest(request, context: context)

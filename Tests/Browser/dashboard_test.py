@@ -58,6 +58,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zoneinfo
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -1036,7 +1037,9 @@ def check_shared_link(tributary, workdir, original):
             ActionChains(driver).send_keys(Keys.TAB).perform()
             tabs += 1
         ActionChains(driver).send_keys(Keys.ENTER).perform()
-        today = datetime.date.today()
+        # Presets are days in the site's time zone (GET /v1/sites/{site}), as the reports' are.
+        _, settings = tributary.api("GET", f"/v1/sites/{SITE}")
+        today = datetime.datetime.now(zoneinfo.ZoneInfo(settings["timezone"])).date()
         week = ((today - datetime.timedelta(days=6)).isoformat(), today.isoformat())
         check(f"keyboard: Tab reaches the 'Last 7 days' preset ({tabs} presses) and Enter loads {week[0]}..{week[1]}",
               loaded(driver, SITE, *week) and driver.execute_script(

@@ -57,11 +57,18 @@ struct QueryAPIIntegrationTests {
             #expect(report["breakdown"] == .array([.string("source"), .string("medium")]))
             #expect(report["totals"]?["orders"] == .number("0"))
 
+            // The read key reads its site's settings (the time zone its report days are in), no key.
+            let (read, settings) = try await Self.call(client, .get, "/v1/sites/\(site)", token: readKey)
+            #expect(read == .ok && settings["timezone"]?.stringValue == "Europe/Berlin" && settings["id"]?.stringValue == site)
+            #expect(!settings.serialized.contains(readKey) && !settings.serialized.contains(serverKey))
+
             // A server key cannot read; a read key cannot read another site; unknown sites are 404.
             #expect(try await Self.call(client, .get, "/v1/sites/\(site)/revenue", token: serverKey).0 == .forbidden)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(site)", token: serverKey).0 == .forbidden)
             let other = TestStack.uniqueName("q")
             _ = try await Self.call(client, .post, "/v1/admin/sites", token: Self.adminToken, body: #"{"id": "\#(other)"}"#)
             #expect(try await Self.call(client, .get, "/v1/sites/\(other)/revenue", token: readKey).0 == .forbidden)
+            #expect(try await Self.call(client, .get, "/v1/sites/\(other)", token: readKey).0 == .forbidden)
             #expect(try await Self.call(client, .get, "/v1/sites/no-such-site/revenue", token: Self.adminToken).0 == .notFound)
 
             let (bad, error) = try await Self.call(client, .get, "/v1/sites/\(site)/revenue?breakdown=planet", token: readKey)

@@ -18,7 +18,7 @@ import Testing
         ("put", "/v1/admin/sites/{site}/integrations/{processor}"), ("get", "/v1/admin/sites/{site}/integrations/{processor}"),
         ("delete", "/v1/admin/sites/{site}/integrations/{processor}"),
         ("delete", "/v1/admin/sites/{site}/integrations/{processor}/secrets/{secret}"),
-        ("get", "/v1/sites/{site}/overview"), ("get", "/v1/sites/{site}/revenue"), ("get", "/v1/sites/{site}/products"),
+        ("get", "/v1/sites/{site}"), ("get", "/v1/sites/{site}/overview"), ("get", "/v1/sites/{site}/revenue"), ("get", "/v1/sites/{site}/products"),
         ("get", "/v1/sites/{site}/attribution"), ("get", "/v1/sites/{site}/retention"),
         ("get", "/v1/sites/{site}/customers"), ("get", "/v1/sites/{site}/carts"), ("get", "/v1/sites/{site}/reconciliation"),
         ("post", "/v1/sites/{site}/goals"), ("get", "/v1/sites/{site}/goals"), ("delete", "/v1/sites/{site}/goals/{id}"),

@@ -165,8 +165,10 @@ function unfiltered(report) {
 
 const dayText = date => date.toISOString().slice(0, 10);
 const addDays = (day, n) => dayText(new Date(Date.parse(day + "T00:00:00Z") + n * 86400000));
-const today = () => dayText(new Date(Date.now() - new Date().getTimezoneOffset() * 60000));
-// Each preset's range, from the browser's date.
+// Today in the site's time zone, the zone of the reports' days (the browser's until it is known).
+const today = () => S.zone ? new Intl.DateTimeFormat("en-CA", {timeZone: S.zone, year: "numeric", month: "2-digit", day: "2-digit"}).format(new Date())
+  : dayText(new Date(Date.now() - new Date().getTimezoneOffset() * 60000));
+// Each preset's range, from today's date.
 const PRESETS = {
   today: t => [t, t], yesterday: t => [addDays(t, -1), addDays(t, -1)], last7: t => [addDays(t, -6), t], last30: t => [addDays(t, -29), t],
   this_month: t => [t.slice(0, 8) + "01", t], last_month: t => [addDays(t.slice(0, 8) + "01", -1).slice(0, 8) + "01", addDays(t.slice(0, 8) + "01", -1)],
@@ -240,8 +242,18 @@ async function connect() {
 }
 
 async function load() {
-  const site = currentSite(), from = $("from").value, to = $("to").value;
+  const site = currentSite();
   if (!site) { status("Enter a site id.", true); return; }
+  // The site's time zone, once per site: presets are days there (a range typed over the
+  // preset's stays as typed).
+  if (S.zoneSite !== site) {
+    const showsPreset = PRESETS[S.preset] && PRESETS[S.preset](today()).join() === [$("from").value, $("to").value].join();
+    const info = await api("/v1/sites/" + encodeURIComponent(site));
+    S.zone = info.ok ? info.body.timezone : null;
+    S.zoneSite = site;
+    if (showsPreset) setPreset(S.preset);
+  }
+  const from = $("from").value, to = $("to").value;
   if (!from || !to || from > to) { status("Choose a range: From must not be after To.", true); return; }
   // Dates typed or set without a change event make the range custom.
   if (PRESETS[S.preset] && PRESETS[S.preset](today()).join() !== [from, to].join()) setPreset("custom");
