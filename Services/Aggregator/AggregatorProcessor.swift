@@ -163,7 +163,7 @@ public final class AggregatorProcessor: StreamProcessor {
             // locking them all while a batch held one and waited for another would deadlock.
             // ROW EXCLUSIVE locks of concurrent batches do not conflict with each other.
             try await connection.run(fixed: "LOCK TABLE \(Rebuild.lockedTables) IN ROW EXCLUSIVE MODE", logger: self.logger)
-            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables {
+            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + [AttributionCredits.temporaryTable, Retention.temporaryTable] {
                 try await connection.run(fixed: statement, logger: self.logger)
             }
         }
@@ -189,6 +189,9 @@ public final class AggregatorProcessor: StreamProcessor {
             try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: lookbackSeconds), logger: self.logger)
             try await connection.run(fixed: AggregatorSQL.firstOrders, logger: self.logger)
             try await Carts.recomputeTouched(on: connection, logger: self.logger)
+            for statement in Retention.recomputeTouched { try await connection.run(fixed: statement, logger: self.logger) }
+            try await connection.run(fixed: AttributionCredits.touchedOrders, logger: self.logger)
+            try await AttributionCredits.recompute(on: connection, logger: self.logger)
             for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: self.logger) }
         }
         // Dead letters are acknowledged before the offsets that skip them are stored.

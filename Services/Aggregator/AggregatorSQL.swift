@@ -17,7 +17,9 @@ import Storage
 /// 4. `reattributeInheritedOrders`: orders without a session of their own (server purchases)
 ///    follow their person's latest session, so the answer does not depend on which partition
 ///    or instance saw the session first.
-/// 5. `foldDeltas`: the revenue rollup absorbs the deltas.
+/// 5. `Carts.recomputeTouched` and `AttributionCredits`: the carts of the persons touched and
+///    the attribution credits of their orders.
+/// 6. `foldDeltas`: the revenue rollup absorbs the deltas.
 enum AggregatorSQL {
     /// Per-connection scratch tables, emptied at every commit.
     static let createTemporaryTables = [
@@ -307,14 +309,9 @@ enum AggregatorSQL {
     /// is the person whose rows a link moves: the anonymous id itself, or for a token linked
     /// before, the visitor it was linked to).
     static func applyLinks(_ links: [IdentityLink]) -> PostgresQuery {
-        let sites = links.map(\.site), anonymous = links.map(\.anonymousId), people = links.map(\.personId)
-        let linkedAt = links.map { Date(timeIntervalSince1970: Double($0.linkedAt) / 1000) }
-        return """
+        """
             WITH given AS (
-                SELECT DISTINCT ON (site, anonymous_id) site, anonymous_id, person_id, linked_at
-                FROM unnest(\(sites)::text[], \(anonymous)::text[], \(people)::text[], \(linkedAt)::timestamptz[])
-                     AS l(site, anonymous_id, person_id, linked_at)
-                ORDER BY site, anonymous_id, linked_at DESC, person_id
+                \(latestOf: links)
             ), links AS (
                 SELECT g.site, g.anonymous_id, coalesce(u.person_id, g.person_id) AS person_id, g.linked_at, g.anonymous_id AS from_person
                 FROM given g LEFT JOIN given u
@@ -370,14 +367,9 @@ enum AggregatorSQL {
     /// rebuild: the facts already carry the persons those links moved them to, so only the
     /// rows themselves are written, the latest link of each token winning as it does live.
     static func insertTokenIdentities(_ links: [IdentityLink]) -> PostgresQuery {
-        let sites = links.map(\.site), anonymous = links.map(\.anonymousId), people = links.map(\.personId)
-        let linkedAt = links.map { Date(timeIntervalSince1970: Double($0.linkedAt) / 1000) }
-        return """
+        """
             INSERT INTO analytics.identities (site, anonymous_id, person_id, linked_at)
-            SELECT DISTINCT ON (site, anonymous_id) site, anonymous_id, person_id, linked_at
-            FROM unnest(\(sites)::text[], \(anonymous)::text[], \(people)::text[], \(linkedAt)::timestamptz[])
-                 AS l(site, anonymous_id, person_id, linked_at)
-            ORDER BY site, anonymous_id, linked_at DESC, person_id
+            \(latestOf: links)
             ON CONFLICT (site, anonymous_id) DO NOTHING
             """
     }
@@ -571,4 +563,22 @@ enum AggregatorSQL {
                \(newCustomer()) - (CASE WHEN coalesce(is_first_purchase, old_first, false) THEN 1 ELSE 0 END), 0, 0
         FROM changed
         """
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// `SELECT site, anonymous_id, person_id, linked_at` of `links`, the latest link of each
+    /// anonymous id only (a later link overrides an earlier one, live and in a rebuild alike).
+    mutating func appendInterpolation(latestOf links: [IdentityLink]) {
+        let sites = links.map(\.site), anonymous = links.map(\.anonymousId), people = links.map(\.personId)
+        let linkedAt = links.map { Date(timeIntervalSince1970: Double($0.linkedAt) / 1000) }
+        appendInterpolation(unescaped: "SELECT DISTINCT ON (site, anonymous_id) site, anonymous_id, person_id, linked_at FROM unnest(")
+        appendInterpolation(sites)
+        appendInterpolation(unescaped: "::text[], ")
+        appendInterpolation(anonymous)
+        appendInterpolation(unescaped: "::text[], ")
+        appendInterpolation(people)
+        appendInterpolation(unescaped: "::text[], ")
+        appendInterpolation(linkedAt)
+        appendInterpolation(unescaped: "::timestamptz[]) AS l(site, anonymous_id, person_id, linked_at) ORDER BY site, anonymous_id, linked_at DESC, person_id")
+    }
 }

@@ -73,6 +73,9 @@ struct DefinitionBackfill: Sendable {
             try await backfill(pending)
             changed += 1
         }
+        // Not a definition, but the same kind of catching up: the attribution credits of
+        // orders stored before those existed.
+        changed += try await AttributionCredits.backfillPending(postgres: postgres, logger: logger)
         return changed
     }
 

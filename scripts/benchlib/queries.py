@@ -1,7 +1,7 @@
 """Report latency benchmark: every QueryAPI report over a simulated 90 days of a shop (10
-million events by default), against DuckDB answering the funnel and revenue-by-source
-questions by scanning the same raw events, in the same run on the same machine
-(scripts/bench-queries)."""
+million events by default), against DuckDB answering the funnel, attribution (five models),
+retention (day, week, month) and revenue-by-source questions by scanning the same raw
+events, in the same run on the same machine (scripts/bench-queries)."""
 import datetime
 import os
 import shutil
@@ -29,28 +29,40 @@ Measures, in one run on this machine, against the `benchq` stack (Postgres + Tan
      Aggregator stores, and loaded straight into Postgres with COPY (--shards parallel
      streams, day after day, so the heap is in time order as the Aggregator appends).
      The site is created through the QueryAPI's admin endpoint with a goal ("Purchases":
-     action purchase) and the ecommerce funnel template (view_item → add_to_cart →
-     begin_checkout → purchase, sequential, 7 days) before the facts are loaded.
-     `tributary rebuild --site bench-q` then derives sessions, identities, refunds,
-     orders, traffic_daily, revenue_daily and the goal's and funnel's rollups from those
-     facts with the Aggregator's own statements, and `VACUUM ANALYZE` leaves the tables
-     as autovacuum would.
+     action purchase), the ecommerce funnel template (view_item → add_to_cart →
+     begin_checkout → purchase, sequential, 7 days) and the same steps in any order
+     (POST /v1/sites/bench-q/funnels, "order": "any", 7 days) before the facts are
+     loaded. `tributary rebuild --site bench-q` then derives sessions, identities,
+     refunds, orders, traffic_daily, revenue_daily, the goal's and both funnels' rollups
+     (and the attribution credits, retention members and counts, funnel entry counts and
+     visitor day counts where the binary keeps them) from those facts with the
+     Aggregator's own statements, and `VACUUM ANALYZE` leaves the tables as autovacuum
+     would.
   2. Reports: the release binary's `tributary query-api` answers over HTTP (one
      kept-alive connection, the site's read key): overview, revenue
      (breakdown=source,medium,campaign and breakdown=day), products, the goal report,
-     the funnel report, attribution (last_touch, linear), retention (period=week), each
-     for the last 30 days and for all 90 days. p50 and p95 over --runs runs after
-     --warmups warm-ups; a case whose warm-up shows --runs would take more than
-     --budget seconds gets fewer runs (at least 3); the tables say how many.
-     Aim: every report's p95 < 100 ms.
+     both funnels' reports, attribution of purchases by each model (last_touch,
+     last_non_direct, first_touch, linear, position_based, time_decay; lookback_days=30)
+     and by last_touch with lookback_days=1 and 90, retention of purchasers
+     (period=day, week, month), each for the last 30 days and for all 90 days. p50 and
+     p95 over --runs runs after --warmups warm-ups; a case whose warm-up shows --runs
+     would take more than --budget seconds gets fewer runs (at least 3); the tables say
+     how many. Aim: every report's p95 < 100 ms.
   3. Peer: the same analytics.events rows, exported with COPY (not timed), loaded into
      DuckDB (PyPI `duckdb`, installed into .local/venv when missing) ordered by time;
-     DuckDB answers (a) orders and revenue by source, medium, campaign and currency for
-     the range, deduplicating purchase copies by order id with the server's money and
-     re-attributing session-less orders like the Aggregator, and (b) the ecommerce funnel
-     (persons per step) like FunnelReport. Timed in the same rounds as the reports, in
-     process (no HTTP). Both answers are checked equal to the API's. Aim: the predefined
-     funnel ≥ 10× faster than the peer's scan (peer p50 ÷ Tributary p50).
+     DuckDB answers for each range (a) the sequential ecommerce funnel (persons per
+     step) like FunnelReport; (b) attribution of the range's orders by last touch, last
+     non-direct, first touch, linear and position-based (30-day lookback; not time
+     decay, whose floating-point sums depend on the order of addition): each order's
+     person's sessions within the lookback, credit in millionths and money split like
+     AttributionModel.allocate, per source, medium, campaign, channel and currency;
+     (c) retention of purchasers by day, week and month (persons per cohort and period)
+     like RetentionReport; (d) orders and revenue by source, medium, campaign and
+     currency, deduplicating purchase copies by order id with the server's money and
+     re-attributing session-less orders like the Aggregator. Timed in the same rounds as
+     the reports, in process (no HTTP). Every answer is checked equal to the API's. Aim:
+     funnel, attribution and retention ≥ 10× faster than the peer's scan (peer p50 ÷
+     Tributary p50); the revenue question's ratio is reported.
 
 Results go to stdout as Markdown and into BENCHMARKS.md (section between
 `<!-- bench-queries:begin -->` and `<!-- bench-queries:end -->`; the newest --keep-runs
@@ -98,26 +110,40 @@ runs first.
   straight into Postgres (day by day, so the heap is in time order as the Aggregator
   appends it; at the Sessionizer's and Aggregator's measured rates the pipeline would take
   well over an hour for 10 million events on 2 cores).
-  The site is created with `POST /v1/admin/sites`, the goal (`{"action": "purchase"}`)
-  and the ecommerce funnel template with the admin token, before the facts are loaded;
+  The site is created with `POST /v1/admin/sites`, the goal (`{"action": "purchase"}`),
+  the ecommerce funnel template (sequential) and a funnel of the same four steps in any
+  order (`"order": "any"`, 7 days) with the admin token, before the facts are loaded;
   `tributary rebuild --site bench-q` then derives sessions, identities, refunds, orders,
-  the traffic and revenue rollups and the goal's and funnel's rollups with the
-  Aggregator's own statements, and `VACUUM ANALYZE` leaves the tables as autovacuum would.
+  the traffic and revenue rollups, the goal's and both funnels' rollups and — where the
+  binary keeps them — attribution credits, retention members and counts, funnel entry
+  counts and visitor day counts with the Aggregator's own statements, and `VACUUM
+  ANALYZE` leaves the tables as autovacuum would.
 - **Reports**: the release build's `tributary query-api` alone, over HTTP with the site's
   read key on one kept-alive connection, timed from the request to the whole answer; the
-  last 30 days and all 90. p50 / p95 over 20 runs after 2 warm-ups; a case whose warm-up
-  shows 20 runs would take more than 30 s gets fewer (at least 3: its p95 is then close
-  to its slowest run). **Aim: every report's p95 < 100 ms.**
+  last 30 days and all 90: overview, revenue by source/medium/campaign and by day,
+  products, the goal, both funnels, attribution of purchases by each of the six models
+  (30-day lookback) and by last touch with a 1- and a 90-day lookback, retention of
+  purchasers by day, week and month. p50 / p95 over 20 runs after 2 warm-ups; a case
+  whose warm-up shows 20 runs would take more than 30 s gets fewer (at least 3: its p95
+  is then close to its slowest run). **Aim: every report's p95 < 100 ms.**
 - **Peer**: DuckDB (PyPI `duckdb`, embedded, all cores) over the same `analytics.events`
   rows, exported with `COPY … TO` and loaded ordered by time (neither timed). It answers
-  (a) orders and revenue by source, medium, campaign and currency — purchase copies
+  (a) the sequential ecommerce funnel, persons per step (first `view_item` in the range,
+  then `add_to_cart`, `begin_checkout`, `purchase` in order within 7 days, per stitched
+  person, like `FunnelReport`); (b) attribution of the range's orders by last touch, last
+  non-direct, first touch, linear and position-based, 30-day lookback — each order's
+  person's sessions started within the lookback before it, oldest first, a whole
+  conversion (in millionths) and the order's money split by the model's weights with
+  largest remainders like `AttributionModel.allocate`, per source, medium, campaign,
+  channel and currency (not time decay: its floating-point sums depend on the order of
+  addition); (c) retention of purchasers by day, week and month — persons per cohort
+  (first period with a purchase ever) and period since, like `RetentionReport`; (d)
+  orders and revenue by source, medium, campaign and currency — purchase copies
   deduplicated per order id with the server's money, the day and source of the copy that
   knows its session, session-less orders re-attributed to their person's latest session,
-  like the Aggregator — and (b) the ecommerce funnel, persons per step (first `view_item`
-  in the range, then `add_to_cart`, `begin_checkout`, `purchase` in order within 7 days,
-  per stitched person, like `FunnelReport`). Timed in the same rounds as the reports, in
-  process (no HTTP, no JSON: that favours the peer by a millisecond or two). Both answers
-  are compared with the API's. **Aim: the predefined funnel ≥ 10× faster than the peer's
+  like the Aggregator. Timed in the same rounds as the reports, in process (no HTTP, no
+  JSON: that favours the peer by a millisecond or two). Every answer is compared exactly
+  with the API's. **Aim: funnel, attribution and retention ≥ 10× faster than the peer's
   scan** (peer p50 ÷ Tributary p50); the revenue question's ratio is reported.
 - The machine is shared (2 cores, neighbours): the idle share during the measurements is
   given; rounds run every case once in turn, so a neighbour's load falls on all alike.
@@ -137,6 +163,13 @@ OPTIONS = [
 ]
 
 SITE = "bench-q"
+# The ecommerce funnel's steps in any order (the template's are sequential), same window.
+FUNNEL_ANY = {"name": "Ecommerce, any order",
+              "steps": [{"action": "view_item"}, {"action": "add_to_cart"}, {"action": "begin_checkout"}, {"action": "purchase"}],
+              "order": "any", "window": "7d"}
+# Rollups some binaries keep (attribution credits, retention, funnel and visitor day counts):
+# vacuumed and counted when the migrated schema has them.
+NEWER_TABLES = ["attribution_credits", "retention_members", "retention_counts", "funnel_entry_counts", "visitor_day_counts"]
 VENV_PY = ".local/venv/bin/python"
 DUCKDB_PIN = "duckdb==2.0.0"
 
@@ -230,7 +263,8 @@ class Run:
         # Defined before the facts arrive, as a shop would: the rebuild then builds their rollups.
         self.goal_id = self.admin("POST", f"/v1/sites/{SITE}/goals", {"name": "Purchases", "match": {"action": "purchase"}})["id"]
         self.funnel_id = self.admin("POST", f"/v1/sites/{SITE}/funnels/templates/ecommerce")["id"]
-        b.log(f"goal {self.goal_id} and funnel {self.funnel_id} created")
+        self.funnel_any_id = self.admin("POST", f"/v1/sites/{SITE}/funnels", FUNNEL_ANY)["id"]
+        b.log(f"goal {self.goal_id}, funnels {self.funnel_id} (sequential) and {self.funnel_any_id} (any order) created")
 
     def helper(self, args, python=VENV_PY):
         p = subprocess.run([python, *args], capture_output=True, text=True)
@@ -302,16 +336,20 @@ class Run:
     def derive(self):
         b = self.b
         b.log(f"tributary rebuild --site {SITE} (sessions, identities, refunds, orders, traffic_daily, revenue_daily, goal "
-              "and funnel rollups)")
+              "and funnel rollups, and the attribution and retention rollups when the schema has them)")
         t = time.time()
         b.call([self.bin, "rebuild", "--site", SITE], b.path("rebuild.log"), "tributary rebuild")
         self.rebuild_seconds = since(t)
         b.log(f"rebuilt in {self.rebuild_seconds}s")
-        b.log("VACUUM ANALYZE")
+        present = stack.sql("SELECT string_agg(t, ' ' ORDER BY n) FROM unnest(ARRAY[" +
+                            ", ".join(f"'analytics.{name}'" for name in NEWER_TABLES) +
+                            "]) WITH ORDINALITY AS x(t, n) WHERE to_regclass(t) IS NOT NULL").split()
+        self.newer = [name.split(".", 1)[1] for name in present]
+        b.log(f"VACUUM ANALYZE (with {', '.join(self.newer) or 'none of ' + ', '.join(NEWER_TABLES)})")
         t = time.time()
         stack.sql("VACUUM (ANALYZE) analytics.events, analytics.sessions, analytics.orders, analytics.identities, "
                   "analytics.refunds, analytics.traffic_daily, analytics.revenue_daily, analytics.goal_conversions, "
-                  "analytics.funnel_events, analytics.funnel_entries")
+                  "analytics.funnel_events, analytics.funnel_entries" + "".join(f", analytics.{name}" for name in self.newer))
         self.vacuum_seconds = since(t)
         b.log(f"vacuumed and analyzed in {self.vacuum_seconds}s")
 
@@ -329,14 +367,15 @@ class Run:
             "conversions": f("SELECT count(*) FROM analytics.goal_conversions WHERE site = '$SITE'"),
             "funnel_entries": f("SELECT count(*) FROM analytics.funnel_entries WHERE site = '$SITE'"),
             "identities": f("SELECT count(*) FROM analytics.identities WHERE site = '$SITE'"),
+            "newer": {name: f(f"SELECT count(*) FROM analytics.{name} WHERE site = '$SITE'") for name in self.newer},
             "events_size": f("SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits "
                              "WHERE inhparent = 'analytics.events'::regclass"),
             "db_size": f("SELECT pg_size_pretty(pg_database_size(current_database()))"),
             "actions": f("SELECT string_agg(coalesce(action, type) || ' ' || to_char(n, 'FM999,999,999'), ', ' ORDER BY n DESC) "
                          "FROM (SELECT action, type, count(*) n FROM analytics.events WHERE site = '$SITE' GROUP BY 1, 2) x"),
         }
-        if f("SELECT count(*) FROM analytics.definition_rollups WHERE site = '$SITE' AND state = 'ready'") != "2":
-            b.die("the rebuild did not leave the goal's and the funnel's rollups ready")
+        if f("SELECT count(*) FROM analytics.definition_rollups WHERE site = '$SITE' AND state = 'ready'") != "3":
+            b.die("the rebuild did not leave the goal's and the two funnels' rollups ready")
 
     def peer(self):
         b = self.b
@@ -372,7 +411,7 @@ class Run:
         t = time.time()
         code = subprocess.call([
             VENV_PY, "-m", "benchlib.querybench", "run", "--api", self.url, "--key", self.read_key, "--site", SITE,
-            "--goal", self.goal_id, "--funnel", self.funnel_id, "--timezone", self.timezone,
+            "--goal", self.goal_id, "--funnel", self.funnel_id, "--funnel-any", self.funnel_any_id, "--timezone", self.timezone,
             "--range", f"30d:{self.from_30}:{self.last_day}", "--range", f"90d:{self.first_day}:{self.last_day}",
             "--duckdb", b.path("events.duckdb"), "--runs", str(o.runs), "--warmups", str(o.warmups),
             "--budget", str(o.budget), "--json", b.path("results.json"), "--markdown", b.path("tables.md")])
@@ -410,8 +449,9 @@ class Run:
             f"Events: {f['actions']}. Derived by `tributary rebuild`: {num(f['sessions'])} sessions, {num(f['identities'])} "
             f"identities, {num(f['orders'])} orders ({num(f['inherited'])} inherited from their person's session), "
             f"{num(f['traffic_rows'])} traffic_daily and {num(f['revenue_rows'])} revenue_daily rows, "
-            f"{num(f['conversions'])} goal conversions and {num(f['funnel_entries'])} funnel entries (the goal and funnel "
-            f"reports read these rollups). analytics.events takes {f['events_size']} with its indexes (database "
+            f"{num(f['conversions'])} goal conversions and {num(f['funnel_entries'])} funnel entries (both funnels)"
+            + "".join(f", {num(count)} {name} rows" for name, count in f["newer"].items())
+            + f". analytics.events takes {f['events_size']} with its indexes (database "
             f"{f['db_size']}). Load: generating {num(self.gen_bytes // 1048576)} MiB of COPY text {self.gen_seconds}s "
             f"({o.shards} processes), COPY {self.load_seconds}s ({o.shards} streams), `tributary rebuild --site` "
             f"{self.rebuild_seconds}s (one transaction), `VACUUM ANALYZE` {self.vacuum_seconds}s; the peer's export "
