@@ -1304,7 +1304,8 @@ def test_without_goals_and_funnels(tributary, expected, workdir):
         check("goals answering 404 show 'No goals.' with the status, funnels answering 404 show the error message",
               ok and shown["goalsEmpty"] == "No goals. (HTTP 404 Not Found)" and not shown["goals"]
               and shown["funnelsEmpty"] == "No funnels. (funnels are not served here yet)" and not shown["steps"],
-              f"goals {shown['goalsEmpty']!r}, funnels {shown['funnelsEmpty']!r}")
+              f"loaded {ok}, goals {shown['goalsEmpty']!r} {shown['goals']}, funnels {shown['funnelsEmpty']!r} {shown['steps']}, "
+              f"status {shown['status']!r}")
         check("without goals and funnels the other panels still show the API's figures",
               same_count(shown["overview"]["overview-orders"], overview["orders"])
               and len(shown["sources"]) > 0 and len(shown["bars"]) > 0 and "dash-" in shown["status"], str(shown["overview"]))
