@@ -163,7 +163,7 @@ public final class AggregatorProcessor: StreamProcessor {
             // locking them all while a batch held one and waited for another would deadlock.
             // ROW EXCLUSIVE locks of concurrent batches do not conflict with each other.
             try await connection.run(fixed: "LOCK TABLE \(Rebuild.lockedTables) IN ROW EXCLUSIVE MODE", logger: self.logger)
-            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + [AttributionCredits.temporaryTable, Retention.temporaryTable] {
+            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + ProductRollup.temporaryTables + [AttributionCredits.temporaryTable, Retention.temporaryTable] {
                 try await connection.run(fixed: statement, logger: self.logger)
             }
         }
@@ -176,7 +176,8 @@ public final class AggregatorProcessor: StreamProcessor {
             if inserted > 0 { try await connection.run(fixed: AggregatorSQL.storeNewFacts, logger: self.logger) }
         }
         if inserted > 0 {
-            for statement in AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + [Carts.storeCartEvents] + DefinitionRollups.fromNewFacts {
+            for statement in ProductRollup.before + AggregatorSQL.updateFromNewFacts + AggregatorSQL.orderItems + ProductRollup.after
+                + [Carts.storeCartEvents] + DefinitionRollups.fromNewFacts {
                 try await connection.run(fixed: statement, logger: self.logger)
             }
         }

@@ -130,6 +130,15 @@ enum AggregatorSQL {
         ON CONFLICT (\(dimensions)) DO UPDATE SET
             sessions = t.sessions + excluded.sessions, pageviews = t.pageviews + excluded.pageviews, events = t.events + excluded.events
         """,
+        // The same counts per day alone: an overview without filters sums a row per day.
+        """
+        INSERT INTO analytics.traffic_totals AS t (site, day, sessions, pageviews, events)
+        SELECT site, day, count(*) FILTER (WHERE event_uuid = session_id AND origin = 'browser' AND type <> 'identify'),
+               count(*) FILTER (WHERE type = 'pageview'), count(*)
+        FROM aggregator_new GROUP BY site, day ORDER BY site, day
+        ON CONFLICT (site, day) DO UPDATE SET
+            sessions = t.sessions + excluded.sessions, pageviews = t.pageviews + excluded.pageviews, events = t.events + excluded.events
+        """,
         // A processor's purchase lists its own ids of the order (`properties.order_references`:
         // payment intent, charge, Shopify order id, …); its refunds name one of those. Refunds
         // that arrived first, stored under the reference, move to the order now.

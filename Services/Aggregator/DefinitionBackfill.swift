@@ -107,6 +107,7 @@ struct DefinitionBackfill: Sendable {
             case .funnel: [
                 "DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(id)",
                 "DELETE FROM analytics.funnel_entry_counts WHERE site = \(site) AND funnel_id = \(id)",
+                "DELETE FROM analytics.funnel_entry_totals WHERE site = \(site) AND funnel_id = \(id)",
                 "DELETE FROM analytics.funnel_events WHERE site = \(site) AND funnel_id = \(id)",
             ]
             }

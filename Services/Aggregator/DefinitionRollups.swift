@@ -237,8 +237,7 @@ extension DefinitionRollups {
                 DELETE FROM analytics.funnel_entries x USING aggregator_funnel_recompute r
                 WHERE x.site = r.site AND x.funnel_id = r.funnel_id AND x.person_id = r.person_id AND x.entry_day >= r.since
                 RETURNING x.*
-            )
-            \(countEntries(in: "gone", removing: true))
+            ), \(countEntries(in: "gone", removing: true))
             """, logger: logger)
         let touched: SQLFragment = """
             SELECT r.site, r.funnel_id, r.person_id, r.since::text, r.previous::text, \(eventColumns)
@@ -273,11 +272,11 @@ extension DefinitionRollups {
         }
         try await writeEntries(lines, on: connection, logger: logger)
         // Counts that dropped to nothing, among the days recomputed.
-        try await connection.run(fixed: """
-            DELETE FROM analytics.funnel_entry_counts c
-            USING (SELECT site, funnel_id, min(since) AS since FROM aggregator_funnel_recompute GROUP BY 1, 2) r
-            WHERE c.site = r.site AND c.funnel_id = r.funnel_id AND c.entry_day >= r.since AND c.persons = 0
-            """, logger: logger)
+        for statement in deleteEmptyCounts(where: """
+            EXISTS (SELECT 1 FROM aggregator_funnel_recompute r WHERE r.site = c.site AND r.funnel_id = c.funnel_id AND c.entry_day >= r.since)
+            """) {
+            try await connection.run(statement, logger: logger)
+        }
         return written
     }
 
@@ -315,7 +314,7 @@ extension DefinitionRollups {
             // Entries of persons in the page's range are replaced; past the last page, removed.
             let upTo: SQLFragment? = complete ? nil : last.map { " AND person_id <= \($0)" }
             try await connection.run("""
-                WITH gone AS (DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(funnel)\(later)\(upTo) RETURNING *)
+                WITH gone AS (DELETE FROM analytics.funnel_entries WHERE site = \(site) AND funnel_id = \(funnel)\(later)\(upTo) RETURNING *),
                 \(countEntries(in: "gone", removing: true))
                 """, logger: logger)
             var lines: [UInt8] = []
@@ -327,8 +326,9 @@ extension DefinitionRollups {
                 }
             }
             try await writeEntries(lines, on: connection, logger: logger)
-            try await connection.run("DELETE FROM analytics.funnel_entry_counts WHERE site = \(site) AND funnel_id = \(funnel) AND persons = 0",
-                                     logger: logger)
+            for statement in deleteEmptyCounts(where: "c.site = \(site) AND c.funnel_id = \(funnel)") {
+                try await connection.run(statement, logger: logger)
+            }
             return (complete ? nil : last, written)
         }
     }
@@ -342,22 +342,40 @@ extension DefinitionRollups {
             try await writer.write(ByteBuffer(bytes: lines))
         }
         try await connection.run(fixed: "INSERT INTO analytics.funnel_entries SELECT * FROM aggregator_funnel_entries", logger: logger)
-        try await connection.run(countEntries(in: "aggregator_funnel_entries", removing: false), logger: logger)
+        try await connection.run("WITH \(countEntries(in: "aggregator_funnel_entries", removing: false))", logger: logger)
         try await connection.run(fixed: "TRUNCATE aggregator_funnel_entries", logger: logger)
     }
 
     /// Adds the entries `rows` names (a table or CTE of `funnel_entries` rows) to
-    /// `funnel_entry_counts`, or takes them away: every write of entries keeps the counts.
-    /// In key order, so that concurrent batches lock shared count rows in one order.
+    /// `funnel_entry_counts` and `funnel_entry_totals`, or takes them away: every write of
+    /// entries keeps the counts. The CTEs and final statement of a `WITH` clause; in key order,
+    /// so that concurrent batches lock shared count rows in one order.
     static func countEntries(in rows: String, removing: Bool) -> SQLFragment {
-        let keys = "site, funnel_id, entry_day, previous_entry_day, steps_reached, source, medium, campaign, channel"
+        let keys = "site, funnel_id, entry_day, previous_entry_day, steps_reached"
+        let sources = "source, medium, campaign, channel"
         return SQLFragment(stringLiteral: """
-            INSERT INTO analytics.funnel_entry_counts AS c (\(keys), persons)
-            SELECT site, funnel_id, entry_day, coalesce(previous_entry_day, '-infinity'), steps_reached, source, medium, campaign, channel,
-                   \(removing ? "-" : "")count(*)
-            FROM \(rows) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-            ON CONFLICT (\(keys)) DO UPDATE SET persons = c.persons + excluded.persons
+            counted AS (
+                SELECT site, funnel_id, entry_day, coalesce(previous_entry_day, '-infinity') AS previous_entry_day, steps_reached,
+                       \(sources), \(removing ? "-" : "")count(*) AS persons
+                FROM \(rows) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+            ), by_source AS (
+                INSERT INTO analytics.funnel_entry_counts AS c (\(keys), \(sources), persons)
+                SELECT * FROM counted ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+                ON CONFLICT (\(keys), \(sources)) DO UPDATE SET persons = c.persons + excluded.persons
+                RETURNING 1
+            )
+            INSERT INTO analytics.funnel_entry_totals AS t (\(keys), persons)
+            SELECT \(keys), sum(persons) FROM counted GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+            ON CONFLICT (\(keys)) DO UPDATE SET persons = t.persons + excluded.persons
             """)
+    }
+
+    /// Deletes the rows of both count tables that dropped to nothing, among those `condition`
+    /// (over the alias `c`) selects.
+    static func deleteEmptyCounts(where condition: SQLFragment) -> [SQLFragment] {
+        ["funnel_entry_counts", "funnel_entry_totals"].map { table in
+            SQLFragment(stringLiteral: "DELETE FROM analytics.\(table) c WHERE c.persons = 0 AND ") + condition
+        }
     }
 
     static let entryColumns = [

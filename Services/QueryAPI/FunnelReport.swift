@@ -45,9 +45,10 @@ struct FunnelReport {
     }
 
     /// From the rollup: a person counts once, on their first entry day in the range (the row
-    /// whose previous entry day lies before it). Persons per step from `funnel_entry_counts`
-    /// (a few thousand rows, whatever the number of persons); medians and money from the few
-    /// entries that went past the first step or carry money.
+    /// whose previous entry day lies before it). Persons per step from `funnel_entry_totals`
+    /// (a few thousand rows, whatever the number of persons; per source `funnel_entry_counts`);
+    /// medians and money from the entries that went past the first step or carry money, read
+    /// from their index alone.
     func summariesFromRollup(site: String, funnel: Funnel, query: ReportQuery, segment: ReportQuery.Dimension?) async throws
         -> (total: [StepSummary], segments: [String: [StepSummary]]) {
         let segmentSQL = segment?.sql ?? "''"
@@ -57,13 +58,15 @@ struct FunnelReport {
             site = \(dates.site) AND funnel_id = \(funnel.id) AND entry_day BETWEEN \(dates.from)::date AND \(dates.to)::date
             """
         let range: SQLFragment = "\(days) AND (previous_entry_day IS NULL OR previous_entry_day < \(dates.from)::date)"
+        let counts: SQLFragment = segment == nil ? "funnel_entry_totals" : "funnel_entry_counts"
         let statement: SQLFragment = """
             WITH detail AS MATERIALIZED (
                 SELECT steps_reached, seconds_from_previous, currencies, amounts_minor, \(segmentSQL) AS segment
                 FROM analytics.funnel_entries WHERE \(range) AND (steps_reached >= 2 OR amounts_minor IS NOT NULL)
             )
             SELECT 'reached', \(segmentSQL), steps_reached::int8, sum(persons)::int8, NULL::int8, NULL::text
-            FROM analytics.funnel_entry_counts WHERE \(days) AND previous_entry_day < \(dates.from)::date GROUP BY 2, steps_reached
+            FROM analytics.\(counts)
+            WHERE \(days) AND previous_entry_day < \(dates.from)::date GROUP BY 2, steps_reached
             UNION ALL
             SELECT CASE WHEN grouping(segment) = 1 THEN 'total median' ELSE 'median' END, segment, k::int8, count(*)::int8,
                    floor(percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_from_previous[k + 1]))::int8, NULL

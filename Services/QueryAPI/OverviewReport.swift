@@ -5,7 +5,7 @@ import PostgresNIO
 import Storage
 
 /// `GET /v1/sites/{site}/overview`: traffic and money of a date range. Sessions and pageviews
-/// come from `traffic_daily`, orders and money from `revenue_daily`. Visitors (distinct
+/// come from `traffic_totals` (with filters `traffic_daily`), orders and money from `revenue_daily`. Visitors (distinct
 /// stitched persons with a session in the range) do not add up across days: they are the
 /// persons whose first visitor day in the range lies in it (summed from `visitor_day_counts`),
 /// or with filters
@@ -21,10 +21,11 @@ struct OverviewReport {
         let visitorsSQL: SQLFragment = filters.isEmpty
             ? "SELECT coalesce(sum(visitors), 0) FROM analytics.visitor_day_counts WHERE \(Self.firstVisitorDays(range))"
             : "SELECT count(DISTINCT person_id) FROM analytics.sessions WHERE \(conditions)"
+        // Without filters one row per day (`traffic_totals`), else the rows of the filtered sources.
+        let traffic: SQLFragment = filters.isEmpty ? "analytics.traffic_totals" : "analytics.traffic_daily"
         let statement: SQLFragment = """
-            SELECT (\(visitorsSQL))::int8,
-                   (SELECT coalesce(sum(sessions), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8,
-                   (SELECT coalesce(sum(pageviews), 0) FROM analytics.traffic_daily WHERE \(conditions))::int8
+            SELECT (\(visitorsSQL))::int8, coalesce(sum(sessions), 0)::int8, coalesce(sum(pageviews), 0)::int8
+            FROM \(traffic) WHERE \(conditions)
             """
         var visitors: Int64 = 0, sessions: Int64 = 0, pageviews: Int64 = 0
         for try await (v, s, p) in try await postgres.query(statement.query, logger: logger).decode((Int64, Int64, Int64).self) {

@@ -97,7 +97,7 @@ struct RetentionReport {
 
 /// `GET /v1/sites/{site}/products?breakdown=product_id|sku|category|brand`: quantity, orders
 /// and revenue per currency from the line items of the orders in the range (the items of the
-/// copy whose money counts, the server's when there is one).
+/// copy whose money counts, the server's when there is one), summed from `product_daily`.
 struct ProductsReport {
     let postgres: PostgresClient
     let logger: Logger
@@ -107,7 +107,8 @@ struct ProductsReport {
         case productId = "product_id", sku, category, brand, name, variant
     }
 
-    func run(site: String, query: ReportQuery, parameters: [(String, String)]) async throws -> JSONValue {
+    /// `fromRollup`: nil or true sums `product_daily`; false joins the orders with their items.
+    func run(site: String, query: ReportQuery, parameters: [(String, String)], fromRollup: Bool? = nil) async throws -> JSONValue {
         var dimension = Dimension.productId
         for (name, value) in parameters where name == "breakdown" {
             guard let parsed = Dimension(rawValue: value) else {
@@ -115,13 +116,20 @@ struct ProductsReport {
             }
             dimension = parsed
         }
-        let statement: SQLFragment = """
-            SELECT coalesce(i.\(identifier: dimension), '(not set)'), o.currency, sum(i.quantity)::int8, count(DISTINCT o.order_id)::int8,
-                   sum(i.price_minor * i.quantity - i.discount_minor)::int8
-            FROM analytics.orders o JOIN analytics.order_items i ON i.site = o.site AND i.order_id = o.order_id
-            WHERE o.site = \(site) AND o.day BETWEEN \(query.from)::date AND \(query.to)::date
-            GROUP BY 1, 2
-            """
+        let statement: SQLFragment = fromRollup ?? true
+            ? """
+              SELECT value, currency, sum(quantity)::int8, sum(orders)::int8, sum(revenue_minor)::int8
+              FROM analytics.product_daily
+              WHERE site = \(site) AND dimension = \(dimension.rawValue) AND day BETWEEN \(query.from)::date AND \(query.to)::date
+              GROUP BY 1, 2
+              """
+            : """
+              SELECT coalesce(i.\(identifier: dimension), '(not set)'), o.currency, sum(i.quantity)::int8, count(DISTINCT o.order_id)::int8,
+                     sum(i.price_minor * i.quantity - i.discount_minor)::int8
+              FROM analytics.orders o JOIN analytics.order_items i ON i.site = o.site AND i.order_id = o.order_id
+              WHERE o.site = \(site) AND o.day BETWEEN \(query.from)::date AND \(query.to)::date
+              GROUP BY 1, 2
+              """
         struct Row { var quantity: Int64 = 0; var orders: Int64 = 0; var revenue = CurrencyAmounts() }
         var rows: [String: Row] = [:]
         for try await (key, currency, quantity, orders, revenue) in try await postgres.query(statement.query, logger: logger)

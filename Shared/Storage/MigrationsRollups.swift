@@ -367,3 +367,123 @@ extension Migrations {
         "SELECT analytics.restrict_rows_to_site('analytics.retention_counts')",
     ])
 }
+
+extension Migrations {
+    /// Sessions, pageviews and events per day alone: `traffic_daily` keeps them per source and
+    /// landing page (thousands of rows a day), which an overview without filters does not need.
+    static let trafficTotals = Migration(version: 28, name: "analytics: traffic totals per day", statements: [
+        """
+        CREATE TABLE analytics.traffic_totals (
+            site text NOT NULL,
+            day date NOT NULL,
+            sessions bigint NOT NULL,
+            pageviews bigint NOT NULL,
+            events bigint NOT NULL,
+            PRIMARY KEY (site, day)
+        )
+        """,
+        """
+        INSERT INTO analytics.traffic_totals (site, day, sessions, pageviews, events)
+        SELECT site, day, sum(sessions), sum(pageviews), sum(events) FROM analytics.traffic_daily GROUP BY site, day
+        """,
+        "COMMENT ON TABLE analytics.traffic_totals IS 'analytics.traffic_daily summed per day: sessions, pageviews and events of every source together. Grain: one row per site and day.'",
+        "COMMENT ON COLUMN analytics.traffic_totals.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.traffic_totals.day IS 'Calendar day in the site''s timezone.'",
+        "COMMENT ON COLUMN analytics.traffic_totals.sessions IS 'Sessions that started on the day.'",
+        "COMMENT ON COLUMN analytics.traffic_totals.pageviews IS 'Pageviews on the day.'",
+        "COMMENT ON COLUMN analytics.traffic_totals.events IS 'Events on the day (pageviews included).'",
+        "SELECT analytics.restrict_rows_to_site('analytics.traffic_totals')",
+    ])
+}
+
+extension Migrations {
+    /// Persons per funnel step of a range from a few hundred rows a month: `funnel_entry_counts`
+    /// without the entering source (which multiplies its rows by the sources), for reports
+    /// without a source breakdown. And medians and money of the entries past the first step
+    /// from the index alone: the detail index now carries their columns, and the per-day
+    /// index that counting used to read goes (the counts replaced it).
+    static let funnelEntryTotals = Migration(version: 29, name: "analytics: funnel entry totals; funnel entry detail from the index", statements: [
+        """
+        CREATE TABLE analytics.funnel_entry_totals (
+            site text NOT NULL,
+            funnel_id bigint NOT NULL,
+            entry_day date NOT NULL,
+            previous_entry_day date NOT NULL,
+            steps_reached smallint NOT NULL,
+            persons bigint NOT NULL,
+            PRIMARY KEY (site, funnel_id, entry_day, previous_entry_day, steps_reached)
+        )
+        """,
+        """
+        INSERT INTO analytics.funnel_entry_totals
+        SELECT site, funnel_id, entry_day, previous_entry_day, steps_reached, sum(persons)
+        FROM analytics.funnel_entry_counts GROUP BY 1, 2, 3, 4, 5 HAVING sum(persons) <> 0
+        """,
+        "DROP INDEX analytics.funnel_entries_day",
+        "DROP INDEX analytics.funnel_entries_detail",
+        """
+        CREATE INDEX funnel_entries_detail ON analytics.funnel_entries (site, funnel_id, entry_day)
+            INCLUDE (previous_entry_day, steps_reached, seconds_from_previous, currencies, amounts_minor, source, medium, campaign, channel)
+            WHERE steps_reached >= 2 OR amounts_minor IS NOT NULL
+        """,
+        "COMMENT ON TABLE analytics.funnel_entry_totals IS 'analytics.funnel_entry_counts summed over the entering source: persons per step of a range are the persons of the rows with entry_day in the range, previous_entry_day before its first day and steps_reached at least the step. Grain: one row per funnel, entry day, previous entry day and steps reached.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_totals.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.funnel_entry_totals.funnel_id IS 'The funnel (control.funnels.id).'",
+        "COMMENT ON COLUMN analytics.funnel_entry_totals.entry_day IS 'The day the persons entered the funnel, in the site''s timezone.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_totals.previous_entry_day IS 'Their previous entry day; -infinity for persons entering for the first time.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_totals.steps_reached IS 'How many steps the persons reached from that entry.'",
+        "COMMENT ON COLUMN analytics.funnel_entry_totals.persons IS 'Entries (persons) with exactly these values.'",
+        "SELECT analytics.restrict_rows_to_site('analytics.funnel_entry_totals')",
+    ])
+}
+
+extension Migrations {
+    /// The products report of any range from a few rows per product and day: the order items
+    /// summed per day, dimension (product id, SKU, category, brand, name, variant), value and
+    /// currency.
+    static let productDaily = Migration(version: 30, name: "analytics: products per day", statements: [
+        """
+        CREATE TABLE analytics.product_daily (
+            site text NOT NULL,
+            dimension text NOT NULL,
+            day date NOT NULL,
+            value text NOT NULL,
+            currency text NOT NULL,
+            quantity bigint NOT NULL,
+            orders bigint NOT NULL,
+            revenue_minor bigint NOT NULL,
+            PRIMARY KEY (site, dimension, day, value, currency)
+        )
+        """,
+        """
+        INSERT INTO analytics.product_daily (site, dimension, day, value, currency, quantity, orders, revenue_minor)
+        SELECT o.site, d.dimension, o.day, coalesce(d.value, '(not set)'), o.currency,
+               sum(i.quantity), count(DISTINCT o.order_id), sum(i.price_minor * i.quantity - i.discount_minor)
+        FROM analytics.orders o JOIN analytics.order_items i ON i.site = o.site AND i.order_id = o.order_id
+        CROSS JOIN LATERAL (VALUES ('product_id', i.product_id), ('sku', i.sku), ('category', i.category), ('brand', i.brand),
+                                   ('name', i.name), ('variant', i.variant)) AS d(dimension, value)
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+        "COMMENT ON TABLE analytics.product_daily IS 'The items of the orders (analytics.order_items) summed per order day, product dimension, value and currency. Grain: one row per site, dimension, day, value and currency.'",
+        "COMMENT ON COLUMN analytics.product_daily.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.product_daily.dimension IS 'What value is: product_id, sku, category, brand, name or variant (each item counts once under each).'",
+        "COMMENT ON COLUMN analytics.product_daily.day IS 'The orders'' day, in the site''s timezone.'",
+        "COMMENT ON COLUMN analytics.product_daily.value IS 'The items'' value of the dimension; (not set) when they had none.'",
+        "COMMENT ON COLUMN analytics.product_daily.currency IS 'ISO 4217 code of the orders'' money.'",
+        "COMMENT ON COLUMN analytics.product_daily.quantity IS 'Units of those items.'",
+        "COMMENT ON COLUMN analytics.product_daily.orders IS 'Orders with at least one such item (an order is on one day, so these add up over days).'",
+        "COMMENT ON COLUMN analytics.product_daily.revenue_minor IS 'Price times quantity less discounts of those items, in minor units of currency.'",
+        "SELECT analytics.restrict_rows_to_site('analytics.product_daily')",
+    ])
+}
+
+extension Migrations {
+    /// A goal report reads its conversions of a range from the index alone.
+    static let goalConversionsCovered = Migration(version: 31, name: "analytics: goal conversions of a range from the index", statements: [
+        "DROP INDEX analytics.goal_conversions_day",
+        """
+        CREATE INDEX goal_conversions_day ON analytics.goal_conversions (site, goal_id, day)
+            INCLUDE (person_id, currency, amount_minor, name, source, medium, campaign, channel, referrer_domain, landing_page)
+        """,
+    ])
+}

@@ -49,6 +49,20 @@ struct CommerceIntegrationTests {
         return lines
     }
 
+    /// The products report summed from `product_daily` equals the one joining orders and
+    /// items, for every breakdown and a few ranges.
+    static func expectProductsFromRollupLikeTheItems(_ postgres: PostgresClient, site: String, _ moment: String) async throws {
+        for breakdown in ProductsReport.Dimension.allCases {
+            for (from, to) in [("2026-05-01", "2026-05-31"), ("2026-05-04", "2026-05-04"), ("2026-05-05", "2026-06-30")] {
+                let query = ReportQuery(from: from, to: to, breakdown: [], filters: [])
+                let report = ProductsReport(postgres: postgres, logger: TestStack.logger)
+                let rollup = try await report.run(site: site, query: query, parameters: [("breakdown", breakdown.rawValue)], fromRollup: true)
+                let items = try await report.run(site: site, query: query, parameters: [("breakdown", breakdown.rawValue)], fromRollup: false)
+                #expect(rollup == items, "\(moment): \(breakdown) \(from)…\(to)\nrollup: \(rollup.serialized)\nitems:  \(items.serialized)")
+            }
+        }
+    }
+
     /// Heap sends an order as a purchase and one event per product sharing its `order_id`:
     /// those become the order's items whichever arrives first; a copy with items of its own wins.
     @Test(arguments: [false, true])
@@ -73,6 +87,7 @@ struct CommerceIntegrationTests {
                 try await aggregator.runBatch([lines[0]], postgres: postgres)
             }
             #expect(try await orderItems(postgres, site: shop.site, order: "h-1") == ["boot 2×6000 (line-item event)", "sock 1×4000 (line-item event)"])
+            try await Self.expectProductsFromRollupLikeTheItems(postgres, site: shop.site, "after the line items")
             // The products report sees them.
             let products = try await ProductsReport(postgres: postgres, logger: TestStack.logger)
                 .run(site: shop.site, query: ReportQuery(from: "2026-05-01", to: "2026-05-31", breakdown: [], filters: []), parameters: [])
@@ -94,6 +109,19 @@ struct CommerceIntegrationTests {
                                items: [LineItem(productId: "mug", priceMinor: 1000)]),
             ], postgres: postgres)
             #expect(try await orderItems(postgres, site: shop.site, order: "h-2") == ["mug 1×1000"])
+            try await Self.expectProductsFromRollupLikeTheItems(postgres, site: shop.site, "after a copy with items of its own")
+            // A browser copy first, its server copy with other items (and money) in a later batch.
+            try await aggregator.runBatch([
+                try Self.event(&shop, 30, at: t0 + Self.day, person: "u3", name: "purchase", session: 30, orderId: "h-3", amount: 2000,
+                               items: [LineItem(productId: "mug", priceMinor: 1000, quantity: 2)]),
+            ], postgres: postgres)
+            try await Self.expectProductsFromRollupLikeTheItems(postgres, site: shop.site, "after a browser copy")
+            try await aggregator.runBatch([
+                try Self.event(&shop, 31, at: t0 + Self.day, person: "u3", name: "purchase", session: 30, origin: .server, orderId: "h-3", amount: 2500,
+                               items: [LineItem(productId: "teapot", priceMinor: 2500)]),
+            ], postgres: postgres)
+            #expect(try await orderItems(postgres, site: shop.site, order: "h-3") == ["teapot 1×2500"])
+            try await Self.expectProductsFromRollupLikeTheItems(postgres, site: shop.site, "after the server's correction")
             // A rebuild gives the same items.
             let before = try await OrderSemanticsIntegrationTests().derivedRows(postgres, site: shop.site)
             try await Rebuild.run(postgres: postgres, site: shop.site, logger: TestStack.logger)

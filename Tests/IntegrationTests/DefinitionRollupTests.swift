@@ -89,12 +89,21 @@ struct DefinitionRollupTests {
             """, binds: binds), as: Int64.self)
         let rows = try await postgres.single("SELECT count(*)::int8 FROM analytics.funnel_entry_counts WHERE site = \(site)", as: Int64.self)
         #expect(differing == 0 && (rows ?? 0) > 0, "\(moment): funnel_entry_counts differ from funnel_entries in \(differing ?? -1) rows")
+        let totaled = """
+            SELECT funnel_id, entry_day, coalesce(previous_entry_day, '-infinity'), steps_reached, count(*)
+            FROM analytics.funnel_entries WHERE site = $1 GROUP BY 1, 2, 3, 4
+            """
+        let totals = "SELECT funnel_id, entry_day, previous_entry_day, steps_reached, persons FROM analytics.funnel_entry_totals WHERE site = $1"
+        let differingTotals = try await postgres.single(PostgresQuery(unsafeSQL: """
+            SELECT count(*)::int8 FROM (((\(totals)) EXCEPT (\(totaled))) UNION ALL ((\(totaled)) EXCEPT (\(totals)))) d
+            """, binds: binds), as: Int64.self)
+        #expect(differingTotals == 0, "\(moment): funnel_entry_totals differ from funnel_entries in \(differingTotals ?? -1) rows")
     }
 
     /// The rollup tables of a site as sorted text, to compare states.
     static func rollupRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
         var rows: [String] = []
-        for table in ["goal_conversions", "funnel_events", "funnel_entries", "funnel_entry_counts", "visitor_days", "visitor_day_counts"] {
+        for table in ["goal_conversions", "funnel_events", "funnel_entries", "funnel_entry_counts", "funnel_entry_totals", "visitor_days", "visitor_day_counts"] {
             let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM analytics.\(table) t WHERE site = '\(site)' ORDER BY 1"), logger: TestStack.logger)
             for try await text in result.decode(String.self) { rows.append(table + " " + text) }
         }

@@ -268,6 +268,10 @@ struct OrderSemanticsIntegrationTests {
                 SELECT sum(sessions)::int8, sum(pageviews)::int8, sum(events)::int8 FROM analytics.traffic_daily WHERE site = \(shop.site)
                 """, as: (Int, Int, Int).self)
             #expect(traffic?.0 == 1 && traffic?.1 == 1 && traffic?.2 == 2)
+            let totals = try await postgres.single("""
+                SELECT sum(sessions)::int8, sum(pageviews)::int8, sum(events)::int8, count(*)::int8 FROM analytics.traffic_totals WHERE site = \(shop.site)
+                """, as: (Int, Int, Int, Int).self)
+            #expect(totals?.0 == 1 && totals?.1 == 1 && totals?.2 == 2 && totals?.3 == 1, "one day's totals")
             let session = try await postgres.single("SELECT events, pageviews FROM analytics.sessions WHERE site = \(shop.site)", as: (Int64, Int64).self)
             #expect(session?.0 == 2 && session?.1 == 1)
         }
@@ -276,7 +280,7 @@ struct OrderSemanticsIntegrationTests {
     /// Every derived row of a site, as text, for comparing before and after a rebuild.
     func derivedRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
         var lines: [String] = []
-        for table in ["revenue_daily", "traffic_daily", "orders", "sessions", "refunds", "identities", "order_items", "line_items", "cart_events", "carts", "order_references"] {
+        for table in ["revenue_daily", "traffic_daily", "traffic_totals", "product_daily", "orders", "sessions", "refunds", "identities", "order_items", "line_items", "cart_events", "carts", "order_references"] {
             let rows = try await postgres.query(PostgresQuery(unsafeSQL: """
                 SELECT '\(table) ' || (to_jsonb(t) - 'linked_at')::text FROM analytics.\(table) t WHERE site = $1 ORDER BY 1
                 """, binds: { var b = PostgresBindings(); b.append(site); return b }()), logger: TestStack.logger)

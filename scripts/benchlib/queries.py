@@ -4,6 +4,7 @@ retention (day, week, month) and revenue-by-source questions by scanning the sam
 events, in the same run on the same machine (scripts/bench-queries)."""
 import datetime
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,7 +170,8 @@ FUNNEL_ANY = {"name": "Ecommerce, any order",
               "order": "any", "window": "7d"}
 # Rollups some binaries keep (attribution credits, retention, funnel and visitor day counts):
 # vacuumed and counted when the migrated schema has them.
-NEWER_TABLES = ["attribution_credits", "retention_members", "retention_counts", "funnel_entry_counts", "visitor_day_counts"]
+NEWER_TABLES = ["attribution_credits", "retention_members", "retention_counts", "funnel_entry_counts", "funnel_entry_totals",
+                "visitor_day_counts", "traffic_totals", "product_daily"]
 VENV_PY = ".local/venv/bin/python"
 DUCKDB_PIN = "duckdb==2.0.0"
 
@@ -338,9 +340,12 @@ class Run:
         b.log(f"tributary rebuild --site {SITE} (sessions, identities, refunds, orders, traffic_daily, revenue_daily, goal "
               "and funnel rollups, and the attribution and retention rollups when the schema has them)")
         t = time.time()
-        b.call([self.bin, "rebuild", "--site", SITE], b.path("rebuild.log"), "tributary rebuild")
+        # At info level the rebuild logs each step with its duration: its profile.
+        b.call([self.bin, "rebuild", "--site", SITE], b.path("rebuild.log"), "tributary rebuild", env={"TRIBUTARY_LOG_LEVEL": "info"})
         self.rebuild_seconds = since(t)
-        b.log(f"rebuilt in {self.rebuild_seconds}s")
+        steps = [(float(m.group(2)), m.group(1)) for m in re.finditer(r"rebuild: (.+?) \((\d+(?:\.\d+)?) s\)", read(b.path("rebuild.log")))]
+        self.rebuild_steps = ", ".join(f"{what} {seconds:.0f}s" for seconds, what in sorted(steps, reverse=True)[:6])
+        b.log(f"rebuilt in {self.rebuild_seconds}s; slowest steps: {self.rebuild_steps or '(not logged by this binary)'}")
         present = stack.sql("SELECT string_agg(t, ' ' ORDER BY n) FROM unnest(ARRAY[" +
                             ", ".join(f"'analytics.{name}'" for name in NEWER_TABLES) +
                             "]) WITH ORDINALITY AS x(t, n) WHERE to_regclass(t) IS NOT NULL").split()
@@ -454,7 +459,8 @@ class Run:
             + f". analytics.events takes {f['events_size']} with its indexes (database "
             f"{f['db_size']}). Load: generating {num(self.gen_bytes // 1048576)} MiB of COPY text {self.gen_seconds}s "
             f"({o.shards} processes), COPY {self.load_seconds}s ({o.shards} streams), `tributary rebuild --site` "
-            f"{self.rebuild_seconds}s (one transaction), `VACUUM ANALYZE` {self.vacuum_seconds}s; the peer's export "
+            f"{self.rebuild_seconds}s (one transaction{'; slowest steps: ' + self.rebuild_steps if self.rebuild_steps else ''}), "
+            f"`VACUUM ANALYZE` {self.vacuum_seconds}s; the peer's export "
             f"{self.export_seconds}s ({num(self.export_bytes // 1048576)} MiB of CSV) and DuckDB load "
             f"{self.duck['seconds']}s ({num(int(self.duck['bytes']) // 1048576)} MiB). Measuring took "
             f"{self.measure_seconds}s; the machine was {self.idle_pct} % idle meanwhile (load average {self.load_average} "
