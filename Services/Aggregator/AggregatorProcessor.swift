@@ -163,7 +163,7 @@ public final class AggregatorProcessor: StreamProcessor {
             // locking them all while a batch held one and waited for another would deadlock.
             // ROW EXCLUSIVE locks of concurrent batches do not conflict with each other.
             try await connection.run(fixed: "LOCK TABLE \(Rebuild.lockedTables) IN ROW EXCLUSIVE MODE", logger: self.logger)
-            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + ProductRollup.temporaryTables + [AttributionCredits.temporaryTable, Retention.temporaryTable] {
+            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + ProductRollup.temporaryTables + AttributionCredits.temporaryTables + [Retention.temporaryTable] {
                 try await connection.run(fixed: statement, logger: self.logger)
             }
         }

@@ -5,8 +5,9 @@ import PostgresNIO
 import Storage
 
 /// `analytics.attribution_credits`: each order's share per source under every attribution
-/// model, as steps over the lookback (`AttributionModel.steps`), so that the attribution report
-/// of any range sums a few rows per order instead of walking every order's sessions.
+/// model, as steps over the lookback (`AttributionModel.steps`); `attribution_daily`: those
+/// summed per day, so that the attribution report of any range sums a few rows per source and
+/// day instead of walking every order's sessions.
 ///
 /// An order's credits depend on the order (its person, time and money) and on its person's
 /// sessions of the 90 days before it. A batch changes those only for the persons it touches
@@ -14,10 +15,46 @@ import Storage
 /// credits of exactly those orders: all of them, from the stored rows, so the result does not
 /// depend on the order facts arrive in.
 enum AttributionCredits {
-    /// The orders whose credits are recomputed in this transaction.
-    static let temporaryTable = """
-        CREATE TEMP TABLE IF NOT EXISTS aggregator_attributed (site text, order_id text, PRIMARY KEY (site, order_id)) ON COMMIT DELETE ROWS
+    /// The orders whose credits are recomputed in this transaction, and how the credits changed.
+    static let temporaryTables = [
+        "CREATE TEMP TABLE IF NOT EXISTS aggregator_attributed (site text, order_id text, PRIMARY KEY (site, order_id)) ON COMMIT DELETE ROWS",
         """
+        CREATE TEMP TABLE IF NOT EXISTS aggregator_attribution_deltas (
+            site text, model text, day date, lookback_days smallint, source text, medium text, campaign text, channel text,
+            currency text, credit bigint, amount_minor bigint
+        ) ON COMMIT DELETE ROWS
+        """,
+    ]
+
+    /// The columns `attribution_daily` sums the credits by.
+    static let dailyKey = "site, model, day, lookback_days, source, medium, campaign, channel, currency"
+
+    /// The credits of `rows` (a CTE of `attribution_credits` rows) summed into the deltas,
+    /// negated when they went.
+    static func deltas(of rows: String, negated: Bool) -> String {
+        let sign = negated ? "-" : ""
+        return """
+            INSERT INTO aggregator_attribution_deltas
+            SELECT \(dailyKey), \(sign)sum(credit), \(sign)sum(amount_minor) FROM \(rows) GROUP BY \(dailyKey)
+            """
+    }
+
+    /// `attribution_daily` moved by the deltas; rows that came to nothing go. In key order, so
+    /// that concurrent batches lock shared rows in one order.
+    static let foldDeltas = [
+        """
+        INSERT INTO analytics.attribution_daily AS d (\(dailyKey), credit, amount_minor)
+        SELECT \(dailyKey), sum(credit), sum(amount_minor) FROM aggregator_attribution_deltas
+        GROUP BY \(dailyKey) HAVING sum(credit) <> 0 OR sum(amount_minor) <> 0 ORDER BY \(dailyKey)
+        ON CONFLICT (\(dailyKey)) DO UPDATE SET credit = d.credit + excluded.credit, amount_minor = d.amount_minor + excluded.amount_minor
+        """,
+        """
+        DELETE FROM analytics.attribution_daily d USING (SELECT DISTINCT \(dailyKey) FROM aggregator_attribution_deltas) x
+        WHERE d.credit = 0 AND d.amount_minor = 0
+          AND (d.site, d.model, d.day, d.lookback_days, d.source, d.medium, d.campaign, d.channel, d.currency)
+            = (x.site, x.model, x.day, x.lookback_days, x.source, x.medium, x.campaign, x.channel, x.currency)
+        """,
+    ]
 
     /// The orders of every person this batch touched, and those it brought a copy of (the
     /// copy may have changed the order's money or time).
@@ -35,8 +72,12 @@ enum AttributionCredits {
     /// per statement.
     static func recompute(on connection: PostgresConnection, pageOrders: Int = 5_000, logger: Logger) async throws {
         try await connection.run(fixed: """
-            DELETE FROM analytics.attribution_credits c USING aggregator_attributed a
-            WHERE c.site = a.site AND c.order_id = a.order_id
+            WITH gone AS (
+                DELETE FROM analytics.attribution_credits c USING aggregator_attributed a
+                WHERE c.site = a.site AND c.order_id = a.order_id
+                RETURNING c.*
+            )
+            \(deltas(of: "gone", negated: true))
             """, logger: logger)
         var after = (site: "", order: "")
         while true {
@@ -70,22 +111,27 @@ enum AttributionCredits {
                                                            key: AttributionKey(source: source, medium: medium, campaign: campaign, channel: channel)))
                 }
             }
-            guard let last = order else { return }
+            guard let last = order else { break }
             page.add(last)
             after = (last.site, last.id)
             if !page.sites.isEmpty {
                 try await connection.run("""
-                    INSERT INTO analytics.attribution_credits
-                        (site, order_id, day, model, lookback_days, source, medium, campaign, channel, currency, credit, amount_minor)
-                    SELECT site, order_id, day::date, model, lookback_days, source, medium, campaign, channel, currency, credit, amount_minor
-                    FROM unnest(\(page.sites)::text[], \(page.orders)::text[], \(page.days)::text[], \(page.models)::text[],
-                                \(page.lookbacks)::int2[], \(page.sources)::text[], \(page.mediums)::text[], \(page.campaigns)::text[],
-                                \(page.channels)::text[], \(page.currencies)::text[], \(page.credits)::int8[], \(page.amounts)::int8[])
-                         AS t(site, order_id, day, model, lookback_days, source, medium, campaign, channel, currency, credit, amount_minor)
+                    WITH added AS (
+                        INSERT INTO analytics.attribution_credits
+                            (site, order_id, day, model, lookback_days, source, medium, campaign, channel, currency, credit, amount_minor)
+                        SELECT site, order_id, day::date, model, lookback_days, source, medium, campaign, channel, currency, credit, amount_minor
+                        FROM unnest(\(page.sites)::text[], \(page.orders)::text[], \(page.days)::text[], \(page.models)::text[],
+                                    \(page.lookbacks)::int2[], \(page.sources)::text[], \(page.mediums)::text[], \(page.campaigns)::text[],
+                                    \(page.channels)::text[], \(page.currencies)::text[], \(page.credits)::int8[], \(page.amounts)::int8[])
+                             AS t(site, order_id, day, model, lookback_days, source, medium, campaign, channel, currency, credit, amount_minor)
+                        RETURNING *
+                    )
+                    \(unescaped: deltas(of: "added", negated: false))
                     """, logger: logger)
             }
-            if orders < pageOrders { return }
+            if orders < pageOrders { break }
         }
+        for statement in foldDeltas { try await connection.run(fixed: statement, logger: logger) }
     }
 
     /// Computes the credits of the sites whose orders predate `attribution_credits` (listed in
@@ -102,8 +148,9 @@ enum AttributionCredits {
                 for try await pending in try await connection.query("SELECT site FROM analytics.attribution_pending ORDER BY site LIMIT 1",
                                                                    logger: logger).decode(String.self) { site = pending }
                 guard let site else { return nil }
-                try await connection.run(fixed: temporaryTable, logger: logger)
+                for statement in temporaryTables { try await connection.run(fixed: statement, logger: logger) }
                 try await connection.run("DELETE FROM analytics.attribution_credits WHERE site = \(site)", logger: logger)
+                try await connection.run("DELETE FROM analytics.attribution_daily WHERE site = \(site)", logger: logger)
                 try await connection.run("INSERT INTO aggregator_attributed SELECT site, order_id FROM analytics.orders WHERE site = \(site)", logger: logger)
                 try await recompute(on: connection, logger: logger)
                 try await connection.run("DELETE FROM analytics.attribution_pending WHERE site = \(site)", logger: logger)

@@ -17,7 +17,7 @@ public enum Rebuild {
     static let derivedTables = [
         "sessions", "traffic_daily", "traffic_totals", "order_references", "refunds", "orders", "line_items", "order_items", "product_daily", "cart_events", "goal_conversions", "funnel_events", "identities",
         "visitor_days", "visitor_day_counts", "funnel_entries", "funnel_entry_counts", "funnel_entry_totals", "carts", "revenue_daily",
-        "attribution_credits", "attribution_pending", "retention_members", "retention_counts",
+        "attribution_credits", "attribution_daily", "attribution_pending", "retention_members", "retention_counts",
     ]
 
     /// The derived tables as one `LOCK TABLE` list, in lock order.
@@ -35,7 +35,7 @@ public enum Rebuild {
             for table in derivedTables {
                 try await connection.run(PostgresQuery(unsafeSQL: "DELETE FROM analytics.\(table) WHERE $1::text IS NULL OR site = $1", binds: binds(site)), logger: logger)
             }
-            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + ProductRollup.temporaryTables + [AttributionCredits.temporaryTable, Retention.temporaryTable] {
+            for statement in AggregatorSQL.createTemporaryTables + DefinitionRollups.temporaryTables + ProductRollup.temporaryTables + AttributionCredits.temporaryTables + [Retention.temporaryTable] {
                 try await connection.run(fixed: statement, logger: logger)
             }
             // Each step is logged with its duration: the rebuild's progress, and its profile.

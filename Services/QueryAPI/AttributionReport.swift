@@ -119,13 +119,13 @@ struct AttributionReport {
         return shares
     }
 
-    /// The shares the Aggregator computed ahead of time per order (`analytics.attribution_credits`):
-    /// each source's steps up to the lookback add up to its share of each order, so a report
-    /// sums a few rows per order of the range.
+    /// The shares the Aggregator computed ahead of time per order (`analytics.attribution_credits`),
+    /// summed per day (`attribution_daily`): each source's steps up to the lookback add up to
+    /// its share of the orders, so a report sums a few rows per source and day of the range.
     func sharesFromRollup(range: ReportQuery.Range, model: AttributionModel, lookbackDays: Int) async throws -> Shares {
         let statement: SQLFragment = """
             SELECT source, medium, campaign, channel, currency, sum(credit)::int8, sum(amount_minor)::int8
-            FROM analytics.attribution_credits
+            FROM analytics.attribution_daily
             WHERE \(range.days) AND model = \(model.rawValue) AND lookback_days <= \(lookbackDays)
             GROUP BY 1, 2, 3, 4, 5
             HAVING sum(credit) <> 0 OR sum(amount_minor) <> 0

@@ -285,11 +285,6 @@ extension Migrations {
             PRIMARY KEY (site, order_id, model, lookback_days, source, medium, campaign, channel)
         )
         """,
-        // A report reads one model's rows of a range of days, and only this index.
-        """
-        CREATE INDEX attribution_credits_report ON analytics.attribution_credits (site, model, day)
-            INCLUDE (lookback_days, source, medium, campaign, channel, currency, credit, amount_minor)
-        """,
         "CREATE TABLE analytics.attribution_pending (site text PRIMARY KEY)",
         "INSERT INTO analytics.attribution_pending SELECT DISTINCT site FROM analytics.orders",
         "COMMENT ON TABLE analytics.attribution_credits IS 'Each order''s share per source under each attribution model, as steps over the lookback: with a lookback of L days a source gets the sum of its rows with lookback_days <= L (the sessions of the order''s person up to L days before it share the order; an order without any is unattributed). Grain: one row per order, model, lookback_days and source where the share changes.'",
@@ -485,5 +480,49 @@ extension Migrations {
         CREATE INDEX goal_conversions_day ON analytics.goal_conversions (site, goal_id, day)
             INCLUDE (person_id, currency, amount_minor, name, source, medium, campaign, channel, referrer_domain, landing_page)
         """,
+    ])
+}
+
+extension Migrations {
+    /// Attribution of a range from rows per day and source rather than per order.
+    static let attributionDaily = Migration(version: 32, name: "analytics: attribution credits per day", statements: [
+        """
+        CREATE TABLE analytics.attribution_daily (
+            site text NOT NULL,
+            model text NOT NULL,
+            day date NOT NULL,
+            lookback_days smallint NOT NULL,
+            source text NOT NULL,
+            medium text NOT NULL,
+            campaign text NOT NULL,
+            channel text NOT NULL,
+            currency text NOT NULL,
+            credit bigint NOT NULL,
+            amount_minor bigint NOT NULL,
+            PRIMARY KEY (site, model, day, lookback_days, source, medium, campaign, channel, currency)
+        )
+        """,
+        """
+        INSERT INTO analytics.attribution_daily
+        SELECT site, model, day, lookback_days, source, medium, campaign, channel, currency, sum(credit), sum(amount_minor)
+        FROM analytics.attribution_credits GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+        HAVING sum(credit) <> 0 OR sum(amount_minor) <> 0
+        """,
+        "COMMENT ON TABLE analytics.attribution_daily IS 'analytics.attribution_credits summed per order day: with a lookback of L days a source''s credit and money in a range are the sums over rows with the day in the range and lookback_days <= L. Grain: one row per model, day, lookback_days, source and currency.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.attribution_daily.model IS 'last_touch, last_non_direct, first_touch, linear, position_based or time_decay.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.day IS 'The orders'' day, in the site''s timezone.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.lookback_days IS 'From this lookback (days, 1 to 90) on, the change applies.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.source IS 'Source of the credited sessions; (unattributed) when none is within the lookback.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.medium IS 'Medium of the credited sessions.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.campaign IS 'Campaign of the credited sessions.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.channel IS 'Channel of the credited sessions.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.currency IS 'ISO 4217 code of the orders'' money; empty without money.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.credit IS 'Change of the source''s credit, in millionths of an order.'",
+        "COMMENT ON COLUMN analytics.attribution_daily.amount_minor IS 'Change of the source''s share of the orders'' revenue, in minor units of currency.'",
+        "SELECT analytics.restrict_rows_to_site('analytics.attribution_daily')",
+        // Reports read the daily sums, the per-order rows are read by order only: an index for
+        // reports that an earlier build of migration 26 made is not needed.
+        "DROP INDEX IF EXISTS analytics.attribution_credits_report",
     ])
 }

@@ -55,8 +55,11 @@ struct AttributionCreditsTests {
 
     static func credits(_ postgres: PostgresClient, site: String) async throws -> [String] {
         var rows: [String] = []
-        let result = try await postgres.query("SELECT c::text FROM analytics.attribution_credits c WHERE site = \(site) ORDER BY 1", logger: TestStack.logger)
-        for try await text in result.decode(String.self) { rows.append(text) }
+        for table in ["attribution_credits", "attribution_daily"] {
+            let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT c::text FROM analytics.\(table) c WHERE site = '\(site)' ORDER BY 1"),
+                                                  logger: TestStack.logger)
+            for try await text in result.decode(String.self) { rows.append(table + " " + text) }
+        }
         return rows
     }
 
@@ -111,6 +114,7 @@ struct AttributionCreditsTests {
             // A site whose orders came before the credits existed: the reports read the facts
             // until the backfill has credited them, then the credits, and the same rows.
             _ = try await postgres.query("DELETE FROM analytics.attribution_credits WHERE site = \(site)", logger: TestStack.logger)
+            _ = try await postgres.query("DELETE FROM analytics.attribution_daily WHERE site = \(site)", logger: TestStack.logger)
             _ = try await postgres.query("INSERT INTO analytics.attribution_pending VALUES (\(site))", logger: TestStack.logger)
             let waiting = try await AttributionReport(postgres: postgres, logger: TestStack.logger).run(
                 site: site, query: ReportQuery(from: "2026-05-01", to: "2026-05-31", breakdown: [], filters: []), parameters: [])

@@ -170,7 +170,7 @@ FUNNEL_ANY = {"name": "Ecommerce, any order",
               "order": "any", "window": "7d"}
 # Rollups some binaries keep (attribution credits, retention, funnel and visitor day counts):
 # vacuumed and counted when the migrated schema has them.
-NEWER_TABLES = ["attribution_credits", "retention_members", "retention_counts", "funnel_entry_counts", "funnel_entry_totals",
+NEWER_TABLES = ["attribution_credits", "attribution_daily", "retention_members", "retention_counts", "funnel_entry_counts", "funnel_entry_totals",
                 "visitor_day_counts", "traffic_totals", "product_daily"]
 VENV_PY = ".local/venv/bin/python"
 DUCKDB_PIN = "duckdb==2.0.0"
