@@ -1,8 +1,10 @@
 """Report latency benchmark: every QueryAPI report over a simulated 90 days of a shop (10
 million events by default), against DuckDB answering the funnel, attribution (five models),
 retention (day, week, month) and revenue-by-source questions by scanning the same raw
-events, in the same run on the same machine (scripts/bench-queries)."""
+events, in the same run on the same machine; then the dashboard showing all its panels for
+the last 30 and all 90 days in headless Chromium (scripts/bench-queries)."""
 import datetime
+import json
 import os
 import re
 import shutil
@@ -11,7 +13,7 @@ import sys
 import threading
 import time
 
-from . import machine, procs, stack
+from . import dashboardtime, machine, procs, querybench, stack
 from .core import Bench, Option, ROOT, UsageError, key_values, parse_options, read, tail_of
 from .stats import num
 
@@ -45,8 +47,10 @@ Measures, in one run on this machine, against the `benchq` stack (Postgres + Tan
      both funnels' reports, attribution of purchases by each model (last_touch,
      last_non_direct, first_touch, linear, position_based, time_decay; lookback_days=30)
      and by last_touch with lookback_days=1 and 90, retention of purchasers
-     (period=day, week, month), each for the last 30 days and for all 90 days. p50 and
-     p95 over --runs runs after --warmups warm-ups; a case whose warm-up shows --runs
+     (period=day, week, month), customers (new vs returning), carts
+     (breakdown=source) and reconciliation (breakdown=source) — the last three with the
+     parameters the dashboard sends — each for the last 30 days and for all 90 days. p50
+     and p95 over --runs runs after --warmups warm-ups; a case whose warm-up shows --runs
      would take more than --budget seconds gets fewer runs (at least 3); the tables say
      how many. Aim: every report's p95 < 100 ms.
   3. Peer: the same analytics.events rows, exported with COPY (not timed), loaded into
@@ -64,6 +68,19 @@ Measures, in one run on this machine, against the `benchq` stack (Postgres + Tan
      the reports, in process (no HTTP). Every answer is checked equal to the API's. Aim:
      funnel, attribution and retention ≥ 10× faster than the peer's scan (peer p50 ÷
      Tributary p50); the revenue question's ratio is reported.
+  4. Dashboard: with the QueryAPI still running, python -m benchlib.dashboardtime opens
+     its dashboard (GET /) in headless Chromium (Debian's chromium and chromium-driver,
+     selenium in .local/venv, SE_OFFLINE=true; installed like scripts/setup does when
+     missing, and when that is not possible the table says "not measured: why" and the
+     run goes on), types the site's read key and the site id, and loads the last 30 days
+     and all 90 days in turn (#from/#to set, the Load button clicked) until the page is
+     ready for that range: one warm-up load per range, then --dashboard-runs loads per
+     range, the ranges alternating. Timed: the page's own document.body.dataset.loadMs
+     (performance.now() from the start of its load() to every panel drawn; a binary whose
+     dashboard predates it: from the click to the ready state, performance.now() in the
+     page, labelled), the click to ready as Selenium sees it, the slowest API request,
+     and the API requests one load makes (Resource Timing entries under /v1/). p50 / p95
+     per range. Aim: all panels for 90 days in < 500 ms (p95).
 
 Results go to stdout as Markdown and into BENCHMARKS.md (section between
 `<!-- bench-queries:begin -->` and `<!-- bench-queries:end -->`; the newest --keep-runs
@@ -80,6 +97,9 @@ Options:
       --build         (re)build the release binary first (built when missing)
       --no-write      do not update BENCHMARKS.md
       --keep-runs N   runs kept in BENCHMARKS.md (default 6)
+      --dashboard-runs N
+                      dashboard loads in Chromium measured per range, after one warm-up
+                      load each (default 10; 0: the dashboard is not timed)
       --keep-stack    leave the stack running with the data (default: down --purge)
       --stack NAME    the scripts/stack instance to run on (default benchq, or
                       BENCH_STACK); it is purged first: the run starts on an empty one
@@ -87,8 +107,9 @@ Options:
 
 Environment: BENCH_STACK (the stack, when --stack is not given); BENCH_QUERY_PORT (28181:
 the QueryAPI's port); TRIBUTARY_PG_PORT / TRIBUTARY_KAFKA_PORT / TRIBUTARY_PG_FSYNC as for
-scripts/stack. Needs about 2.5 GB of free disk per million events (generated files,
-Postgres, the export, DuckDB).
+scripts/stack; CHROMIUM / CHROMEDRIVER (the dashboard's browser and its driver, as for the
+browser tests: /usr/bin/chromium, /usr/bin/chromedriver). Needs about 2.5 GB of free disk per
+million events (generated files, Postgres, the export, DuckDB).
 The harness is scripts/benchlib (python3 -m benchlib queries).
 Reproduce: make bench-queries
 """
@@ -124,7 +145,9 @@ runs first.
   last 30 days and all 90: overview, revenue by source/medium/campaign and by day,
   products, the goal, both funnels, attribution of purchases by each of the six models
   (30-day lookback) and by last touch with a 1- and a 90-day lookback, retention of
-  purchasers by day, week and month. p50 / p95 over 20 runs after 2 warm-ups; a case
+  purchasers by day, week and month, customers (new vs returning), carts
+  (`breakdown=source`) and reconciliation (`breakdown=source`), the last three with the
+  parameters the dashboard sends. p50 / p95 over 20 runs after 2 warm-ups; a case
   whose warm-up shows 20 runs would take more than 30 s gets fewer (at least 3: its p95
   is then close to its slowest run). **Aim: every report's p95 < 100 ms.**
 - **Peer**: DuckDB (PyPI `duckdb`, embedded, all cores) over the same `analytics.events`
@@ -146,6 +169,18 @@ runs first.
   JSON: that favours the peer by a millisecond or two). Every answer is compared exactly
   with the API's. **Aim: funnel, attribution and retention ≥ 10× faster than the peer's
   scan** (peer p50 ÷ Tributary p50); the revenue question's ratio is reported.
+- **Dashboard**: after those rounds, with the same QueryAPI, `scripts/benchlib/dashboardtime.py`
+  opens its dashboard (`GET /`) in headless Chromium (Debian's `chromium` and
+  `chromium-driver` driven by Selenium, as the browser tests do), types the site's read key
+  and the site id, and loads the last 30 days and all 90 days in turn — the range typed
+  into From / To and Load clicked, every panel requested as the page does — until the page
+  is ready for that range: one warm-up load per range, then 10 loads per range, the ranges
+  alternating. Timed: the page's own `loadMs`, `performance.now()` from the start of its
+  `load()` to every panel drawn (a binary whose dashboard does not record it is timed from
+  the click instead, and the table says so); beside it the click to ready as Selenium sees
+  it, the slowest API request of a load, and how many API requests (`/v1/`, Resource
+  Timing) one load makes. p50 / p95 per range. **Aim: all panels for 90 days in < 500 ms
+  (p95).** When Chromium cannot be had the table says "not measured" and why.
 - The machine is shared (2 cores, neighbours): the idle share during the measurements is
   given; rounds run every case once in turn, so a neighbour's load falls on all alike.
 """
@@ -161,6 +196,7 @@ OPTIONS = [
     Option(["--no-write"], "no_write", "flag", False),
     Option(["--keep-runs"], "keep_runs", "int", 6),
     Option(["--keep-stack"], "keep_stack", "flag", False),
+    Option(["--dashboard-runs"], "dashboard_runs", "int", 10),
 ]
 
 SITE = "bench-q"
@@ -174,6 +210,9 @@ NEWER_TABLES = ["attribution_credits", "attribution_daily", "retention_members",
                 "visitor_day_counts", "traffic_totals", "product_daily"]
 VENV_PY = ".local/venv/bin/python"
 DUCKDB_PIN = "duckdb==2.0.0"
+# The browser of the dashboard timing, as Tests/Browser uses it (scripts/setup installs it).
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
 def main(argv):
@@ -210,6 +249,8 @@ class Run:
             if subprocess.call([".local/venv/bin/pip", "install", "-q", "--disable-pip-version-check", DUCKDB_PIN],
                                stdout=sys.stderr) != 0:
                 b.die(f"could not install {DUCKDB_PIN}")
+        # Before the long part: the browser, or why the dashboard cannot be timed.
+        self.browser_problem = self.prepare_browser() if o.dashboard_runs else "--dashboard-runs 0"
         self.bin = b.release_binary(o.build)
         b.ports_free([self.query_port], "set BENCH_QUERY_PORT")
         # Disk: generated files, the Postgres tables and the rebuild's scratch, the export, DuckDB.
@@ -231,6 +272,8 @@ class Run:
         self.derive()
         self.peer()
         self.measure()
+        self.dashboard()
+        b.stop(self.api, 20)
 
         b.publish("Query benchmark", DESCRIPTION, self.lines(), o)
         b.log("done")
@@ -427,9 +470,74 @@ class Run:
         self.load_average = machine.load_average()
         hwm = procs.status_kb(self.api.pid, "VmHWM")
         self.api_rss = f"{hwm / 1024:.0f} MiB" if hwm else "?"
-        b.stop(self.api, 20)
+
+    # --------------------------------------------------------------------------- the dashboard
+
+    def prepare_browser(self):
+        """None when Chromium, its chromedriver and selenium are there — installed the way
+        scripts/setup installs them when missing — else why the dashboard cannot be timed."""
+        b = self.b
+        if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+            if os.getuid() != 0:
+                return f"{CHROMIUM} or {CHROMEDRIVER} missing, and not root to apt-get install chromium chromium-driver"
+            b.log("installing chromium and chromium-driver (Debian packages, as scripts/setup does)")
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"]
+            if subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env) != 0:
+                subprocess.call(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=sys.stderr, env=env)
+            missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+            if missing:
+                return f"{' and '.join(missing)} missing after apt-get install chromium chromium-driver"
+        if subprocess.call([VENV_PY, "-c", "import selenium"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
+            # The version scripts/setup installs.
+            pin = re.search(r'^SELENIUM="(selenium==[^"]+)"', read("scripts/setup"), re.M)
+            pin = pin.group(1) if pin else "selenium==4.51.0"
+            b.log(f"installing {pin} into .local/venv")
+            if subprocess.call([".local/venv/bin/pip", "install", "-q", "--disable-pip-version-check", pin],
+                               stdout=sys.stderr) != 0:
+                return f"pip install {pin} into .local/venv failed"
+        return None
+
+    def dashboard(self):
+        """The dashboard in headless Chromium against the running QueryAPI (benchlib.dashboardtime)."""
+        b, o = self.b, self.o
+        ranges = [("30d", self.from_30, self.last_day), ("90d", self.first_day, self.last_day)]
+        out = b.path("dashboard.json")
+        self.dashboard_seconds = "0.0"
+        if self.browser_problem:
+            b.log(f"dashboard not timed: {self.browser_problem}")
+            self.dashboard_results = dashboardtime.not_measured(ranges, self.browser_problem)
+            return
+        b.log(f"timing the dashboard in headless Chromium: 1 warm-up and {o.dashboard_runs} loads per range")
+        t = time.time()
+        p = b.start([VENV_PY, "-m", "benchlib.dashboardtime", "--url", self.url, "--key", self.read_key, "--site", SITE,
+                     *[arg for name, first, last in ranges for arg in ("--range", f"{name}:{first}:{last}")],
+                     "--runs", str(o.dashboard_runs), "--warmups", "1", "--workdir", b.path("chromium"), "--json", out],
+                    env={"SE_OFFLINE": "true"}, stdout=sys.stderr)
+        code = p.wait()
+        b.forget(p)
+        self.dashboard_seconds = since(t)
+        try:
+            with open(out) as f:
+                self.dashboard_results = json.load(f)
+        except (OSError, ValueError):
+            self.dashboard_results = dashboardtime.not_measured(
+                ranges, f"the browser client exited with status {code} and left no results")
+        if not self.dashboard_results["measured"]:
+            b.warn(f"dashboard not timed: {self.dashboard_results['reason']}")
+        b.log(f"dashboard timed in {self.dashboard_seconds}s")
 
     # --------------------------------------------------------------------------- results
+
+    def tables(self):
+        """The report table, the dashboard's table after it, then the peer's."""
+        tables = read(self.b.path("tables.md")).rstrip("\n")
+        dashboard = dashboardtime.markdown(self.dashboard_results).rstrip("\n")
+        at = tables.find("\n" + querybench.PEER_TABLE_HEADER)
+        if at < 0:
+            return tables + "\n\n" + dashboard
+        return tables[:at].rstrip("\n") + "\n\n" + dashboard + "\n\n" + tables[at + 1:]
 
     def lines(self):
         o, f = self.o, self.facts
@@ -449,7 +557,7 @@ class Run:
             f"{self.first_day} … {self.last_day} ({self.timezone}), {num(f['orders'])} orders ({f['orders_by_currency']})."
             f"{scale}",
             "",
-            read(self.b.path("tables.md")).rstrip("\n"),
+            self.tables(),
             "",
             f"Events: {f['actions']}. Derived by `tributary rebuild`: {num(f['sessions'])} sessions, {num(f['identities'])} "
             f"identities, {num(f['orders'])} orders ({num(f['inherited'])} inherited from their person's session), "
@@ -464,7 +572,8 @@ class Run:
             f"{self.export_seconds}s ({num(self.export_bytes // 1048576)} MiB of CSV) and DuckDB load "
             f"{self.duck['seconds']}s ({num(int(self.duck['bytes']) // 1048576)} MiB). Measuring took "
             f"{self.measure_seconds}s; the machine was {self.idle_pct} % idle meanwhile (load average {self.load_average} "
-            f"at the end; the machine is shared); the QueryAPI's peak RSS was {self.api_rss}. Whole run: "
+            f"at the end; the machine is shared); the QueryAPI's peak RSS was {self.api_rss}. The dashboard in "
+            f"Chromium took {self.dashboard_seconds}s after that. Whole run: "
             f"{int(time.time()) - self.b.t0} s.",
         ]
 

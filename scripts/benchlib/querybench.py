@@ -1,6 +1,7 @@
 """The measuring half of scripts/bench-queries: report latency over HTTP against a running
 QueryAPI, and the funnel, attribution, retention and revenue-by-source questions answered by
-DuckDB scanning the same raw events, timed in the same rounds.
+DuckDB scanning the same raw events, timed in the same rounds. (The dashboard in Chromium is
+timed afterwards by benchlib.dashboardtime.)
 
   python -m benchlib.querybench load-duckdb --csv events.csv --db events.duckdb
       loads the exported analytics.events rows (CSV with header, written by
@@ -16,7 +17,9 @@ DuckDB scanning the same raw events, timed in the same rounds.
       steps in any order (--funnel-any); attribution of purchases by each of the six
       models (last_touch, last_non_direct, first_touch, linear, position_based,
       time_decay) with the 30-day lookback, and last_touch with lookback_days 1 and 90;
-      retention of purchasers by day, week and month.
+      retention of purchasers by day, week and month; and the commerce reports with the
+      parameters the dashboard's load() sends: customers (new vs returning; from, to),
+      carts (breakdown=source) and reconciliation (breakdown=source).
       Every case is first warmed up (--warmups requests, only one when the first takes
       longer than --budget / 4), then measured in rounds: each round runs every case that
       still needs runs once, in the same order, so a neighbour's load on this shared
@@ -258,6 +261,12 @@ def api_reports(args, first, last):
     for period in PERIODS:
         reports.append((f"retention-{period}", f"retention of purchasers ({period})",
                         f"{base}/retention?{r}&event=purchase&period={period}"))
+    # The commerce reports as the dashboard's load() asks for them.
+    reports += [
+        ("customers", "customers (new vs returning)", f"{base}/customers?{r}"),
+        ("carts", "carts (abandoned, recovered) by source", f"{base}/carts?{r}&breakdown=source"),
+        ("reconciliation", "reconciliation by source", f"{base}/reconciliation?{r}&breakdown=source"),
+    ]
     return reports
 
 
@@ -505,6 +514,11 @@ def run(args):
         log(f"check {check['question']}@{check['range']}: {'equal' if check['equal'] else 'DIFFERENT'}")
 
 
+# The peer table's first line: scripts/bench-queries puts the dashboard's table before it.
+PEER_TABLE_HEADER = ("| question, range | Tributary (HTTP) p50 / p95 | DuckDB scan p50 / p95 | peer ÷ Tributary (p50; p95) "
+                     "| aim | same answer |")
+
+
 def ms(value):
     if value >= 1000:
         return f"{value:,.0f} ms"
@@ -540,7 +554,7 @@ def markdown(results):
     out.append("")
     out.append(f"Reports within the aim: {met} of {met + missed} (report × range).")
     out.append("")
-    out.append("| question, range | Tributary (HTTP) p50 / p95 | DuckDB scan p50 / p95 | peer ÷ Tributary (p50; p95) | aim | same answer |")
+    out.append(PEER_TABLE_HEADER)
     out.append("|---|---:|---:|---:|---|---|")
     checks = {(c["question"], c["range"]): c for c in results["checks"]}
     aimed = within = same_count = 0
