@@ -37,30 +37,13 @@ struct AttributionCreditsTests {
     /// conversions the widest range counted.
     @discardableResult
     static func expectSameReports(_ postgres: PostgresClient, site: String, _ moment: String) async throws -> String? {
-        let fromCredits = try await reports(postgres, site: site, fromRollup: true)
-        let fromFacts = try await reports(postgres, site: site, fromRollup: false)
-        func figures(_ report: JSONValue?) -> JSONValue? {
-            guard var object = report?.objectValue else { return report }
-            object["computed_from"] = nil
-            return .object(object)
-        }
-        for key in fromFacts.keys.sorted() {
-            #expect(fromFacts[key]?["computed_from"] == .string("facts"))
-            #expect(fromCredits[key]?["computed_from"] == .string("rollup"), "\(key)")
-            #expect(figures(fromCredits[key]) == figures(fromFacts[key]),
-                    "\(moment): \(key)\ncredits: \(fromCredits[key]?.serialized ?? "-")\nfacts:   \(fromFacts[key]?.serialized ?? "-")")
-        }
-        return fromFacts["linear 30d 2026-04-01…2026-05-31"]?["conversions"]?.scalarText
+        let facts = try await reports(postgres, site: site, fromRollup: false)
+        TestStack.expectSameFigures(rollup: try await reports(postgres, site: site, fromRollup: true), facts: facts, moment)
+        return facts["linear 30d 2026-04-01…2026-05-31"]?["conversions"]?.scalarText
     }
 
     static func credits(_ postgres: PostgresClient, site: String) async throws -> [String] {
-        var rows: [String] = []
-        for table in ["attribution_credits", "attribution_daily"] {
-            let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT c::text FROM analytics.\(table) c WHERE site = '\(site)' ORDER BY 1"),
-                                                  logger: TestStack.logger)
-            for try await text in result.decode(String.self) { rows.append(table + " " + text) }
-        }
-        return rows
+        try await TestStack.rows(of: ["attribution_credits", "attribution_daily"], site: site, postgres)
     }
 
     @Test func creditsAnswerLikeTheFactsAfterBatchesMergesRebuildAndBackfill() async throws {

@@ -36,19 +36,9 @@ struct DefinitionRollupTests {
     }
 
     static func expectSameReports(_ postgres: PostgresClient, site: String, goals: [Goal], funnels: [Funnel], _ moment: String) async throws {
-        let fromRollups = try await reports(postgres, site: site, goals: goals, funnels: funnels, fromRollup: true)
-        let fromFacts = try await reports(postgres, site: site, goals: goals, funnels: funnels, fromRollup: false)
-        func figures(_ report: JSONValue?) -> JSONValue? {
-            guard var object = report?.objectValue else { return report }
-            object["computed_from"] = nil
-            return .object(object)
-        }
-        for key in fromFacts.keys.sorted() {
-            #expect(fromFacts[key]?["computed_from"] == .string("facts"))
-            let strict = fromRollups[key]?["funnel"]?["order"] == .string("strict")
-            #expect(fromRollups[key]?["computed_from"] == .string(strict ? "facts" : "rollup"), "\(key)")
-            #expect(figures(fromRollups[key]) == figures(fromFacts[key]), "\(moment): \(key)\nrollup: \(fromRollups[key]?.serialized ?? "-")\nfacts:  \(fromFacts[key]?.serialized ?? "-")")
-        }
+        TestStack.expectSameFigures(rollup: try await reports(postgres, site: site, goals: goals, funnels: funnels, fromRollup: true),
+                                    facts: try await reports(postgres, site: site, goals: goals, funnels: funnels, fromRollup: false), moment,
+                                    readsFacts: { $0?["funnel"]?["order"] == .string("strict") })
     }
 
     /// Visitors of a range summed from `visitor_day_counts` equal the distinct persons of the
@@ -102,12 +92,8 @@ struct DefinitionRollupTests {
 
     /// The rollup tables of a site as sorted text, to compare states.
     static func rollupRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
-        var rows: [String] = []
-        for table in ["goal_conversions", "funnel_events", "funnel_entries", "funnel_entry_counts", "funnel_entry_totals", "visitor_days", "visitor_day_counts"] {
-            let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM analytics.\(table) t WHERE site = '\(site)' ORDER BY 1"), logger: TestStack.logger)
-            for try await text in result.decode(String.self) { rows.append(table + " " + text) }
-        }
-        return rows
+        try await TestStack.rows(of: ["goal_conversions", "funnel_events", "funnel_entries", "funnel_entry_counts", "funnel_entry_totals",
+                                      "visitor_days", "visitor_day_counts"], site: site, postgres)
     }
 
     @Test func rollupsAnswerLikeTheFactsAfterBackfillBatchesMergesAndRebuild() async throws {

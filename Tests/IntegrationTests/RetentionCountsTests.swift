@@ -31,29 +31,12 @@ struct RetentionCountsTests {
     }
 
     static func expectSameReports(_ postgres: PostgresClient, site: String, _ moment: String) async throws {
-        let fromCounts = try await reports(postgres, site: site, fromRollup: true)
-        let fromFacts = try await reports(postgres, site: site, fromRollup: false)
-        func figures(_ report: JSONValue?) -> JSONValue? {
-            guard var object = report?.objectValue else { return report }
-            object["computed_from"] = nil
-            return .object(object)
-        }
-        for key in fromFacts.keys.sorted() {
-            #expect(fromFacts[key]?["computed_from"] == .string("facts"))
-            #expect(fromCounts[key]?["computed_from"] == .string("rollup"), "\(key)")
-            #expect(figures(fromCounts[key]) == figures(fromFacts[key]),
-                    "\(moment): \(key)\ncounts: \(fromCounts[key]?.serialized ?? "-")\nfacts:  \(fromFacts[key]?.serialized ?? "-")")
-        }
+        TestStack.expectSameFigures(rollup: try await reports(postgres, site: site, fromRollup: true),
+                                    facts: try await reports(postgres, site: site, fromRollup: false), moment)
     }
 
     static func counts(_ postgres: PostgresClient, site: String) async throws -> [String] {
-        var rows: [String] = []
-        for table in ["retention_members", "retention_counts"] {
-            let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM analytics.\(table) t WHERE site = '\(site)' ORDER BY 1"),
-                                                  logger: TestStack.logger)
-            for try await text in result.decode(String.self) { rows.append(table + " " + text) }
-        }
-        return rows
+        try await TestStack.rows(of: ["retention_members", "retention_counts"], site: site, postgres)
     }
 
     @Test func countsAnswerLikeTheFactsAfterBatchesMergesAndRebuild() async throws {

@@ -1,10 +1,12 @@
 import Aggregator
+import Contracts
 import Foundation
 import Kafka
 import Logging
 import PostgresNIO
 import Storage
 import StreamRuntime
+import Testing
 
 /// The test stack of `make test`: its settings come from the environment that
 /// `scripts/stack up test` prints.
@@ -41,6 +43,36 @@ enum TestStack {
             let producer = try KafkaProducer(configuration: try kafka, logger: logger)
             defer { producer.shutdown() }
             try await body(postgres, AggregatorProcessor(configuration: AggregatorConfiguration(), producer: producer, logger: logger))
+        }
+    }
+
+    /// The rows of `tables` of a site as sorted text, to compare states (before and after a rebuild).
+    static func rows(of tables: [String], site: String, _ postgres: PostgresClient) async throws -> [String] {
+        var rows: [String] = []
+        for table in tables {
+            let result = try await postgres.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM analytics.\(table) t WHERE site = '\(site)' ORDER BY 1"),
+                                                  logger: logger)
+            for try await text in result.decode(String.self) { rows.append(table + " " + text) }
+        }
+        return rows
+    }
+
+    /// Every report read from a rollup shows the figures of the same report computed from the
+    /// facts (`computed_from` aside), and says where it came from: "rollup", except where
+    /// `readsFacts` says the rollup cannot answer it.
+    static func expectSameFigures(rollup: [String: JSONValue], facts: [String: JSONValue], _ moment: String,
+                                  readsFacts: (JSONValue?) -> Bool = { _ in false }) {
+        func figures(_ report: JSONValue?) -> JSONValue? {
+            guard var object = report?.objectValue else { return report }
+            object["computed_from"] = nil
+            return .object(object)
+        }
+        #expect(Set(rollup.keys) == Set(facts.keys))
+        for key in facts.keys.sorted() {
+            #expect(facts[key]?["computed_from"] == .string("facts"))
+            #expect(rollup[key]?["computed_from"] == .string(readsFacts(rollup[key]) ? "facts" : "rollup"), "\(key)")
+            #expect(figures(rollup[key]) == figures(facts[key]),
+                    "\(moment): \(key)\nrollup: \(rollup[key]?.serialized ?? "-")\nfacts:  \(facts[key]?.serialized ?? "-")")
         }
     }
 
