@@ -386,7 +386,7 @@ class Run:
         # At info level the rebuild logs each step with its duration: its profile.
         b.call([self.bin, "rebuild", "--site", SITE], b.path("rebuild.log"), "tributary rebuild", env={"TRIBUTARY_LOG_LEVEL": "info"})
         self.rebuild_seconds = since(t)
-        steps = [(float(m.group(2)), m.group(1)) for m in re.finditer(r"rebuild: (.+?) \((\d+(?:\.\d+)?) s\)", read(b.path("rebuild.log")))]
+        steps = [(float(m.group(2)), m.group(1)) for m in re.finditer(r"\brebuild: (?!.*\brebuild: )(.+?) \((\d+(?:\.\d+)?) s\)", read(b.path("rebuild.log")))]
         self.rebuild_steps = ", ".join(f"{what} {seconds:.0f}s" for seconds, what in sorted(steps, reverse=True)[:6])
         b.log(f"rebuilt in {self.rebuild_seconds}s; slowest steps: {self.rebuild_steps or '(not logged by this binary)'}")
         present = stack.sql("SELECT string_agg(t, ' ' ORDER BY n) FROM unnest(ARRAY[" +
