@@ -12,22 +12,33 @@ struct Verify: AsyncParsableCommand {
     @Option(help: "QueryAPI base URL.") var queryAPI = "http://127.0.0.1:" + env("TRIBUTARY_QUERY_PORT", "8081")
     @Option(help: "Admin token or the site's read key (env TRIBUTARY_ADMIN_TOKEN).") var token = env("TRIBUTARY_ADMIN_TOKEN", "")
     @Option(help: "Seconds to wait for the figures to match.") var timeout = 120
+    @Flag(help: ArgumentHelp(
+        "Compare orders and money per currency summed over sources, not per source (and attribution likewise).",
+        discussion: "For a shop whose traffic ran while the embedded broker lost its log: a visit's landing page view sent again after the loss can reach the Sessionizer after its purchase, which keeps the context it was given. Money, orders and refunds must still match exactly."))
+    var sourcesMayShift = false
+
+    /// The breakdown key of a row: its source / medium / campaign, or one key for all of them.
+    func sourceKey(_ row: JSONValue) -> String {
+        sourcesMayShift ? "(any source)" : ["source", "medium", "campaign"].map { row[$0]?.stringValue ?? "" }.joined(separator: " / ")
+    }
 
     func run() async throws {
         let document = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: expected))))
         guard let site = document["site"]?.stringValue, let from = document["from"]?.stringValue, let to = document["to"]?.stringValue,
               let rows = document["revenue_by_source"]?.arrayValue
         else { throw ValidationError("\(expected) is not a simulation's expected figures") }
-        var want: [String: String] = [:]
-        for row in rows {
-            let key = ["source", "medium", "campaign"].map { row[$0]?.stringValue ?? "" }.joined(separator: " / ")
-            want[key + " " + (row["currency"]?.stringValue ?? "")] = "revenue_minor=\(row["revenue_minor"]?.scalarText ?? "")"
-            let ordersKey = key + " orders"
-            want[ordersKey] = String((Int(want[ordersKey] ?? "0") ?? 0) + (Int(row["orders"]?.scalarText ?? "0") ?? 0))
-            if let refunds = row["refunds_minor"]?.scalarText, refunds != "0" {
-                want[key + " " + (row["currency"]?.stringValue ?? "") + " refunds"] = "refunds_minor=\(refunds)"
-            }
+        // Sums, so that rows collapsed into one key (--sources-may-shift) add up.
+        func add(_ table: inout [String: Int], _ key: String, _ value: String?) {
+            table[key, default: 0] += Int(value ?? "") ?? 0
         }
+        var want: [String: Int] = [:]
+        for row in rows {
+            let key = sourceKey(row), currency = row["currency"]?.stringValue ?? ""
+            add(&want, key + " " + currency + " revenue_minor", row["revenue_minor"]?.scalarText)
+            add(&want, key + " orders", row["orders"]?.scalarText)
+            add(&want, key + " " + currency + " refunds_minor", row["refunds_minor"]?.scalarText)
+        }
+        want = want.filter { $0.value != 0 }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
@@ -36,22 +47,23 @@ struct Verify: AsyncParsableCommand {
             let (status, report) = try await adminCall(client, base: queryAPI, token: token, method: "GET",
                                                        path: "/v1/sites/\(site)/revenue?from=\(from)&to=\(to)&breakdown=source,medium,campaign", body: nil)
             guard status == 200 else { throw ValidationError("revenue report answered \(status): \(report.serialized)") }
-            var got: [String: String] = [:]
+            var got: [String: Int] = [:]
             for row in report["rows"]?.arrayValue ?? [] {
-                let key = ["source", "medium", "campaign"].map { row[$0]?.stringValue ?? "" }.joined(separator: " / ")
+                let key = sourceKey(row)
                 for money in row["revenue"]?.arrayValue ?? [] {
-                    got[key + " " + (money["currency"]?.stringValue ?? "")] = "revenue_minor=\(money["amount_minor"]?.scalarText ?? "")"
+                    add(&got, key + " " + (money["currency"]?.stringValue ?? "") + " revenue_minor", money["amount_minor"]?.scalarText)
                 }
-                got[key + " orders"] = row["orders"]?.scalarText
-                for money in row["refunds"]?.arrayValue ?? [] where money["amount_minor"]?.scalarText != "0" {
-                    got[key + " " + (money["currency"]?.stringValue ?? "") + " refunds"] = "refunds_minor=\(money["amount_minor"]?.scalarText ?? "")"
+                add(&got, key + " orders", row["orders"]?.scalarText)
+                for money in row["refunds"]?.arrayValue ?? [] {
+                    add(&got, key + " " + (money["currency"]?.stringValue ?? "") + " refunds_minor", money["amount_minor"]?.scalarText)
                 }
             }
+            got = got.filter { $0.value != 0 }
             differences = Set(want.keys).union(got.keys).sorted().compactMap { key in
-                want[key] == got[key] ? nil : "\(key): expected \(want[key] ?? "nothing"), got \(got[key] ?? "nothing")"
+                want[key] == got[key] ? nil : "\(key): expected \(want[key].map(String.init) ?? "nothing"), got \(got[key].map(String.init) ?? "nothing")"
             }
             if differences.isEmpty {
-                print("verify: the revenue report matches \(expected) exactly (\(rows.count) source/currency rows)")
+                print("verify: the revenue report matches \(expected) exactly (\(rows.count) source/currency rows\(sourcesMayShift ? ", compared per currency over all sources" : ""))")
                 if document["goal"] != nil { try await verifyReports(document, site: site, from: from, to: to, client: client, deadline: deadline) }
                 return
             }
@@ -97,7 +109,18 @@ struct Verify: AsyncParsableCommand {
         }
         for (model, rows) in document["attribution"]?.objectValue ?? [:] {
             func lines(_ rows: [JSONValue]) -> String {
-                rows.map { row in
+                guard !sourcesMayShift else {
+                    // Conversions and each currency's revenue, summed over sources.
+                    var conversions = Decimal(0), revenue: [String: Int] = [:]
+                    for row in rows {
+                        conversions += Decimal(string: row["conversions"]?.scalarText ?? "") ?? 0
+                        for amount in row["revenue"]?.arrayValue ?? [] {
+                            revenue[amount["currency"]?.stringValue ?? "", default: 0] += Int(amount["amount_minor"]?.scalarText ?? "") ?? 0
+                        }
+                    }
+                    return "(any source) \(conversions) " + revenue.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                }
+                return rows.map { row in
                     ["source", "medium", "campaign", "conversions"].map { row[$0]?.scalarText ?? "" }.joined(separator: " / ") + " " + money(row["revenue"])
                 }.sorted().joined(separator: "\n")
             }
