@@ -108,6 +108,21 @@ let package = Package(
             path: "Services/Aggregator", swiftSettings: swiftSettings
         ),
         .target(
+            name: "Forwarder",
+            dependencies: [
+                "Contracts", "Storage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Forwarder", swiftSettings: swiftSettings
+        ),
+        .target(
             name: "QueryAPI",
             dependencies: [
                 "Contracts", "HTTPAPI", "Storage",
@@ -122,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "Tributary",
             dependencies: [
-                "Contracts", "HTTPAPI", "Kafka", "Storage", "StreamRuntime", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
+                "Contracts", "HTTPAPI", "Kafka", "Storage", "StreamRuntime", "Collector", "Sessionizer", "Aggregator", "QueryAPI", "Forwarder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -170,6 +185,7 @@ let package = Package(
         ),
         .testTarget(name: "SessionizerTests", dependencies: ["Sessionizer", "Kafka"], path: "Tests/SessionizerTests"),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kafka"], path: "Tests/AggregatorTests"),
+        .testTarget(name: "ForwarderTests", dependencies: ["Forwarder", "Storage", "Contracts"], path: "Tests/ForwarderTests"),
         .testTarget(
             name: "QueryAPITests",
             dependencies: [
@@ -184,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Contracts", "Kafka", "Storage", "StreamRuntime", "Collector", "Sessionizer", "Aggregator", "QueryAPI",
+                "Contracts", "Kafka", "Storage", "StreamRuntime", "Collector", "Sessionizer", "Aggregator", "QueryAPI", "Forwarder",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -195,6 +195,9 @@ public final class AggregatorProcessor: StreamProcessor {
             try await AttributionCredits.recompute(on: connection, logger: self.logger)
             for statement in AggregatorSQL.foldDeltas { try await connection.run(fixed: statement, logger: self.logger) }
         }
+        if inserted > 0 {
+            for statement in ForwardingOutbox.statements { try await connection.run(fixed: statement, logger: self.logger) }
+        }
         // Dead letters are acknowledged before the offsets that skip them are stored.
         try await batch.deadLetterDeliveries?.wait()
         return inserted

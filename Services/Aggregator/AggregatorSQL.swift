@@ -29,7 +29,8 @@ enum AggregatorSQL {
             action text, event_id text, origin text, anonymous_id text, user_id text, person_id text,
             session_id uuid, source text, medium text, campaign text, channel text, referrer_domain text,
             landing_page text, url text, referrer text, currency text, amount_minor bigint, properties jsonb,
-            is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb, order_id text, currency_defaulted boolean
+            is_first_purchase boolean, browser text, os text, device text, is_bot boolean, items jsonb, order_id text, currency_defaulted boolean,
+            forwarding jsonb, click_id_name text, click_id text, session_started_at timestamptz
         ) ON COMMIT DELETE ROWS
         """,
         // Spelled out rather than `LIKE analytics.events`: LIKE locks the events table, and a lock

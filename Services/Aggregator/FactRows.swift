@@ -11,6 +11,7 @@ public enum FactRows {
         "anonymous_id", "user_id", "person_id", "session_id", "source", "medium", "campaign", "channel",
         "referrer_domain", "landing_page", "url", "referrer", "currency", "amount_minor", "properties",
         "is_first_purchase", "browser", "os", "device", "is_bot", "items", "order_id", "currency_defaulted",
+        "forwarding", "click_id_name", "click_id", "session_started_at",
     ]
 
     private static let tab = UInt8(ascii: "\t")
@@ -57,7 +58,18 @@ public enum FactRows {
         if event.items.isEmpty { out.append(contentsOf: null) } else { items(event.items, &out) }
         out.append(tab)
         field(event.orderId, &out); out.append(tab)
-        out.append(event.currencyDefaulted ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+        out.append(event.currencyDefaulted ? UInt8(ascii: "t") : UInt8(ascii: "f")); out.append(tab)
+        // What the ad platforms need (`RawEvent.forwarding`), only for sites that forward, with
+        // the session's click id and when it was clicked (Meta's fbc is built from both).
+        if let forwarding = event.forwarding {
+            field(forwarding, &out); out.append(tab)
+            field(context.clickIdName, &out); out.append(tab)
+            field(context.clickId, &out); out.append(tab)
+            timestamp(enriched.sessionStartedAt, &out)
+        } else {
+            for _ in 0..<3 { out.append(contentsOf: null); out.append(tab) }
+            out.append(contentsOf: null)
+        }
         out.append(UInt8(ascii: "\n"))
     }
 

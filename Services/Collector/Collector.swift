@@ -268,9 +268,10 @@ public struct Collector: Sendable {
     func accept(_ submission: Submission, caller: Caller, request: Request, body: ByteBuffer, receivedAt: Int64,
                 idempotencyKey: String? = nil) async throws(APIError) -> Int {
         var randomness = SystemRandomNumberGenerator()
-        let currencies = try await defaultCurrencies(submission, caller: caller)
+        let (currencies, platforms) = try await siteSettings(submission, caller: caller)
+        let shopper = Shopper(userAgent: request.headers[.userAgent], ipAddress: Self.clientAddress(request.headers))
         var events = try normalize(submission, caller: caller, receivedAt: receivedAt, idSeed: randomness.next(),
-                                   userAgent: request.headers[.userAgent], defaultCurrencies: currencies)
+                                   shopper: shopper, defaultCurrencies: currencies, forwardingPlatforms: platforms)
         if caller == .browser { try await checkBrowserAccess(events, origin: request.headers[.origin]) }
         for (site, count) in Dictionary(grouping: events, by: \.site).mapValues(\.count) {
             if let wait = rateLimiter.retryAfter(site: site, events: count) {
@@ -307,8 +308,8 @@ public struct Collector: Sendable {
             // Ids derived from the key and the first attempt's reception time: a retry
             // republishes the very same events, which every consumer downstream deduplicates.
             events = try normalize(submission, caller: caller, receivedAt: originalReceivedAt,
-                                   idSeed: Self.seed(site: site, key: key), userAgent: request.headers[.userAgent],
-                                   defaultCurrencies: currencies)
+                                   idSeed: Self.seed(site: site, key: key), shopper: shopper,
+                                   defaultCurrencies: currencies, forwardingPlatforms: platforms)
             do {
                 try await publish(events)
             } catch {
@@ -325,13 +326,18 @@ public struct Collector: Sendable {
 
     /// Event ids come from one generator per request seeded with `idSeed` (one system random
     /// draw per request, not two per event).
-    func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, idSeed: UInt64, userAgent: String?,
-                   defaultCurrencies: [String: Currency] = [:]) throws(APIError) -> [RawEvent] {
+    func normalize(_ submission: Submission, caller: Caller, receivedAt: Int64, idSeed: UInt64, shopper: Shopper,
+                   defaultCurrencies: [String: Currency] = [:], forwardingPlatforms: [String: Set<AdPlatform>] = [:]) throws(APIError) -> [RawEvent] {
         let site = caller.site
         var normalizer = EventNormalizer(receivedAt: receivedAt, authenticatedSite: site, origin: caller.origin, sentAt: submission.sentAt)
         normalizer.defaultCurrencies = defaultCurrencies
+        normalizer.forwardingPlatforms = forwardingPlatforms
         // Browsers send their own user agent; a server's is its HTTP library, not the shopper's.
-        let client = site == nil ? UserAgent.classify(userAgent) : nil
+        let client = site == nil ? UserAgent.classify(shopper.userAgent) : nil
+        if site == nil {
+            normalizer.browserUserAgent = shopper.userAgent
+            normalizer.browserIPAddress = shopper.ipAddress
+        }
         var ids = SeededGenerator(seed: idSeed)
         var events: [RawEvent] = []
         var errors: [APIError] = []
@@ -363,19 +369,37 @@ public struct Collector: Sendable {
         }
     }
 
-    /// The default currency of each site the submission's events belong to that has one
-    /// (the key's site, or the sites browser events name).
-    func defaultCurrencies(_ submission: Submission, caller: Caller) async throws(APIError) -> [String: Currency] {
+    /// The request's sender as the ad platforms want to know it: its user agent, and its IP
+    /// address as the proxy in front of the Collector reports it (`X-Forwarded-For`'s first
+    /// address, else `X-Real-IP`).
+    struct Shopper {
+        var userAgent: String?
+        var ipAddress: String?
+    }
+
+    static func clientAddress(_ headers: HTTPFields) -> String? {
+        let forwarded = headers[HTTPField.Name("X-Forwarded-For")!]?.split(separator: ",").first
+        let address = (forwarded.map(String.init) ?? headers[HTTPField.Name("X-Real-IP")!])?.trimmingCharacters(in: .whitespaces)
+        return address?.isEmpty == false ? address : nil
+    }
+
+    /// For each site the submission's events belong to (the key's site, or the sites browser
+    /// events name): its default currency if it has one, and the ad platforms it forwards to.
+    func siteSettings(_ submission: Submission, caller: Caller) async throws(APIError) -> (currencies: [String: Currency], platforms: [String: Set<AdPlatform>]) {
         let sites: Set<String> = if let site = caller.site { [site] } else {
             Set(submission.events.compactMap { $0["site"]?.stringValue })
         }
         var currencies: [String: Currency] = [:]
+        var platforms: [String: Set<AdPlatform>] = [:]
         for id in sites {
             let site: Site?
-            do { site = try await directory.site(id) } catch { throw unavailable("site directory") }
+            do {
+                site = try await directory.site(id)
+                platforms[id] = try await directory.forwardingPlatforms(site: id)
+            } catch { throw unavailable("site directory") }
             if let code = site?.defaultCurrency, let currency = Currency(code: code) { currencies[id] = currency }
         }
-        return currencies
+        return (currencies, platforms)
     }
 
     /// Browser events name their site, which must exist and allow the page's origin.

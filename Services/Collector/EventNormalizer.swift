@@ -1,5 +1,6 @@
 import Contracts
 import HTTPAPI
+import Storage
 import Foundation
 
 /// Turns one native event object (API.md field names and aliases) into a `RawEvent`.
@@ -15,6 +16,12 @@ public struct EventNormalizer: Sendable {
     /// Per site, the currency of amounts sent without one (`default_currency`); the event is
     /// then marked `currencyDefaulted`. A site without one refuses such amounts.
     public var defaultCurrencies: [String: Currency] = [:]
+    /// Per site, the ad platforms it forwards conversions to: an event of such a site keeps
+    /// what they need (`ForwardingSignals`); other sites' events keep none of it.
+    public var forwardingPlatforms: [String: Set<AdPlatform>] = [:]
+    /// The shopper's user agent and IP address of a browser request (for Meta).
+    public var browserUserAgent: String?
+    public var browserIPAddress: String?
 
     public static let maximumProperties = 64
     public static let maximumPropertiesBytes = 8 * 1024
@@ -136,6 +143,12 @@ public struct EventNormalizer: Sendable {
             revenue: revenue, order: order, items: items, properties: properties, origin: origin)
         event.currencyDefaulted = sentCurrency == nil && hasAmount
         if revenue == nil && hasAmount { event.currency = currency }
+        var signals = try ForwardingSignals(taking: &fields)
+        if origin == .browser {
+            signals.userAgent = browserUserAgent
+            signals.ipAddress = browserIPAddress
+        }
+        event.forwarding = signals.encoded(for: forwardingPlatforms[site] ?? [])
         return event
     }
 

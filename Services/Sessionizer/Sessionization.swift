@@ -154,7 +154,7 @@ public enum Sessionization {
     /// utm_source/medium/campaign and click ids, when any is present.
     static func campaignKey(_ page: PageURL?) -> String? {
         guard let query = page?.query else { return nil }
-        let parts = ["utm_source", "utm_medium", "utm_campaign", "gclid", "fbclid", "msclkid", "ttclid"].map { query[$0] ?? "" }
+        let parts = ["utm_source", "utm_medium", "utm_campaign", "gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid"].map { query[$0] ?? "" }
         return parts.allSatisfy(\.isEmpty) ? nil : parts.joined(separator: "\u{1F}")
     }
 

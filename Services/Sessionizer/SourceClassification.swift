@@ -157,7 +157,7 @@ enum SourceClassification {
 
     /// Click ids that imply an ad network and a paid medium when no UTM is present.
     static let clickIds: [(parameter: String, source: String, medium: String)] = [
-        ("gclid", "google", "cpc"), ("msclkid", "bing", "cpc"),
+        ("gclid", "google", "cpc"), ("gbraid", "google", "cpc"), ("wbraid", "google", "cpc"), ("msclkid", "bing", "cpc"),
         ("fbclid", "facebook", "paid_social"), ("ttclid", "tiktok", "paid_social"),
     ]
 
@@ -238,6 +238,7 @@ enum SourceClassification {
         context.term = query["utm_term"]
         context.content = query["utm_content"]
         context.clickId = clickId.flatMap { query[$0.parameter] }
+        context.clickIdName = clickId?.parameter
         context.referrer = referrerHost == nil ? nil : referrer
         context.referrerDomain = referrerHost ?? "(none)"
         context.landingPage = landingPage

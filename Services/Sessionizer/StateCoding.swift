@@ -26,6 +26,7 @@ extension VisitorState {
             writer.string("term", context.term)
             writer.string("content", context.content)
             writer.string("click_id", context.clickId)
+            writer.string("click_id_name", context.clickIdName)
             writer.string("referrer", context.referrer)
             writer.string("referrer_domain", context.referrerDomain)
             writer.string("landing_page", context.landingPage)

@@ -81,7 +81,7 @@ extension JSONParser {
         var eventUUID: UUID?, site: String?, type: EventType?, name: String?, action: Action?
         var eventId: String?, orderId: String?, anonymousId: String?, userId: String?, occurredAt: Int64?, receivedAt: Int64?
         var url: String?, referrer: String?, revenue: Money?, order: OrderInfo?, items: [LineItem]?
-        var properties: String?, origin: Origin?, client: ClientInfo?, currencyDefaulted: Bool?, currency: String?
+        var properties: String?, origin: Origin?, client: ClientInfo?, currencyDefaulted: Bool?, currency: String?, forwarding: String?
         try members { parser, member throws(JSONParseError) in
             switch member {
             case .eventUUID: checks.take(try parser.uuidValue(&eventUUID), Field.eventUUID)
@@ -105,6 +105,7 @@ extension JSONParser {
                 checks.take(try parser.objectValue(&order) { parser throws(JSONParseError) in try parser.orderInfo(in: path) }, Field.order)
             case .items: checks.take(try parser.lineItems(&items), Field.items)
             case .properties: checks.take(try parser.stringValue(&properties), Field.properties)
+            case .forwarding: checks.take(try parser.stringValue(&forwarding), Field.forwarding)
             case .origin: checks.take(try parser.enumerationValue(&origin), Field.origin)
             case .client:
                 checks.take(try parser.objectValue(&client) { parser throws(JSONParseError) in try parser.clientInfo(in: path) }, Field.client)
@@ -122,6 +123,7 @@ extension JSONParser {
             client: client)
         event.currencyDefaulted = currencyDefaulted ?? false
         event.currency = currency.flatMap(Currency.init(code:))
+        event.forwarding = forwarding
         return .success(event)
     }
 
@@ -319,7 +321,7 @@ extension JSONParser {
     private mutating func sourceContext() throws(JSONParseError) -> Decoded<SourceContext> {
         typealias Field = SourceContextField
         var checks = MemberChecks<Field>()
-        var source: String?, medium: String?, campaign: String?, term: String?, content: String?, clickId: String?
+        var source: String?, medium: String?, campaign: String?, term: String?, content: String?, clickId: String?, clickIdName: String?
         var referrer: String?, referrerDomain: String?, landingPage: String?, channel: String?
         try members { parser, member throws(JSONParseError) in
             switch member {
@@ -329,6 +331,7 @@ extension JSONParser {
             case .term: checks.take(try parser.stringValue(&term), Field.term)
             case .content: checks.take(try parser.stringValue(&content), Field.content)
             case .clickId: checks.take(try parser.stringValue(&clickId), Field.clickId)
+            case .clickIdName: checks.take(try parser.stringValue(&clickIdName), Field.clickIdName)
             case .referrer: checks.take(try parser.stringValue(&referrer), Field.referrer)
             case .referrerDomain: checks.take(try parser.stringValue(&referrerDomain), Field.referrerDomain)
             case .landingPage: checks.take(try parser.stringValue(&landingPage), Field.landingPage)
@@ -338,9 +341,11 @@ extension JSONParser {
         }
         if let problem = checks.firstProblem(path: "context.") { return .failure(problem) }
         guard let source, let medium, let campaign, let channel else { preconditionFailure("MemberChecks names every absent required member") }
-        return .success(SourceContext(
+        var context = SourceContext(
             source: source, medium: medium, campaign: campaign, term: term, content: content, clickId: clickId,
-            referrer: referrer, referrerDomain: referrerDomain, landingPage: landingPage, channel: channel))
+            referrer: referrer, referrerDomain: referrerDomain, landingPage: landingPage, channel: channel)
+        context.clickIdName = clickIdName
+        return .success(context)
     }
 }
 
@@ -496,13 +501,13 @@ extension JSONParser {
 fileprivate enum MemberName {
     case eventUUID, site, type, name, action, eventId, orderId, anonymousId, userId, occurredAt, receivedAt, url, referrer
     case currencyDefaulted
-    case revenue, order, items, properties, origin, client
+    case revenue, order, items, properties, origin, client, forwarding
     case currency, amountMinor
     case subtotalMinor, totalMinor, shippingMinor, taxMinor, discountMinor, discountCode, paymentMethod, isFirstPurchase
     case productId, sku, category, brand, variant, priceMinor, quantity
     case browser, os, device, isBot
     case link, event, sessionId, personId, sessionStartedAt, context, linkedAt
-    case source, medium, campaign, term, content, clickId, referrerDomain, landingPage, channel
+    case source, medium, campaign, term, content, clickId, clickIdName, referrerDomain, landingPage, channel
     case other
 
     /// The name spelled by `name`: by its length, then its bytes (no string is made, and no
@@ -560,6 +565,7 @@ fileprivate enum MemberName {
         case 10:
             name.matches("event_uuid") ? .eventUUID :
             name.matches("properties") ? .properties :
+            name.matches("forwarding") ? .forwarding :
             name.matches("product_id") ? .productId :
             name.matches("session_id") ? .sessionId :
             .other
@@ -574,7 +580,7 @@ fileprivate enum MemberName {
             name.matches("amount_minor") ? .amountMinor :
             name.matches("landing_page") ? .landingPage :
             .other
-        case 13: name.matches("discount_code") ? .discountCode : .other
+        case 13: name.matches("discount_code") ? .discountCode : name.matches("click_id_name") ? .clickIdName : .other
         case 14:
             name.matches("subtotal_minor") ? .subtotalMinor :
             name.matches("shipping_minor") ? .shippingMinor :
@@ -619,14 +625,14 @@ extension CheckedFields {
 
 private enum RawEventField: Int, CheckedFields {
     case eventUUID, site, type, name, occurredAt, receivedAt, origin, action, eventId, anonymousId, userId
-    case url, referrer, properties, revenue, order, items, client, orderId, currencyDefaulted, currency
+    case url, referrer, properties, revenue, order, items, client, orderId, currencyDefaulted, currency, forwarding
     static let required = requiredMask()
 
     var name: String {
         [
             "event_uuid", "site", "type", "name", "occurred_at", "received_at", "origin", "action", "event_id", "anonymous_id",
             "user_id", "url", "referrer", "properties", "revenue", "order", "items", "client", "order_id", "currency_defaulted",
-            "currency",
+            "currency", "forwarding",
         ][rawValue]
     }
 
@@ -701,11 +707,11 @@ private enum IdentityLinkField: Int, CheckedFields {
 }
 
 private enum SourceContextField: Int, CheckedFields {
-    case source, medium, campaign, term, content, clickId, referrer, referrerDomain, landingPage, channel
+    case source, medium, campaign, term, content, clickId, referrer, referrerDomain, landingPage, channel, clickIdName
     static let required = requiredMask()
 
     var name: String {
-        ["source", "medium", "campaign", "term", "content", "click_id", "referrer", "referrer_domain", "landing_page", "channel"][rawValue]
+        ["source", "medium", "campaign", "term", "content", "click_id", "referrer", "referrer_domain", "landing_page", "channel", "click_id_name"][rawValue]
     }
 
     var whenAbsent: String? {

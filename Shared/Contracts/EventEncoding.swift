@@ -111,6 +111,7 @@ extension JSONBytesWriter {
             bool("is_bot", client.isBot)
             endObject()
         }
+        string("forwarding", event.forwarding)
         endObject()
     }
 
@@ -122,6 +123,7 @@ extension JSONBytesWriter {
         string("term", context.term)
         string("content", context.content)
         string("click_id", context.clickId)
+        string("click_id_name", context.clickIdName)
         string("referrer", context.referrer)
         string("referrer_domain", context.referrerDomain)
         string("landing_page", context.landingPage)

@@ -153,6 +153,10 @@ public struct RawEvent: Sendable, Hashable {
     public var properties: String?
     public var origin: Origin
     public var client: ClientInfo?
+    /// What the ad platforms need of this event, as compact JSON object text (`Forwarding`):
+    /// ad consent and hashed identifiers, the shopper's user agent and IP. Set by the Collector
+    /// only for sites that forward conversions; never stored in the analytics tables.
+    public var forwarding: String?
 
     public init(
         eventUUID: UUID, site: String, type: EventType, name: String, action: Action? = nil,
@@ -198,6 +202,8 @@ public struct SourceContext: Sendable, Hashable, Codable {
     public var term: String?
     public var content: String?
     public var clickId: String?
+    /// The query parameter `clickId` came from (`gclid`, `gbraid`, `wbraid`, `fbclid`, …).
+    public var clickIdName: String?
     public var referrer: String?
     public var referrerDomain: String?
     public var landingPage: String?
@@ -226,7 +232,7 @@ public struct SourceContext: Sendable, Hashable, Codable {
     public static let unattributed = SourceContext(source: "(unattributed)", medium: "(none)", campaign: "(none)", channel: "Unassigned")
 
     enum CodingKeys: String, CodingKey {
-        case source, medium, campaign, term, content, clickId = "click_id", referrer
+        case source, medium, campaign, term, content, clickId = "click_id", clickIdName = "click_id_name", referrer
         case referrerDomain = "referrer_domain", landingPage = "landing_page", channel
     }
 }

@@ -11,11 +11,14 @@ public actor SiteDirectory {
     private let integrations: IntegrationStore
     private let secretBox: SecretBox?
     private var secrets: [String: (value: IntegrationSecrets?, at: ContinuousClock.Instant)] = [:]
+    private let destinations: DestinationStore
+    private var platforms: [String: (value: Set<AdPlatform>, at: ContinuousClock.Instant)] = [:]
 
     /// Without a `secretBox` (no `TRIBUTARY_SECRET_KEY`) no site has a usable integration.
     public init(client: PostgresClient, logger: Logger, maximumAge: Duration = .seconds(10), secretBox: SecretBox? = nil) {
         store = SiteStore(client: client, logger: logger)
         integrations = IntegrationStore(client: client, logger: logger)
+        destinations = DestinationStore(client: client, logger: logger)
         self.secretBox = secretBox
         self.maximumAge = maximumAge
     }
@@ -38,6 +41,15 @@ public actor SiteDirectory {
         let value = try await store.resolve(key: key)
         if keys.count > 10_000 { keys.removeAll() }
         keys[key] = (value, .now)
+        return value
+    }
+
+    /// The ad platforms a site forwards its conversions to (enabled destinations).
+    public func forwardingPlatforms(site: String) async throws -> Set<AdPlatform> {
+        if let cached = platforms[site], ContinuousClock.now - cached.at < maximumAge { return cached.value }
+        let value = try await destinations.enabledPlatforms(site: site)
+        if platforms.count > 10_000 { platforms.removeAll() }
+        platforms[site] = (value, .now)
         return value
     }
 
