@@ -201,6 +201,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Contracts", "Kafka", "Storage", "StreamRuntime", "Collector", "Sessionizer", "Aggregator", "QueryAPI", "Forwarder",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -246,6 +246,7 @@ struct ForwardingWorker: Sendable {
             let counted = try await Self.orders(sites: claimed.map { _ in site }, orders: claimed.map(\.order), on: connection, logger: logger)
             let byOrder = Dictionary(counted.map { ($0.orderId, $0) }, uniquingKeysWith: { first, _ in first })
             let items = try await Self.items(site: site, orders: claimed.map(\.order), on: connection, logger: logger)
+            let refundedAt = try await Self.lastRefunds(site: site, orders: claimed.map(\.order), on: connection, logger: logger)
             var outgoing: [OutgoingDelivery] = []
             var sending: [(order: String, kind: DeliveryRecord.Kind, value: Int64, attempts: Int)] = []
             for delivery in claimed {
@@ -266,7 +267,8 @@ struct ForwardingWorker: Sendable {
                         """, logger: logger)
                     value = order.netMinor
                 }
-                outgoing.append(OutgoingDelivery(kind: delivery.kind, valueMinor: value, order: order, items: items[delivery.order] ?? []))
+                outgoing.append(OutgoingDelivery(kind: delivery.kind, valueMinor: value, order: order, items: items[delivery.order] ?? [],
+                                                 changedAt: min(refundedAt[delivery.order] ?? Date(), Date())))
                 sending.append((delivery.order, delivery.kind, value, delivery.attempts))
             }
             guard !outgoing.isEmpty else { return claimed.count }
@@ -330,6 +332,16 @@ struct ForwardingWorker: Sendable {
             WHERE site = \(site) AND order_id = ANY(\(orders)) AND coalesce(product_id, sku) IS NOT NULL ORDER BY order_id, position
             """, logger: logger)
         for try await (order, id, quantity) in rows.decode((String, String, Int64).self) { result[order, default: []].append((id, quantity)) }
+        return result
+    }
+
+    /// When each order's latest refund happened.
+    static func lastRefunds(site: String, orders: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String: Date] {
+        var result: [String: Date] = [:]
+        let rows = try await connection.query("""
+            SELECT order_id, max(occurred_at) FROM analytics.refunds WHERE site = \(site) AND order_id = ANY(\(orders)) GROUP BY order_id
+            """, logger: logger)
+        for try await (order, at) in rows.decode((String, Date).self) { result[order] = at }
         return result
     }
 

@@ -13,6 +13,10 @@ struct OutgoingDelivery: Sendable {
     var order: CountedOrder
     /// The order's lines: product id and quantity (Meta's `contents`).
     var items: [(id: String, quantity: Int64)]
+    /// When the order's worth last changed (its latest refund, else now), for an adjustment:
+    /// derived from the data, so a resend after a crash carries the same time (Google then
+    /// answers that it has it), and later than the conversion, as Google requires.
+    var changedAt: Date
 }
 
 /// What became of one delivery's request.
@@ -225,8 +229,12 @@ struct GoogleAds: Sendable {
         }
     }
 
-    /// Per row: sent, unless the partial failure names its index. A duplicate of a
-    /// conversion or adjustment Google already has counts as sent (a resend after a crash).
+    /// What Google answers for a conversion or adjustment it already has: a resend after a
+    /// crash (the same order id; an adjustment at the same time), which counts as sent.
+    static let alreadyReceived: Set<String> = ["ORDER_ID_ALREADY_IN_USE", "CLICK_CONVERSION_ALREADY_EXISTS", "RESTATEMENT_ALREADY_EXISTS",
+                                               "CONVERSION_ALREADY_RETRACTED"]
+
+    /// Per row: sent, unless the partial failure names its index (`alreadyReceived` aside).
     static func outcomes(_ body: JSONValue, count: Int) -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome](repeating: .sent, count: count)
         let failures = body["partialFailureError"]?["details"]?.arrayValue ?? []
@@ -235,9 +243,7 @@ struct GoogleAds: Sendable {
                 let elements = error["location"]?["fieldPathElements"]?.arrayValue ?? []
                 guard let index = elements.compactMap({ $0["index"]?.scalarText.flatMap { Int($0) } }).first, index < count else { continue }
                 let codes = (error["errorCode"]?.objectValue?.values.compactMap(\.stringValue) ?? [])
-                if codes.contains(where: { $0.contains("ALREADY_EXISTS") || $0.contains("ALREADY_IN_USE") || $0.contains("ALREADY_RETRACTED") || $0.contains("DUPLICATE") }) {
-                    continue
-                }
+                if codes.contains(where: alreadyReceived.contains) { continue }
                 outcomes[index] = .failed(([codes.joined(separator: ", ")] + [error["message"]?.stringValue ?? ""]).filter { !$0.isEmpty }.joined(separator: ": "))
             }
         }
@@ -309,7 +315,7 @@ struct GoogleAds: Sendable {
             "conversionAction": .string(action),
             "adjustmentType": .string(delivery.kind == .retraction ? "RETRACTION" : "RESTATEMENT"),
             "orderId": .string(delivery.order.orderId),
-            "adjustmentDateTime": .string(dateTime(Date(), timeZone: timeZone)),
+            "adjustmentDateTime": .string(dateTime(max(delivery.changedAt, delivery.order.occurredAt.addingTimeInterval(1)), timeZone: timeZone)),
         ]
         if delivery.kind == .restatement {
             row["restatementValue"] = .object([
