@@ -1,6 +1,7 @@
 import Aggregator
 import Collector
 import Contracts
+import Forwarder
 import HTTPAPI
 import Hummingbird
 import Kafka
@@ -19,6 +20,7 @@ import Synchronization
 enum Role: String, CaseIterable, Sendable {
     case collector, sessionizer, aggregator
     case queryAPI = "query-api"
+    case forwarder
 }
 
 /// One long-running part of a process, named for logs and tests.
@@ -108,6 +110,15 @@ enum Runtime {
                 producer: producer, buffer: replay, consumers: .aggregator, book: KafkaLogBook(client: postgres, logger: logger), logger: logger)))
             let sessionizer = SessionizerProcessor(configuration: configuration, postgres: postgres, producer: producer, logger: logger)
             processors.append(NamedService(name: "sessionizer", service: StreamService(processor: sessionizer, postgres: postgres, logger: logger)))
+        }
+        if roles.contains(.forwarder) {
+            var configuration = ForwarderConfiguration()
+            configuration.metaBaseURL = server.metaBaseURL
+            configuration.googleAdsBaseURL = server.googleAdsBaseURL
+            configuration.googleTokenURL = server.googleTokenURL
+            configuration.requestTimeout = .milliseconds(server.forwarderTimeoutMilliseconds)
+            processors.append(NamedService(name: "forwarder", service: ForwarderService(
+                configuration: configuration, postgres: postgres, secretBox: secretBox, logger: logger)))
         }
         // A broker that lost topics while we ran (the embedded one keeps its log in memory)
         // gets them back within seconds, and the loss is reported (Setup.keepTopics).
@@ -212,6 +223,9 @@ enum Setup {
         if let keyProblem {
             if try await IntegrationStore(client: postgres, logger: logger).anyConfigured() {
                 throw StorageError(code: .configuration, message: "payment webhook integrations are configured, but \(keyProblem): their secrets cannot be opened")
+            }
+            if try await !DestinationStore(client: postgres, logger: logger).enabled().isEmpty {
+                throw StorageError(code: .configuration, message: "ad platform destinations are configured, but \(keyProblem): their credentials cannot be opened")
             }
             if case .failure = secretKey { logger.warning("\(keyProblem); payment webhook secrets cannot be stored until it is fixed") }
         }

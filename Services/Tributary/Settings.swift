@@ -95,7 +95,7 @@ enum SettingsCatalog {
     static let queryPort = Setting.integer(
         "query-port", "TRIBUTARY_QUERY_PORT", default: 8081, in: 1...65535, roles: "query-api", help: "QueryAPI HTTP port")
     static let metricsPort = Setting.integer(
-        "metrics-port", "TRIBUTARY_METRICS_PORT", default: 9090, in: 1...65535, roles: "sessionizer, aggregator",
+        "metrics-port", "TRIBUTARY_METRICS_PORT", default: 9090, in: 1...65535, roles: "sessionizer, aggregator, forwarder",
         help: "Health and metrics port of a process without an HTTP service")
     static let httpIdleTimeout = Setting.integer(
         "http-idle-timeout", "TRIBUTARY_HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600, unit: " of seconds",
@@ -141,6 +141,23 @@ enum SettingsCatalog {
         "attribution-lookback", "TRIBUTARY_ATTRIBUTION_LOOKBACK", default: 30, in: 1...365, unit: " of days", roles: "aggregator",
         help: "How far back an order without a session of its own looks for its person's latest session")
 
+    static let metaBaseURL = Setting.text(
+        "meta-base-url", "TRIBUTARY_META_BASE_URL", default: "https://graph.facebook.com", roles: "forwarder",
+        help: "Base URL of Meta's Graph API (Conversions API)", expects: "an http(s):// URL", valid: validURL)
+    static let googleAdsBaseURL = Setting.text(
+        "google-ads-base-url", "TRIBUTARY_GOOGLE_ADS_BASE_URL", default: "https://googleads.googleapis.com", roles: "forwarder",
+        help: "Base URL of the Google Ads API (REST)", expects: "an http(s):// URL", valid: validURL)
+    static let googleTokenURL = Setting.text(
+        "google-token-url", "TRIBUTARY_GOOGLE_TOKEN_URL", default: "https://oauth2.googleapis.com/token", roles: "forwarder",
+        help: "Google's OAuth token endpoint (refresh-token flow)", expects: "an http(s):// URL", valid: validURL)
+    static let forwarderTimeout = Setting.integer(
+        "forwarder-timeout", "TRIBUTARY_FORWARDER_TIMEOUT", default: 1500, in: 100...60_000, unit: " of milliseconds", roles: "forwarder",
+        help: "How long an ad platform may take to answer before the delivery is retried with backoff")
+
+    static func validURL(_ text: String) -> Bool {
+        (text.hasPrefix("https://") || text.hasPrefix("http://")) && !text.hasSuffix("/") && URL(string: text)?.host != nil
+    }
+
     static let all: [SettingDocumentation] = [
         kafkaBrokers.documentation, postgresURL.documentation, postgresConnections.documentation, partitions.documentation,
         logLevel.documentation, groupStallTimeout.documentation,
@@ -150,6 +167,7 @@ enum SettingsCatalog {
         sessionizerGroup.documentation, sessionizerBatchSize.documentation, sessionizerCachedVisitors.documentation,
         sessionTimeout.documentation,
         aggregatorGroup.documentation, aggregatorBatchSize.documentation, attributionLookback.documentation,
+        metaBaseURL.documentation, googleAdsBaseURL.documentation, googleTokenURL.documentation, forwarderTimeout.documentation,
     ]
 
     /// README's settings table.
@@ -231,6 +249,10 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong(SettingsCatalog.aggregatorGroup.flag), help: SettingsCatalog.aggregatorGroup.argumentHelp) var aggregatorGroupValue: String?
     @Option(name: .customLong(SettingsCatalog.aggregatorBatchSize.flag), help: SettingsCatalog.aggregatorBatchSize.argumentHelp) var aggregatorBatchSizeValue: String?
     @Option(name: .customLong(SettingsCatalog.attributionLookback.flag), help: SettingsCatalog.attributionLookback.argumentHelp) var attributionLookbackValue: String?
+    @Option(name: .customLong(SettingsCatalog.metaBaseURL.flag), help: SettingsCatalog.metaBaseURL.argumentHelp) var metaBaseURLValue: String?
+    @Option(name: .customLong(SettingsCatalog.googleAdsBaseURL.flag), help: SettingsCatalog.googleAdsBaseURL.argumentHelp) var googleAdsBaseURLValue: String?
+    @Option(name: .customLong(SettingsCatalog.googleTokenURL.flag), help: SettingsCatalog.googleTokenURL.argumentHelp) var googleTokenURLValue: String?
+    @Option(name: .customLong(SettingsCatalog.forwarderTimeout.flag), help: SettingsCatalog.forwarderTimeout.argumentHelp) var forwarderTimeoutValue: String?
 
     func validate() throws { _ = try resolved() }
 
@@ -252,6 +274,10 @@ struct ServerOptions: ParsableArguments {
         var aggregatorGroup: String
         var aggregatorBatchSize: Int
         var attributionLookbackDays: Int
+        var metaBaseURL: String
+        var googleAdsBaseURL: String
+        var googleTokenURL: String
+        var forwarderTimeoutMilliseconds: Int
     }
 
     func resolved() throws -> Resolved {
@@ -272,7 +298,11 @@ struct ServerOptions: ParsableArguments {
             sessionTimeoutMinutes: try SettingsCatalog.sessionTimeout.resolve(sessionTimeoutValue),
             aggregatorGroup: try SettingsCatalog.aggregatorGroup.resolve(aggregatorGroupValue),
             aggregatorBatchSize: try SettingsCatalog.aggregatorBatchSize.resolve(aggregatorBatchSizeValue),
-            attributionLookbackDays: try SettingsCatalog.attributionLookback.resolve(attributionLookbackValue))
+            attributionLookbackDays: try SettingsCatalog.attributionLookback.resolve(attributionLookbackValue),
+            metaBaseURL: try SettingsCatalog.metaBaseURL.resolve(metaBaseURLValue),
+            googleAdsBaseURL: try SettingsCatalog.googleAdsBaseURL.resolve(googleAdsBaseURLValue),
+            googleTokenURL: try SettingsCatalog.googleTokenURL.resolve(googleTokenURLValue),
+            forwarderTimeoutMilliseconds: try SettingsCatalog.forwarderTimeout.resolve(forwarderTimeoutValue))
     }
 }
 

@@ -10,10 +10,10 @@ import Storage
 struct Tributary: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tributary",
-        abstract: "Self-hosted conversions and revenue analytics: Collector → Kafka → Sessionizer → Kafka → Aggregator → Postgres ← QueryAPI.",
+        abstract: "Self-hosted conversions and revenue analytics: Collector → Kafka → Sessionizer → Kafka → Aggregator → Postgres ← QueryAPI; Forwarder → ad platforms.",
         discussion: "Every setting is a flag or a TRIBUTARY_… environment variable; the defaults fit the local stack started by `scripts/stack up`. Run one service per process in production, or `tributary all` on one machine.",
         subcommands: [
-            All.self, CollectorCommand.self, SessionizerCommand.self, AggregatorCommand.self, QueryAPICommand.self,
+            All.self, CollectorCommand.self, SessionizerCommand.self, AggregatorCommand.self, QueryAPICommand.self, ForwarderCommand.self,
             Migrate.self, Rebuild.self, Simulate.self, Verify.self, SettingsCommand.self, BenchData.self,
         ]
     )
@@ -68,6 +68,15 @@ struct AggregatorCommand: ServiceCommand {
 struct QueryAPICommand: ServiceCommand {
     static let configuration = CommandConfiguration(commandName: "query-api", abstract: "Run the QueryAPI (reports and administration).")
     static let roles: Set<Role> = [.queryAPI]
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var server: ServerOptions
+}
+
+struct ForwarderCommand: ServiceCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forwarder", abstract: "Run the Forwarder (counted orders to Meta's Conversions API and Google Ads).",
+        discussion: "Any number may run: they share the work through row locks in Postgres. Needs TRIBUTARY_SECRET_KEY to open the destinations' credentials.")
+    static let roles: Set<Role> = [.forwarder]
     @OptionGroup var common: CommonOptions
     @OptionGroup var server: ServerOptions
 }

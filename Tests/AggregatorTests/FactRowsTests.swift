@@ -71,7 +71,23 @@ import Testing
             "properties": #"{"a":1}"#,
             "is_first_purchase": "t",
             "browser": "\\N", "os": "\\N", "device": "\\N", "is_bot": "f", "currency_defaulted": "f",
+            // Forwarding signals only for sites that forward (see the next test).
+            "forwarding": "\\N", "click_id_name": "\\N", "click_id": "\\N", "session_started_at": "\\N",
         ])
+    }
+
+    /// An event of a site that forwards to ad platforms carries its signals, with the session's
+    /// click id and start, for the forwarding outbox.
+    @Test func forwardingSignalsGoWithTheSessionsClickId() throws {
+        var enriched = Self.enriched()
+        enriched.event.forwarding = #"{"ads_consent":true}"#
+        enriched.context.clickId = "Cj0KCQ"
+        enriched.context.clickIdName = "gclid"
+        let row = Dictionary(uniqueKeysWithValues: zip(FactRows.columns, Self.fields(FactRows.line(enriched))))
+        #expect(row["forwarding"] == #"{"ads_consent":true}"#)
+        #expect(row["click_id_name"] == "gclid")
+        #expect(row["click_id"] == "Cj0KCQ")
+        #expect(row["session_started_at"] == Timestamp.formatRFC3339(enriched.sessionStartedAt))
     }
 
     @Test func absentValuesAreNull() {

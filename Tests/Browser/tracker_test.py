@@ -24,6 +24,11 @@ events arrived, each once, with the campaign of the landing URL.
      loads t.js with data-compat; each call arrives once as the native event the Collector's
      compatible endpoints make of it, with its money to the cent (a Convead order in the site's
      default currency), and no email leaves the page unhashed. tributary.track lifts `revenue`.
+  5. Ad consent and forwarding: on a site forwarding to Meta (the strict stand-in of
+     scripts/standins/meta_capi.py), a shopper who called tributary.consent({ads: true})
+     buys with an email: the purchase reaches the stand-in once, its event id the order id,
+     with the page's user agent, the _fbp cookie and the email hashed; no email is stored in
+     analytics.events. A shopper who refused consent buys too: nothing is sent for that order.
 
 Prints `browser: N passed, M failed`; exits 1 when anything failed.
 """
@@ -51,6 +56,7 @@ from harness import ROOT, Report, Tributary, call, free_port, wait_for
 SHOP_DIR = os.path.join(ROOT, "Tests", "Browser", "shop")
 POSTGRES_URL = os.environ["TRIBUTARY_POSTGRES_URL"]
 ADMIN_TOKEN = "browser-test-admin-token"
+META_TOKEN = "EAAB-browser-test"
 RUN = uuid.uuid4().hex[:10]
 # How long the asynchronous pipeline may take to show events (the first ones after start-up
 # wait for the consumer groups to form).
@@ -628,19 +634,71 @@ def test_shopify_tokens(tributary, shop, workdir):
               linked, f"{identity_of(site, token)!r} vs {visitor!r}")
 
 
+def meta_events(meta):
+    status, _, body = call("GET", meta + "/_standin/events")
+    return json.loads(body)["events"] if status == 200 else []
+
+
+def test_consent(tributary, shop, workdir, meta):
+    site = f"consent-{RUN}"
+    create_site(tributary, site, shop)
+    status, answer = tributary.api("PUT", f"/v1/admin/sites/{site}/destinations/meta",
+                                   {"pixel_id": "1234567890", "access_token": META_TOKEN, "settle_seconds": 0})
+    check("consent: the site's Meta destination is set", status in (200, 201), f"{status} {answer}")
+    Shop.config = {"COLLECTOR": tributary.collector, "SITE": site, "ENDPOINT": "", "RUN": RUN, "PRELOAD": ""}
+    orders = {}
+    for shopper, agreed in (("agreed", True), ("refused", False)):
+        driver = browser(workdir, "consent-" + shopper)
+        try:
+            driver.get(shop + "/index.html")
+            loaded(driver, "index.html")
+            driver.add_cookie({"name": "_fbp", "value": "fb.1.1700000000000.987654321", "path": "/"})
+            order = f"{shopper}-{RUN}"
+            orders[shopper] = order
+            driver.execute_script("tributary.consent({ads: arguments[0]});"
+                                  " tributary.track('purchase', {order_id: arguments[1], value: '49.90', currency: 'EUR',"
+                                  " email: ' Shopper@Example.COM '})", agreed, order)
+            check(f"consent: the {shopper} shopper's purchase left the page", delivered(driver, site, 15),
+                  f"still queued: {queued_names(driver, site)}")
+        finally:
+            driver.quit()
+    rows = await_events(site, 4)
+    check("consent: no email is stored in analytics.events",
+          all("shopper@example.com" not in json.dumps(r).lower() for r in rows), str([r["properties"] for r in rows]))
+    sent = wait_for(lambda: any(e["event"].get("event_id") == orders["agreed"] for e in meta_events(meta)), PIPELINE_TIMEOUT, 0.5)
+    events = [e["event"] for e in meta_events(meta) if e["event"].get("event_id") in orders.values()]
+    user = events[0]["user_data"] if events else {}
+    check("consent: the consenting shopper's purchase reached Meta once, its event id the order id",
+          sent and len(events) == 1 and events[0]["event_id"] == orders["agreed"], str(events))
+    check("consent: with the browser's user agent, the _fbp cookie and the email hashed (trimmed, lower-cased)",
+          user.get("client_user_agent") == USER_AGENT and user.get("fbp") == "fb.1.1700000000000.987654321"
+          and user.get("em") == [sha256("shopper@example.com")], str(user))
+    time.sleep(2)
+    status, answer = tributary.api("GET", f"/v1/sites/{site}/forwarding?platform=meta")
+    skipped = [d for d in (answer or {}).get("deliveries", []) if d.get("order_id") == orders["refused"]]
+    check("consent: the refusing shopper's order was not sent, and the delivery log says why",
+          len(events) == 1 and [d.get("state") for d in skipped] == ["skipped"] and "refused" in (skipped[0].get("reason") or ""),
+          f"{status} {skipped}")
+
+
 def main():
     workdir = tempfile.mkdtemp(prefix="tributary-browser-")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tributary = shop_server = None
+    tributary = shop_server = meta_stand_in = None
     try:
+        # A strict stand-in of Meta's Conversions API, where the Forwarder of `tributary all` sends.
+        meta_stand_in = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "standins", "meta_capi.py"), "--port", "0",
+                                          "--access-token", META_TOKEN], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        meta = "http://127.0.0.1:" + meta_stand_in.stdout.readline().split()[-1]
+        os.environ["TRIBUTARY_META_BASE_URL"] = meta
         tributary = Tributary(workdir, ADMIN_TOKEN)
         shop_port = free_port()
         shop_server = serve(Shop, shop_port)
         shop = f"http://127.0.0.1:{shop_port}"
         if test_script(tributary):
-            for test in (test_shop_flow, test_outage, test_vendor_snippets, test_shopify_tokens):
+            for test in (test_shop_flow, test_outage, test_vendor_snippets, test_shopify_tokens, test_consent):
                 try:
-                    test(tributary, shop, workdir)
+                    test(tributary, shop, workdir, *((meta,) if test is test_consent else ()))
                 except Exception:
                     check(f"{test.__name__} runs to its end", False, traceback.format_exc())
         else:
@@ -654,6 +712,8 @@ def main():
             if report.failed:
                 log("tributary log tail:\n" + tributary.tail(40))
             tributary.stop()
+        if meta_stand_in:
+            meta_stand_in.terminate()
         subprocess.run(["rm", "-rf", workdir])
     return report.finish()
 

@@ -22,12 +22,15 @@ struct RuntimeTests {
                                             registry: PrometheusCollectorRegistry(), logger: logger)
         #expect(services.map(\.name) == [
             "postgres", "setup", "aggregator producer", "sessionizer producer", "definitions producer", "collector producer",
-            "definition feed", "aggregator", "enriched replay", "sessionizer", "topic keeper", "raw replay", "idempotency key expiry",
+            "definition feed", "aggregator", "enriched replay", "sessionizer", "forwarder", "topic keeper", "raw replay", "idempotency key expiry",
             "query-api", "collector",
         ])
         let lone = try Runtime.services(roles: [.sessionizer], common: common, server: server,
                                         registry: PrometheusCollectorRegistry(), logger: logger)
         #expect(lone.map(\.name) == ["postgres", "setup", "sessionizer producer", "enriched replay", "sessionizer", "topic keeper", "operations"])
+        let forwarder = try Runtime.services(roles: [.forwarder], common: common, server: server,
+                                             registry: PrometheusCollectorRegistry(), logger: logger)
+        #expect(forwarder.map(\.name) == ["postgres", "setup", "forwarder", "topic keeper", "operations"])
     }
 
     /// A service that records when it stops.

@@ -83,9 +83,16 @@
     }
     return e;
   };
+  // Ad consent (`tributary.consent({ads: true})`), remembered, goes with every later event; with
+  // it, Meta's browser cookies (`_fbp`, `_fbc`) go too, for sites that forward to Meta.
+  const CONSENT = 'trb_consent', cookie = c => { const v = d.cookie.match('(?:^|; )' + c + '=([^;]*)'); return v ? v[1] : void 0 };
+  const ads = () => get(CONSENT), consent = () => {
+    const a = ads();
+    return a == null ? {} : a == '1' ? { consent: { ads: true }, fbp: cookie('_fbp'), fbc: cookie('_fbc') } : { consent: { ads: false } };
+  };
   const send = (type, name, extra) => {
     const o = load(me);
-    o.q.push(tokens(Object.assign({ site, type, name, anonymous_id: vid, user_id: uid || void 0, url: location.href, referrer: ref || void 0, timestamp: now() }, extra)));
+    o.q.push(tokens(Object.assign({ site, type, name, anonymous_id: vid, user_id: uid || void 0, url: location.href, referrer: ref || void 0, timestamp: now() }, consent(), extra)));
     save(o);
     o.q.length > 9 ? flush() : arm(1e3);
   };
@@ -118,13 +125,16 @@
   api.track = (name, props) => {
     const p = Object.assign({}, props), x = {};
     move(p, x, p.value != null ? 'value' : 'revenue', 'value');
-    for (const k of ['event_id', 'order_id']) move(p, x, k);
+    // The shopper's email and phone are never properties: the Collector hashes them for the
+    // ad platforms and keeps them nowhere else.
+    for (const k of ['event_id', 'order_id', 'email', 'phone']) move(p, x, k);
     if (Array.isArray(p.items)) move(p, x, 'items');
     if (typeof p.order == 'object') move(p, x, 'order');
     if (x.value != null || x.items || x.order) move(p, x, 'currency');
     send('event', name, Object.assign(x, bag(p)));
   };
   api.setVisitor = id => { if (id) put(VID, vid = '' + id) };
+  api.consent = c => put(CONSENT, c && c.ads ? '1' : '0');
   // The visitor's id, for the shop to hand its payment processor (Stripe's client_reference_id).
   api.visitorId = () => vid;
   api.identify = (id, traits) => { if (id) put(UID, uid = '' + id), send('identify', void 0, bag(Object.assign({}, traits))) };
