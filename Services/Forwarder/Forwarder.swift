@@ -255,6 +255,11 @@ struct ForwardingWorker: Sendable {
                     continue
                 }
                 var value = delivery.value
+                if delivery.kind == .conversion, let tooOld = ForwardingPlan.tooOld(order, platform: platform, now: Date()) {
+                    // Retries took it past the platform's window.
+                    try await record(delivery, site: site, platform: platform, state: "skipped", reason: tooOld, on: connection)
+                    continue
+                }
                 if delivery.kind == .conversion && value != order.netMinor {
                     // A conversion goes with what the order is worth when it leaves.
                     if order.netMinor == 0 {

@@ -101,9 +101,20 @@ struct PlannedDelivery: Sendable, Hashable {
 /// Decides what an order's change means for one destination: pure, so every rule is tested
 /// without a platform.
 enum ForwardingPlan {
-    /// Meta takes events of the last 7 days; Google click conversions of the last 90.
-    static let metaWindow: TimeInterval = 7 * 86_400
-    static let googleWindow: TimeInterval = 90 * 86_400
+    /// Meta takes events of the last 7 days; Google click conversions of the last 90. Ours
+    /// close 10 minutes earlier, so that an event planned in time is still in time when a
+    /// retry sends it.
+    static let metaWindow: TimeInterval = 7 * 86_400 - 600
+    static let googleWindow: TimeInterval = 90 * 86_400 - 600
+
+    /// Why an order is too old for the platform's window; nil when it is not.
+    static func tooOld(_ order: CountedOrder, platform: AdPlatform, now: Date) -> String? {
+        let age = now.timeIntervalSince(order.occurredAt)
+        switch platform {
+        case .meta: return age > metaWindow ? "older than 7 days: Meta takes events of the last 7 days only" : nil
+        case .googleAds: return age > googleWindow ? "older than 90 days: Google Ads takes click conversions of the last 90 days only" : nil
+        }
+    }
 
     enum Decision: Sendable, Hashable {
         case record(PlannedDelivery)
@@ -143,14 +154,12 @@ enum ForwardingPlan {
             return signals.adsConsent == false ? "the shopper refused ad consent" : "no ad consent was given (the site requires it)"
         }
         if order.netMinor == 0 { return "refunded in full before it was forwarded" }
-        let age = now.timeIntervalSince(order.occurredAt)
+        if let tooOld = tooOld(order, platform: destination.platform, now: now) { return tooOld }
         switch destination.platform {
         case .meta:
-            if age > metaWindow { return "older than 7 days: Meta takes events of the last 7 days only" }
             if signals.userAgent == nil { return "no user agent of the shopper (Meta requires it for website events)" }
             if signals.url == nil { return "no page URL (Meta requires event_source_url for website events)" }
         case .googleAds:
-            if age > googleWindow { return "older than 90 days: Google Ads takes click conversions of the last 90 days only" }
             if signals.googleClick == nil && signals.googleEmail == nil && signals.googlePhone == nil {
                 return "no Google click id (gclid, gbraid, wbraid) and no email or phone to match"
             }

@@ -123,6 +123,7 @@ public struct QueryAPI: Sendable {
         }
         addDefinitionRoutes(to: router)
         addIntegrationRoutes(to: router)
+        addDestinationRoutes(to: router)
         // Read the resources now, at start-up: a broken bundle stops the process here.
         let openAPI = OpenAPI.json
         let dashboard = ByteBuffer(string: Dashboard.page)

@@ -28,6 +28,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Give up on a request after retrying this many seconds.") var retrySeconds = 180
     @Option(help: "The traffic's clock: Unix milliseconds it ends an hour before (default: now). Same seed and time, same traffic.")
     var now: Int64?
+    @Option(help: ArgumentHelp("A JSON file of ad platform destinations to set on the site before the traffic: {\"meta\": {…}, \"google-ads\": {…}}, each the body of PUT /v1/admin/sites/{site}/destinations/{platform}.",
+                               valueName: "file"))
+    var destinations: String?
 
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -43,6 +46,7 @@ struct Simulate: AsyncParsableCommand {
     func simulate(_ client: HTTPClient) async throws {
         let serverKey = try await createSite(client)
         let stripe = try await connectStripe(client)
+        if let destinations { try await setDestinations(client, file: destinations) }
         let now = self.now ?? Int64(Date().timeIntervalSince1970 * 1000)
         let traffic = ShopTraffic(site: site, visitorCount: visitors, days: days, seed: seed, now: now, stripe: stripe)
         let totalEvents = traffic.visitors.flatMap(\.posts).map(\.eventCount).reduce(0, +)
@@ -91,6 +95,7 @@ struct Simulate: AsyncParsableCommand {
             request.headers.add(name: "Authorization", value: "Bearer \(serverKey)")
         } else if !post.isStripe {
             request.headers.add(name: "Origin", value: "https://shop.example")
+            request.headers.add(name: "User-Agent", value: ShopTraffic.browserUserAgent)
         }
         let body = post.watchForm ?? post.body.serialized
         let deadline = Date().addingTimeInterval(TimeInterval(retrySeconds))
@@ -136,6 +141,17 @@ struct Simulate: AsyncParsableCommand {
             log("simulate: no Stripe share: the QueryAPI cannot store webhook secrets (\(body["error"]?["message"]?.stringValue ?? "503"))")
             return false
         default: throw ValidationError("could not set up the Stripe integration of '\(site)': \(status) \(body.serialized)")
+        }
+    }
+
+    func setDestinations(_ client: HTTPClient, file: String) async throws {
+        let document = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+        for (platform, body) in (document.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let (status, answer) = try await call(client, "PUT", "/v1/admin/sites/\(site)/destinations/\(platform)", body: body)
+            guard status == 200 || status == 201 else {
+                throw ValidationError("could not set the \(platform) destination of '\(site)': \(status) \(answer.serialized)")
+            }
+            log("simulate: the site forwards to \(platform)")
         }
     }
 

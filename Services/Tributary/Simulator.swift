@@ -6,6 +6,10 @@ import NIOHTTP1
 
 /// A simulated shop's traffic with its exact expected report figures.
 struct ShopTraffic {
+    /// The shoppers' browser (desktop Chrome), sent with their requests and passed on by the
+    /// shop's server for the ad platforms.
+    static let browserUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+
     /// How a visit arrives, and the source/medium/campaign the pipeline must credit it to.
     struct Arrival {
         var weight: Int
@@ -111,6 +115,9 @@ struct ShopTraffic {
                     object["anonymous_id"] = .string(devices[device])
                     if loggedIn.contains(device), let userId { object["user_id"] = .string(userId) }
                     object["timestamp"] = .string(Timestamp.formatRFC3339(clock))
+                    // The shopper agreed to ad measurement (tributary.consent): kept only for
+                    // sites that forward to ad platforms.
+                    object["consent"] = .object(["ads": .bool(true)])
                     return .object(object)
                 }
                 var landing: [String: JSONValue] = ["type": .string("pageview"), "url": .string("https://shop.example/" + Self.landingPath(&random) + arrival.query)]
@@ -170,6 +177,7 @@ struct ShopTraffic {
                         : .string(Money(currency: money, amountMinor: total).decimalText)
                     let purchase: [String: JSONValue] = [
                         "name": .string("purchase"), "event_id": .string(orderId), "value": value,
+                        "url": .string("https://shop.example/checkout/thanks"),
                         "order": .object(["is_first_purchase": .bool(!hasOrdered)]),
                         "currency": .string(Bool.random(using: &random) ? currency.code : currency.code.lowercased()), "items": .array(items),
                     ]
@@ -206,6 +214,11 @@ struct ShopTraffic {
                     if delivery >= 3 && !stripeOnly {
                         var server = purchase
                         server["timestamp"] = .string(Timestamp.formatRFC3339(clock))
+                        // The shop's server knows the shopper's email (hashed by the Collector for
+                        // the ad platforms, kept nowhere else) and passes the consent on.
+                        server["email"] = .string("shopper-\(index)@example.com")
+                        server["client_user_agent"] = .string(ShopTraffic.browserUserAgent)
+                        server["consent"] = .object(["ads": .bool(true)])
                         // A logged-in user's order is often reported with the user id alone. Shops
                         // report through the endpoints of the tools they used before: Heap's (one
                         // event per line item), OpenAnalyticsAPI's, Millimetric's, servoki's.

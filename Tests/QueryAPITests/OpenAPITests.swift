@@ -21,6 +21,8 @@ import Testing
         ("get", "/v1/sites/{site}"), ("get", "/v1/sites/{site}/overview"), ("get", "/v1/sites/{site}/revenue"), ("get", "/v1/sites/{site}/products"),
         ("get", "/v1/sites/{site}/attribution"), ("get", "/v1/sites/{site}/retention"),
         ("get", "/v1/sites/{site}/customers"), ("get", "/v1/sites/{site}/carts"), ("get", "/v1/sites/{site}/reconciliation"),
+        ("put", "/v1/admin/sites/{site}/destinations/{platform}"), ("get", "/v1/admin/sites/{site}/destinations/{platform}"),
+        ("delete", "/v1/admin/sites/{site}/destinations/{platform}"), ("get", "/v1/sites/{site}/forwarding"),
         ("post", "/v1/sites/{site}/goals"), ("get", "/v1/sites/{site}/goals"), ("delete", "/v1/sites/{site}/goals/{id}"),
         ("get", "/v1/sites/{site}/goals/{id}/report"),
         ("post", "/v1/sites/{site}/funnels"), ("post", "/v1/sites/{site}/funnels/templates/ecommerce"),
