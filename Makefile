@@ -36,6 +36,7 @@ test: setup
 	@$(SWIFT_BUILD) --build-tests
 	@bash scripts/check-compose
 	@bash scripts/check-settings
+	@python3 scripts/standins/test_meta_capi.py && python3 scripts/standins/test_google_ads.py
 	@trap 'bash scripts/stack down test --purge >/dev/null 2>&1' EXIT; \
 	  bash scripts/stack down test --purge >/dev/null 2>&1; \
 	  eval "$$(bash scripts/stack up test)" && \
