@@ -239,7 +239,9 @@ extension QueryAPI {
             .decode((String, String, String, Int64, String, String, String?, Int, Date, Date, Date?).self) {
             deliveries.append(.object([
                 "platform": .string(platformName(platform)), "order_id": .string(orderId), "kind": .string(kind),
-                "value_minor": .number(String(valueMinor)), "currency": .string(currency), "state": .string(state),
+                "value_minor": .number(String(valueMinor)), "currency": .string(currency),
+                "value": Currency(code: currency).map { .string(Money(currency: $0, amountMinor: valueMinor).decimalText) } ?? .null,
+                "state": .string(state),
                 "reason": reason.map { .string($0) } ?? .null, "attempts": .number(String(attempts)),
                 "created_at": .string(Self.rfc3339(createdAt)), "updated_at": .string(Self.rfc3339(updatedAt)),
                 "sent_at": sentAt.map { .string(Self.rfc3339($0)) } ?? .null,

@@ -448,6 +448,16 @@ def test_admin_view(tributary, expected, workdir):
           == {(t["currency"], t["revenue_minor"]) for t in expected["totals"]},
           f"{overview['orders']} {overview['revenue']} vs {expected['orders']} {expected['totals']}")
 
+    # Deliveries to ad platforms as the Forwarder records them (the simulated shop forwards
+    # nowhere): the panel must show the API's totals and latest deliveries.
+    subprocess.run(["psql", os.environ["TRIBUTARY_POSTGRES_URL"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"site={SITE}"], check=True,
+                   input="""INSERT INTO forwarding.deliveries (site, platform, order_id, kind, value_minor, currency, state, reason, attempts, sent_at)
+                            VALUES (:'site', 'meta', 'A-1', 'conversion', 50663, 'EUR', 'sent', NULL, 1, now()),
+                                   (:'site', 'google_ads', 'A-1', 'conversion', 50663, 'EUR', 'failed',
+                                    'HTTP 400: INVALID_ARGUMENT — conversion_action not found', 1, NULL),
+                                   (:'site', 'meta', 'A-2', 'conversion', 1200, 'JPY', 'skipped', 'the shopper refused ad consent', 0, NULL)
+                            ON CONFLICT DO NOTHING""", text=True, capture_output=True, timeout=30)
+
     driver = browser(workdir, "admin")
     try:
         driver.get(tributary.query + "/")
@@ -490,6 +500,7 @@ def test_admin_view(tributary, expected, workdir):
 
         later = answers_for(tributary, SITE, first, last)
         check("the API still answers the same after the comparison (nothing was moving)", later == answers)
+        check_forwarding(driver, tributary)
 
         origin = tributary.query
         resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
@@ -501,6 +512,27 @@ def test_admin_view(tributary, expected, workdir):
         check("no script error in the console", not errors, str(errors[:5]))
     finally:
         driver.quit()
+
+
+def check_forwarding(driver, tributary):
+    """The forwarding panel: per platform, the deliveries in each state as GET /forwarding
+    totals them; the latest deliveries with their value, state and the platform's error."""
+    answer = api_get(tributary, "forwarding?limit=20")
+    totals = table_of(driver, "forwarding-totals") or {"rows": []}
+    want = {}
+    for t in answer["totals"]:
+        want.setdefault(t["platform"], {})[t["state"]] = str(t["deliveries"])
+    shown = {r["data"].get("platform"): {state: value_in(r, state) for state in ("sent", "pending", "failed", "skipped")}
+             for r in totals["rows"]}
+    expected = {p: {state: states.get(state, "0") for state in ("sent", "pending", "failed", "skipped")} for p, states in want.items()}
+    check("forwarding: the panel's deliveries per platform and state equal GET /forwarding's totals",
+          bool(expected) and shown == expected, f"screen {shown}, API {expected}")
+    latest = table_of(driver, "forwarding-deliveries") or {"rows": []}
+    rows = [(r["data"].get("platform"), r["data"].get("order"), value_in(r, "value"), value_in(r, "state"), value_in(r, "reason"))
+            for r in latest["rows"]]
+    api_rows = [(d["platform"], d["order_id"], f"{d['value']} {d['currency']}", d["state"], d["reason"] or "") for d in answer["deliveries"]]
+    check("forwarding: the latest deliveries are the API's, with their value, state and the platform's error or the reason",
+          rows == api_rows and any("conversion_action not found" in r[4] for r in rows), f"screen {rows}, API {api_rows}")
 
 
 def rotate_keys(tributary):

@@ -270,6 +270,7 @@ struct DestinationRoutesTests {
             #expect(failed?["platform"] == .string("google-ads"))
             #expect(failed?["kind"] == .string("conversion"))
             #expect(failed?["value_minor"] == .number("1999"))
+            #expect(failed?["value"] == .string("19.99"))
             #expect(failed?["currency"] == .string("USD"))
             #expect(failed?["state"] == .string("failed"))
             #expect(failed?["reason"] == .string("UNAUTHENTICATED"))

@@ -269,11 +269,12 @@ async function load() {
   const started = performance.now();
   status("Loading…");
   const revenue = {breakdown: view.breakdown, ...filterParams("revenue", f)};
-  const [overview, sources, days, reconciliation, goals, funnels, products, customers, carts, retention, prevOverview, prevSources, ...attribution] = await Promise.all([
+  const [overview, sources, days, reconciliation, forwarding, goals, funnels, products, customers, carts, retention, prevOverview, prevSources, ...attribution] = await Promise.all([
     get("overview", {...range, ...filterParams("overview", f)}),
     get("revenue", {...range, ...revenue}),
     get("revenue", {...range, breakdown: "day", ...filterParams("revenue", f)}),
     get("reconciliation", {...range, breakdown: "source", ...filterParams("reconciliation", f)}),
+    get("forwarding", {limit: 20}),
     api(`${base}/goals`),
     api(`${base}/funnels`),
     get("products", {...range, breakdown: view.products}),
@@ -297,7 +298,7 @@ async function load() {
   if (gen !== S.gen) return;
   S.want.funnel = null;
   $("funnel").dataset.chosen = chosen ?? "";
-  S.data = {site, from, to, base, view, previous, overview, sources, days, reconciliation, goals, goalReports, funnels, funnel,
+  S.data = {site, from, to, base, view, previous, overview, sources, days, reconciliation, forwarding, goals, goalReports, funnels, funnel,
     products, customers, carts, retention, prevOverview, prevSources, attribution: MODELS.map((model, i) => ({model, r: attribution[i]}))};
   render();
   const bad = [overview, sources, days].find(r => !r.ok);
@@ -341,7 +342,7 @@ function renderPanels() {
   document.body.dataset.currency = $("currency").value;
   $("sources-title").textContent = "Revenue by " + $("breakdown").selectedOptions[0].textContent.toLowerCase();
   renderOverview(); renderDays(); renderSources(); renderAttribution(); renderCustomers(); renderCarts(); renderProducts();
-  renderRetention(); renderReconciliation(); renderGoals(); renderFunnel();
+  renderRetention(); renderReconciliation(); renderForwarding(); renderGoals(); renderFunnel();
 }
 
 // ------------------------------------------------------------------ panels
@@ -518,6 +519,28 @@ function renderReconciliation() {
     foot: [{testid: "reconciliation-totals", label: "Total", span: 1, row: r.body.totals}]})),
     h("p", {class: "note"}, "Confirmed: the payment processor reported the order; tracked: the browser or the shop's server did. " +
       "Tracked and difference (processor − tracked) are of the orders both confirmed and tracked."));
+}
+
+// Deliveries to the ad platforms: how many per platform and state (all time), and the latest
+// ones with the platform's error or why they were skipped.
+const PLATFORMS = {meta: "Meta", "google-ads": "Google Ads"};
+function renderForwarding() {
+  const r = S.data.forwarding;
+  if (!r.ok) return show("forwarding", failure("forwarding-error", r));
+  if (!r.body.totals.length) {
+    return show("forwarding", h("p", {class: "muted", "data-testid": "forwarding-empty"}, "No orders forwarded: this site has no ad platform destination."));
+  }
+  const states = ["sent", "pending", "failed", "skipped"], byPlatform = {};
+  for (const t of r.body.totals) (byPlatform[t.platform] ??= {platform: t.platform})[t.state] = t.deliveries;
+  const totals = grid({testid: "forwarding-totals", caption: "Deliveries per platform, all time",
+    cols: [textCol("platform", "Platform", row => PLATFORMS[row.platform] || row.platform), ...states.map(k => countCol(k, k[0].toUpperCase() + k.slice(1), row => row[k] ?? "0"))],
+    rows: Object.values(byPlatform).map(row => ({row, attrs: {"data-testid": "forwarding-platform", "data-platform": row.platform}}))});
+  const latest = grid({testid: "forwarding-deliveries", caption: "Latest deliveries",
+    cols: [textCol("platform", "Platform", row => PLATFORMS[row.platform] || row.platform), textCol("order_id", "Order"), textCol("kind", "Kind"),
+      textCol("value", "Value", row => row.value == null ? null : `${row.value} ${row.currency}`),
+      textCol("state", "State"), countCol("attempts", "Attempts"), textCol("reason", "Error or reason")],
+    rows: r.body.deliveries.map(row => ({row, attrs: {"data-testid": "forwarding-delivery", "data-order": row.order_id, "data-platform": row.platform}}))});
+  show("forwarding", exportable("forwarding-totals", totals), exportable("forwarding-deliveries", latest));
 }
 
 function renderGoals() {
