@@ -43,7 +43,7 @@ public struct ForwarderConfiguration: Sendable {
 /// conversions are settled, or after 7 days.
 ///
 /// Metrics: `tributary_forwarder_deliveries_total{platform, outcome}` (sent, failed, skipped,
-/// retried), `tributary_forwarder_pending` (deliveries waiting).
+/// retried), `tributary_forwarder_pending` (deliveries waiting to be sent, retries included).
 public struct ForwarderService: Service {
     let configuration: ForwarderConfiguration
     let postgres: PostgresClient
@@ -109,6 +109,8 @@ struct ForwardingWorker: Sendable {
         for (site, platform) in try await destinationsWithDueDeliveries() {
             sent += try await sendDue(site: site, platform: platform)
         }
+        let waiting = try await postgres.query("SELECT count(*)::int8 FROM forwarding.deliveries WHERE state = 'pending'", logger: logger)
+        for try await count in waiting.decode(Int64.self) { Gauge(label: "tributary_forwarder_pending").record(count) }
         return planned > 0 || sent > 0
     }
 
