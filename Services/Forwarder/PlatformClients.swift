@@ -94,8 +94,10 @@ struct MetaConversions: Sendable {
             if answer.status >= 500 || answer.status == 429 || error?["is_transient"]?.boolValue == true {
                 return deliveries.map { _ in .retry(message) }
             }
-            // Meta refuses a whole batch for one bad event: find it by sending each alone.
-            guard deliveries.count > 1 else { return [.failed(message)] }
+            // Meta refuses a whole batch for one bad event (an invalid parameter, code 100): find
+            // it by sending each alone. Other refusals (a bad token, a missing permission) are
+            // the destination's, and every event of the batch fails with them.
+            guard deliveries.count > 1, error?["code"]?.scalarText == "100" else { return deliveries.map { _ in .failed(message) } }
             var outcomes: [DeliveryOutcome] = []
             for delivery in deliveries { outcomes += await send([delivery], destination: destination, credentials: credentials) }
             return outcomes

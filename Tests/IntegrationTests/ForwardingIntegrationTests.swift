@@ -111,7 +111,7 @@ struct ForwardingIntegrationTests {
     }
 
     /// Creates the site with both destinations (no settle delay: the test decides when).
-    func setUp(_ shop: Shop, _ postgres: PostgresClient, meta: PlatformStandIn, requireConsent: Bool = true, metaToken: String = metaToken) async throws {
+    func setUp(_ shop: Shop, _ postgres: PostgresClient, requireConsent: Bool = true, metaToken: String = metaToken) async throws {
         _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: shop.site, name: "Forwarding shop", timezone: "Europe/Berlin"))
         let store = DestinationStore(client: postgres, logger: TestStack.logger)
         _ = try await store.put(Destination(site: shop.site, platform: .meta, settings: ["pixel_id": "1234567890"], requireConsent: requireConsent, settleSeconds: 0),
@@ -148,7 +148,7 @@ struct ForwardingIntegrationTests {
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
-            try await setUp(shop, postgres, meta: meta)
+            try await setUp(shop, postgres)
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             let session = EventID.uuidV7(millis: now)
             let browser = try shop.purchase(["order_id": .string("A-1001"), "value": .string("499.00"), "currency": .string("EUR"),
@@ -215,7 +215,7 @@ struct ForwardingIntegrationTests {
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
-            try await setUp(shop, postgres, meta: meta)
+            try await setUp(shop, postgres)
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             let refused = try shop.purchase(["order_id": .string("B-1"), "value": .string("10.00"), "currency": .string("EUR"), "url": .string("https://shop.example/t"),
                                              "consent": .object(["ads": .bool(false)])], origin: .browser, at: now, person: "p1", session: EventID.uuidV7(millis: now))
@@ -239,7 +239,7 @@ struct ForwardingIntegrationTests {
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
-            try await setUp(shop, postgres, meta: meta, requireConsent: false)
+            try await setUp(shop, postgres, requireConsent: false)
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             try await meta.post("/_standin/fail", .object(["status": .number("500"), "count": .number("3")]))
             try await google.post("/_standin/fail", .object(["status": .number("503"), "count": .number("2")]))
@@ -253,14 +253,20 @@ struct ForwardingIntegrationTests {
 
             // A wrong access token: Meta's 4xx is recorded with its message and not retried.
             var other = Shop()
-            try await setUp(other, postgres, meta: meta, requireConsent: false, metaToken: "EAAB-revoked")
-            try await aggregator.runBatch([try other.purchase(["order_id": .string("D-1"), "value": .string("5"), "currency": .string("EUR"),
-                                                                "url": .string("https://shop.example/t")],
-                                                               origin: .browser, at: now, person: "p9", session: EventID.uuidV7(millis: now + 7))], postgres: postgres)
+            try await setUp(other, postgres, requireConsent: false, metaToken: "EAAB-revoked")
+            try await aggregator.runBatch([
+                try other.purchase(["order_id": .string("D-1"), "value": .string("5"), "currency": .string("EUR"), "url": .string("https://shop.example/t")],
+                                   origin: .browser, at: now, person: "p9", session: EventID.uuidV7(millis: now + 7)),
+                try other.purchase(["order_id": .string("D-2"), "value": .string("6"), "currency": .string("EUR"), "url": .string("https://shop.example/t")],
+                                   origin: .browser, at: now, person: "p8", session: EventID.uuidV7(millis: now + 8)),
+            ], postgres: postgres)
             let before = try await meta.get("/_standin/requests")["requests"]?.arrayValue?.count ?? 0
             try await drain(worker(postgres, meta: meta, google: google), postgres, skipBackoff: true)
             let rows = try await deliveries(postgres, site: other.site)
-            #expect(rows.first { $0.hasPrefix("meta D-1 conversion 500 failed 1 (HTTP 400") && $0.contains("Invalid OAuth access token") } != nil, "\(rows)")
+            for order in ["D-1 conversion 500", "D-2 conversion 600"] {
+                #expect(rows.first { $0.hasPrefix("meta \(order) failed 1 (HTTP 400") && $0.contains("Invalid OAuth access token") } != nil, "\(rows)")
+            }
+            // One request for both: a refusal of the token is not searched for event by event.
             #expect(try await meta.get("/_standin/requests")["requests"]?.arrayValue?.count == before + 1)
         }
     }
