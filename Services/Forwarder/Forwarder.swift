@@ -104,7 +104,7 @@ struct ForwardingWorker: Sendable {
     /// Plans due orders, then sends one batch per destination with due deliveries. Returns
     /// whether it found work (then the next round starts at once).
     func round(now: Date = Date()) async throws -> Bool {
-        let planned = try await planDueOrders(now: now)
+        let planned = try await planDueOrders(now: now) + planDueEvents(now: now)
         var sent = 0
         for (site, platform) in try await destinationsWithDueDeliveries() {
             sent += try await sendDue(site: site, platform: platform)
@@ -179,6 +179,64 @@ struct ForwardingWorker: Sendable {
         }
     }
 
+    /// Records a delivery for each queued event (cart, checkout, product view, lead) of a site
+    /// that forwards it to Meta: pending, or skipped with why (then the event is forgotten).
+    func planDueEvents(now: Date) async throws -> Int {
+        try await postgres.withTransaction(logger: logger) { connection in
+            let queued = try await Self.pendingEvents(where: """
+                NOT EXISTS (SELECT FROM forwarding.deliveries d WHERE d.site = p.site AND d.platform = 'meta'
+                            AND d.order_id = p.event_uuid::text AND d.kind = 'event')
+                ORDER BY p.received_at LIMIT \(Self.planBatch) FOR UPDATE OF p SKIP LOCKED
+                """, on: connection, logger: logger)
+            guard !queued.isEmpty else { return 0 }
+            let destinations = Dictionary(try await DestinationStore(client: postgres, logger: logger).enabled()
+                .filter { $0.platform == .meta }.map { ($0.site, $0) }, uniquingKeysWith: { first, _ in first })
+            var skipped: [String] = []
+            for event in queued {
+                let problem = destinations[event.order.site].map { ForwardingPlan.eventProblem(event.order, destination: $0, now: now) }
+                    ?? "the site no longer forwards to Meta"
+                try await connection.query("""
+                    INSERT INTO forwarding.deliveries (site, platform, order_id, kind, value_minor, currency, state, reason)
+                    VALUES (\(event.order.site), 'meta', \(event.order.orderId), 'event', \(event.order.revenueMinor), \(event.order.currency),
+                            \(problem == nil ? "pending" : "skipped"), \(problem))
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+                if problem != nil { skipped.append(event.order.orderId) }
+            }
+            if !skipped.isEmpty {
+                Counter(label: "tributary_forwarder_deliveries_total", dimensions: [("platform", "meta"), ("outcome", "skipped")]).increment(by: skipped.count)
+                try await connection.query("DELETE FROM forwarding.pending_events WHERE event_uuid::text = ANY(\(skipped))", logger: logger)
+            }
+            return queued.count
+        }
+    }
+
+    /// Queued events (`forwarding.pending_events` aliased `p`, with `condition`), each as an
+    /// order-like record for the Meta client: its uuid as id, its amount, its signals.
+    static func pendingEvents(where condition: SQLFragment, on connection: PostgresConnection, logger: Logger) async throws
+        -> [(order: CountedOrder, metaEvent: String, items: [(id: String, quantity: Int64)])] {
+        let statement: SQLFragment = """
+            SELECT p.site, p.event_uuid::text, p.meta_event, p.occurred_at, p.person_id, p.url, coalesce(p.currency, ''),
+                   coalesce(p.amount_minor, 0), coalesce(p.items::text, '[]'), p.signals::text
+            FROM forwarding.pending_events p WHERE \(condition)
+            """
+        var result: [(order: CountedOrder, metaEvent: String, items: [(id: String, quantity: Int64)])] = []
+        for try await (site, uuid, name, occurredAt, person, url, currency, amount, itemsText, signalsText)
+            in try await connection.query(statement.query, logger: logger).decode((String, String, String, Date, String, String?, String, Int64, String, String).self) {
+            let object = (try? JSONValue.parse(signalsText))?.objectValue ?? [:]
+            var signals: [String: String] = [:]
+            for (key, value) in object { if let text = value.scalarText, key != "ads_consent" { signals[key] = text } }
+            let merged = OrderSignals(copies: [OrderSignals.Copy(signals: signals, consent: object["ads_consent"]?.boolValue, url: url, browser: true)])
+            let items = ((try? JSONValue.parse(itemsText))?.arrayValue ?? []).compactMap { item -> (id: String, quantity: Int64)? in
+                guard let id = item["product_id"]?.scalarText ?? item["sku"]?.scalarText else { return nil }
+                return (id, Int64(item["quantity"]?.scalarText ?? "") ?? 1)
+            }
+            result.append((CountedOrder(site: site, orderId: uuid, occurredAt: occurredAt, personId: person, currency: currency,
+                                        revenueMinor: amount, refundedMinor: 0, signals: merged), name, items))
+        }
+        return result
+    }
+
     /// The orders as counted now, with their copies' signals merged.
     static func orders(sites: [String], orders: [String], on connection: PostgresConnection, logger: Logger) async throws -> [CountedOrder] {
         var result: [String: CountedOrder] = [:]
@@ -245,13 +303,31 @@ struct ForwardingWorker: Sendable {
             guard let secretBox, let credentials = try await store.credentials(site: site, platform: platform, box: secretBox) else {
                 throw PlatformCallError(description: "the credentials of the \(platform.pathName) destination of site \(site) cannot be opened (is TRIBUTARY_SECRET_KEY the one they were sealed with?)")
             }
-            let counted = try await Self.orders(sites: claimed.map { _ in site }, orders: claimed.map(\.order), on: connection, logger: logger)
+            let orderClaims = claimed.filter { $0.kind != .event }.map(\.order), eventClaims = claimed.filter { $0.kind == .event }.map(\.order)
+            let counted = orderClaims.isEmpty ? [] : try await Self.orders(sites: orderClaims.map { _ in site }, orders: orderClaims, on: connection, logger: logger)
             let byOrder = Dictionary(counted.map { ($0.orderId, $0) }, uniquingKeysWith: { first, _ in first })
+            let events = eventClaims.isEmpty ? [:] : Dictionary(
+                try await Self.pendingEvents(where: "p.site = \(site) AND p.event_uuid::text = ANY(\(eventClaims))", on: connection, logger: logger)
+                    .map { ($0.order.orderId, $0) }, uniquingKeysWith: { first, _ in first })
             let items = try await Self.items(site: site, orders: claimed.map(\.order), on: connection, logger: logger)
             let refundedAt = try await Self.lastRefunds(site: site, orders: claimed.map(\.order), on: connection, logger: logger)
             var outgoing: [OutgoingDelivery] = []
             var sending: [(order: String, kind: DeliveryRecord.Kind, value: Int64, attempts: Int)] = []
-            for delivery in claimed {
+            for delivery in claimed where delivery.kind == .event {
+                guard let event = events[delivery.order] else {
+                    try await record(delivery, site: site, platform: platform, state: "skipped", reason: "the event's details are gone", on: connection)
+                    continue
+                }
+                if let tooOld = ForwardingPlan.tooOld(event.order, platform: platform, now: Date()) {
+                    // Retries took it past Meta's window.
+                    try await record(delivery, site: site, platform: platform, state: "skipped", reason: tooOld, on: connection)
+                    continue
+                }
+                outgoing.append(OutgoingDelivery(kind: .event, valueMinor: delivery.value, order: event.order, items: event.items,
+                                                 changedAt: Date(), metaEvent: event.metaEvent))
+                sending.append(delivery)
+            }
+            for delivery in claimed where delivery.kind != .event {
                 guard let order = byOrder[delivery.order] else {
                     try await record(delivery, site: site, platform: platform, state: "skipped", reason: "the order is no longer counted", on: connection)
                     continue
@@ -309,6 +385,16 @@ struct ForwardingWorker: Sendable {
                         """, logger: logger)
                     counts["retried", default: 0] += 1
                 }
+            }
+            // An event's details (its signals with the shopper's user agent and IP) are kept
+            // only until its delivery is settled.
+            let settledEvents = zip(sending, outcomes).compactMap { delivery, outcome -> String? in
+                guard delivery.kind == .event else { return nil }
+                if case .retry = outcome, delivery.attempts + 1 < maximumAttempts { return nil }
+                return delivery.order
+            } + eventClaims.filter { uuid in !sending.contains { $0.order == uuid && $0.kind == .event } }
+            if !settledEvents.isEmpty {
+                try await connection.query("DELETE FROM forwarding.pending_events WHERE site = \(site) AND event_uuid::text = ANY(\(settledEvents))", logger: logger)
             }
             for (outcome, count) in counts {
                 Counter(label: "tributary_forwarder_deliveries_total", dimensions: [("platform", platform.rawValue), ("outcome", outcome)]).increment(by: count)
@@ -371,5 +457,7 @@ struct ForwardingWorker: Sendable {
                                        AND d.kind = 'conversion' AND d.state = 'pending')))
             """, logger: logger)
         try await postgres.query("DELETE FROM forwarding.order_signals WHERE received_at < now() - interval '100 days'", logger: logger)
+        // Events a removed destination left behind.
+        try await postgres.query("DELETE FROM forwarding.pending_events WHERE received_at < now() - interval '7 days'", logger: logger)
     }
 }

@@ -83,7 +83,9 @@ struct OrderSignals: Sendable, Hashable {
 
 /// What has been delivered (or decided) for one (destination, order).
 struct DeliveryRecord: Sendable, Hashable {
-    enum Kind: String, Sendable { case conversion, retraction, restatement }
+    /// An order's conversion and adjustments; `event`: a cart, checkout, product-view or lead
+    /// event sent to Meta (the delivery's order id is then the event's uuid).
+    enum Kind: String, Sendable { case conversion, retraction, restatement, event }
     enum State: String, Sendable { case pending, sent, failed, skipped }
     var kind: Kind
     var valueMinor: Int64
@@ -145,6 +147,17 @@ enum ForwardingPlan {
         case .meta: return .record(PlannedDelivery(kind: kind, valueMinor: net, skipped: "Meta's Conversions API takes no adjustments of a sent event"))
         case .googleAds: return .record(PlannedDelivery(kind: kind, valueMinor: net, skipped: nil))
         }
+    }
+
+    /// Why an event (not a purchase) cannot go to Meta; nil when it can.
+    static func eventProblem(_ event: CountedOrder, destination: Destination, now: Date) -> String? {
+        if destination.requireConsent && event.signals.adsConsent != true {
+            return event.signals.adsConsent == false ? "the shopper refused ad consent" : "no ad consent was given (the site requires it)"
+        }
+        if let tooOld = tooOld(event, platform: .meta, now: now) { return tooOld }
+        if event.signals.userAgent == nil { return "no user agent of the shopper (Meta requires it for website events)" }
+        if event.signals.url == nil { return "no page URL (Meta requires event_source_url for website events)" }
+        return nil
     }
 
     /// Why an order's conversion cannot go to this destination; nil when it can.

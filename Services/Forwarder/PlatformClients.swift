@@ -17,6 +17,9 @@ struct OutgoingDelivery: Sendable {
     /// derived from the data, so a resend after a crash carries the same time (Google then
     /// answers that it has it), and later than the conversion, as Google requires.
     var changedAt: Date
+    /// Meta's name of the event: `Purchase` for an order, else the forwarded event's
+    /// (`AddToCart`, `InitiateCheckout`, `ViewContent`, `Lead`).
+    var metaEvent = "Purchase"
 }
 
 /// What became of one delivery's request.
@@ -130,22 +133,23 @@ struct MetaConversions: Sendable {
         if let fbc = signals.metaClick { user["fbc"] = .string(fbc) }
         if let agent = signals.userAgent { user["client_user_agent"] = .string(agent) }
         if let ip = signals.ipAddress { user["client_ip_address"] = .string(ip) }
-        var custom: [String: JSONValue] = [
-            "currency": .string(order.currency),
-            "value": decimalNumber(delivery.valueMinor, currency: order.currency),
-            "order_id": .string(order.orderId),
-        ]
+        var custom: [String: JSONValue] = [:]
+        if delivery.metaEvent == "Purchase" || !order.currency.isEmpty {
+            custom["currency"] = .string(order.currency)
+            custom["value"] = decimalNumber(delivery.valueMinor, currency: order.currency)
+        }
+        if delivery.metaEvent == "Purchase" { custom["order_id"] = .string(order.orderId) }
         if !delivery.items.isEmpty {
             custom["contents"] = .array(delivery.items.map { .object(["id": .string($0.id), "quantity": .number(String($0.quantity))]) })
         }
         var event: [String: JSONValue] = [
-            "event_name": .string("Purchase"),
+            "event_name": .string(delivery.metaEvent),
             "event_time": .number(String(Int64(order.occurredAt.timeIntervalSince1970))),
             "action_source": .string("website"),
             "event_id": .string(order.orderId),
             "user_data": .object(user),
-            "custom_data": .object(custom),
         ]
+        if !custom.isEmpty { event["custom_data"] = .object(custom) }
         if let url = signals.url { event["event_source_url"] = .string(url) }
         return .object(event)
     }
@@ -183,7 +187,7 @@ struct GoogleAds: Sendable {
 
     func send(_ deliveries: [OutgoingDelivery], destination: Destination, credentials: [String: String], timeZone: TimeZone) async -> [DeliveryOutcome] {
         let conversions = deliveries.indices.filter { deliveries[$0].kind == .conversion }
-        let adjustments = deliveries.indices.filter { deliveries[$0].kind != .conversion }
+        let adjustments = deliveries.indices.filter { [.retraction, .restatement].contains(deliveries[$0].kind) }
         var outcomes = [DeliveryOutcome](repeating: .retry("not sent"), count: deliveries.count)
         for (indices, method) in [(conversions, "uploadClickConversions"), (adjustments, "uploadConversionAdjustments")] where !indices.isEmpty {
             let part = indices.map { deliveries[$0] }

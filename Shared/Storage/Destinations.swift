@@ -24,6 +24,8 @@ public enum AdPlatform: String, Sendable, CaseIterable {
             ("pixel_id", true, #"^[0-9]{1,20}$"#, "the dataset (pixel) id, digits"),
             ("api_version", false, #"^v[0-9]{1,2}\.[0-9]$"#, "Graph API version, e.g. v21.0 (default)"),
             ("test_event_code", false, #"^[A-Za-z0-9_-]{1,64}$"#, "sends events as test events (Events Manager → Test events)"),
+            ("events", false, #"^(AddToCart|InitiateCheckout|ViewContent|Lead)(,(AddToCart|InitiateCheckout|ViewContent|Lead))*$"#,
+             "Meta events sent besides purchases, comma-separated: AddToCart, InitiateCheckout, ViewContent, Lead"),
         ]
         case .googleAds: [
             ("customer_id", true, #"^[0-9]{10}$"#, "the Google Ads customer id, 10 digits without dashes"),

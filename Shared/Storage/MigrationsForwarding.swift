@@ -7,7 +7,9 @@ extension Migrations {
     ///   hashed identifiers, user agent and IP (the last two deleted after delivery or 7 days);
     ///   `pending_orders`, the outbox: orders whose counted money changed, written by the
     ///   Aggregator in its batch transaction and due after the site's settle delay;
-    ///   `deliveries`, one row per (destination, order, kind[, value]) with its outcome.
+    ///   `pending_events`, the cart, checkout, product-view and lead events a site forwards to
+    ///   Meta, kept until delivered; `deliveries`, one row per (destination, order, kind[,
+    ///   value]) — an event's under its event_uuid, kind `event` — with its outcome.
     static let forwarding = Migration(version: 33, name: "control: ad platform destinations; forwarding: outbox, order signals, deliveries", statements: [
         """
         CREATE TABLE control.destinations (
@@ -48,11 +50,28 @@ extension Migrations {
         """,
         "CREATE INDEX pending_orders_due ON forwarding.pending_orders (due_at)",
         """
+        CREATE TABLE forwarding.pending_events (
+            site text NOT NULL,
+            event_uuid uuid NOT NULL,
+            meta_event text NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            received_at timestamptz NOT NULL,
+            person_id text NOT NULL,
+            url text,
+            currency text,
+            amount_minor bigint,
+            items jsonb,
+            signals jsonb NOT NULL,
+            PRIMARY KEY (site, event_uuid)
+        )
+        """,
+        "COMMENT ON TABLE forwarding.pending_events IS 'Cart, checkout, product-view and lead events of sites that forward them to Meta (destination option events), with their signals, until their delivery is settled.'",
+        """
         CREATE TABLE forwarding.deliveries (
             site text NOT NULL,
             platform text NOT NULL,
             order_id text NOT NULL,
-            kind text NOT NULL CHECK (kind IN ('conversion', 'retraction', 'restatement')),
+            kind text NOT NULL CHECK (kind IN ('conversion', 'retraction', 'restatement', 'event')),
             value_minor bigint NOT NULL,
             currency text NOT NULL,
             state text NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
@@ -69,6 +88,6 @@ extension Migrations {
         "CREATE UNIQUE INDEX deliveries_one_conversion ON forwarding.deliveries (site, platform, order_id) WHERE kind = 'conversion'",
         "CREATE INDEX deliveries_due ON forwarding.deliveries (next_attempt_at) WHERE state = 'pending'",
         "CREATE INDEX deliveries_recent ON forwarding.deliveries (site, updated_at)",
-        "COMMENT ON TABLE forwarding.deliveries IS 'Each delivery of a counted order to an ad platform: a conversion once per (platform, order); a retraction or restatement once per value the order came to. state: pending, sent, failed (reason: the platform''s error), skipped (reason: why).'",
+        "COMMENT ON TABLE forwarding.deliveries IS 'Each delivery of a counted order to an ad platform: a conversion once per (platform, order); a retraction or restatement once per value the order came to; an event (kind event, order_id its event_uuid) once. state: pending, sent, failed (reason: the platform''s error), skipped (reason: why).'",
     ])
 }

@@ -76,13 +76,17 @@ struct ForwardingIntegrationTests {
         /// (`fields`: the native event's members), sessionized into a session from a Google
         /// ad click.
         mutating func purchase(_ fields: [String: JSONValue], origin: Origin, at millis: Int64, person: String, session: UUID) throws -> KafkaMessage {
+            try event("purchase", fields, origin: origin, at: millis, person: person, session: session)
+        }
+
+        mutating func event(_ name: String, _ fields: [String: JSONValue], origin: Origin, at millis: Int64, person: String, session: UUID) throws -> KafkaMessage {
             var normalizer = EventNormalizer(receivedAt: millis, authenticatedSite: origin == .browser ? nil : site, origin: origin)
             normalizer.forwardingPlatforms = [site: [.meta, .googleAds]]
             normalizer.browserUserAgent = "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"
             normalizer.browserIPAddress = "203.0.113.7"
             var object = fields
             object["site"] = .string(site)
-            object["name"] = .string("purchase")
+            object["name"] = .string(name)
             let event = try normalizer.normalize(.object(object))
             var context = SourceContext(source: "google", medium: "cpc", campaign: "(not set)", clickId: "Cj0KCQjw-gclid_1", referrerDomain: "(none)",
                                         landingPage: "/p", channel: "Paid Search")
@@ -111,10 +115,11 @@ struct ForwardingIntegrationTests {
     }
 
     /// Creates the site with both destinations (no settle delay: the test decides when).
-    func setUp(_ shop: Shop, _ postgres: PostgresClient, requireConsent: Bool = true, metaToken: String = metaToken) async throws {
+    func setUp(_ shop: Shop, _ postgres: PostgresClient, requireConsent: Bool = true, metaToken: String = metaToken,
+               metaSettings: [String: String] = ["pixel_id": "1234567890"]) async throws {
         _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: shop.site, name: "Forwarding shop", timezone: "Europe/Berlin"))
         let store = DestinationStore(client: postgres, logger: TestStack.logger)
-        _ = try await store.put(Destination(site: shop.site, platform: .meta, settings: ["pixel_id": "1234567890"], requireConsent: requireConsent, settleSeconds: 0),
+        _ = try await store.put(Destination(site: shop.site, platform: .meta, settings: metaSettings, requireConsent: requireConsent, settleSeconds: 0),
                                 credentials: JSONValue.object(["access_token": .string(metaToken)]).serialized, box: Self.box)
         _ = try await store.put(Destination(site: shop.site, platform: .googleAds, settings: ["customer_id": "1234567890", "conversion_action": "987654"],
                                             requireConsent: requireConsent, settleSeconds: 0),
@@ -268,6 +273,44 @@ struct ForwardingIntegrationTests {
             }
             // One request for both: a refusal of the token is not searched for event by event.
             #expect(try await meta.get("/_standin/requests")["requests"]?.arrayValue?.count == before + 1)
+        }
+    }
+
+    @Test func cartAndLeadEventsGoToMetaWhenTheSiteEnablesThem() async throws {
+        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
+        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        try await TestStack.withAggregator { postgres, aggregator in
+            var shop = Shop()
+            try await setUp(shop, postgres, metaSettings: ["pixel_id": "1234567890", "events": "AddToCart,Lead"])
+            let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
+            let session = EventID.uuidV7(millis: now)
+            let consent: JSONValue = .object(["ads": .bool(true)])
+            let cart = try shop.event("add_to_cart", ["url": .string("https://shop.example/p/1"), "consent": consent, "currency": .string("EUR"),
+                                                      "items": .array([.object(["product_id": .string("sku-9"), "quantity": .number("3"), "price": .string("4.50")])])],
+                                      origin: .browser, at: now, person: "p1", session: session)
+            let lead = try shop.event("generate_lead", ["url": .string("https://shop.example/contact"), "consent": consent],
+                                      origin: .browser, at: now + 1_000, person: "p1", session: session)
+            let viewed = try shop.event("view_item", ["url": .string("https://shop.example/p/1"), "consent": consent],
+                                        origin: .browser, at: now + 2_000, person: "p1", session: session)
+            let refused = try shop.event("add_to_cart", ["url": .string("https://shop.example/p/2"), "consent": .object(["ads": .bool(false)])],
+                                         origin: .browser, at: now + 3_000, person: "p2", session: EventID.uuidV7(millis: now + 3_000))
+            try await aggregator.runBatch([cart, lead, viewed, refused], postgres: postgres)
+            try await drain(worker(postgres, meta: meta, google: google), postgres)
+
+            let events = (try await meta.get("/_standin/events")["events"]?.arrayValue ?? []).compactMap { $0["event"] }
+            #expect(events.map { $0["event_name"]?.stringValue ?? "" }.sorted() == ["AddToCart", "Lead"])
+            let sentCart = events.first { $0["event_name"]?.stringValue == "AddToCart" }
+            #expect(sentCart?["custom_data"]?["contents"]?.arrayValue?.first?["id"]?.stringValue == "sku-9")
+            #expect(sentCart?["custom_data"]?["contents"]?.arrayValue?.first?["quantity"]?.scalarText == "3")
+            #expect(sentCart?["event_source_url"]?.stringValue == "https://shop.example/p/1")
+            let rows = try await deliveries(postgres, site: shop.site)
+            #expect(rows.filter { $0.contains(" event ") }.map { $0.split(separator: " ").dropFirst(2).joined(separator: " ") }.sorted() == [
+                "event 0 sent 1", "event 0 sent 1", "event 0 skipped 0 (the shopper refused ad consent)",
+            ], "\(rows)")
+            #expect(rows.allSatisfy { !$0.contains("google_ads") }, "only Meta takes events")
+            // Each event's details, the shopper's user agent and IP among them, are gone once settled.
+            let kept = try await postgres.single("SELECT count(*)::int8 FROM forwarding.pending_events WHERE site = \(shop.site)", as: Int64.self)
+            #expect(kept == 0)
         }
     }
 }
