@@ -98,8 +98,10 @@ struct ForwardingWorker: Sendable {
     let maximumAttempts: Int
     let meta: MetaConversions
     let google: GoogleAds
-
-    static let planBatch = 500
+    /// Orders or events planned per transaction, deliveries sent per request (at most the
+    /// platform's limit).
+    var planBatch = 500
+    var sendBatch = Int.max
 
     /// Plans due orders, then sends one batch per destination with due deliveries. Returns
     /// whether it found work (then the next round starts at once).
@@ -121,7 +123,7 @@ struct ForwardingWorker: Sendable {
             var keys: [(site: String, order: String)] = []
             let due = try await connection.query("""
                 SELECT site, order_id FROM forwarding.pending_orders WHERE due_at <= now()
-                ORDER BY due_at LIMIT \(Self.planBatch) FOR UPDATE SKIP LOCKED
+                ORDER BY due_at LIMIT \(planBatch) FOR UPDATE SKIP LOCKED
                 """, logger: logger)
             for try await (site, order) in due.decode((String, String).self) { keys.append((site, order)) }
             guard !keys.isEmpty else { return 0 }
@@ -186,7 +188,7 @@ struct ForwardingWorker: Sendable {
             let queued = try await Self.pendingEvents(where: """
                 NOT EXISTS (SELECT FROM forwarding.deliveries d WHERE d.site = p.site AND d.platform = 'meta'
                             AND d.order_id = p.event_uuid::text AND d.kind = 'event')
-                ORDER BY p.received_at LIMIT \(Self.planBatch) FOR UPDATE OF p SKIP LOCKED
+                ORDER BY p.received_at LIMIT \(planBatch) FOR UPDATE OF p SKIP LOCKED
                 """, on: connection, logger: logger)
             guard !queued.isEmpty else { return 0 }
             let destinations = Dictionary(try await DestinationStore(client: postgres, logger: logger).enabled()
@@ -281,7 +283,7 @@ struct ForwardingWorker: Sendable {
 
     /// Sends one batch of a destination's due deliveries; returns how many it took.
     func sendDue(site: String, platform: AdPlatform) async throws -> Int {
-        let limit = platform == .meta ? MetaConversions.batchLimit : GoogleAds.batchLimit
+        let limit = min(sendBatch, platform == .meta ? MetaConversions.batchLimit : GoogleAds.batchLimit)
         return try await postgres.withTransaction(logger: logger) { connection in
             var claimed: [(order: String, kind: DeliveryRecord.Kind, value: Int64, attempts: Int)] = []
             let rows = try await connection.query("""

@@ -313,4 +313,40 @@ struct ForwardingIntegrationTests {
             #expect(kept == 0)
         }
     }
+
+    @Test func twoForwardersShareTheWorkAndSendEachOrderOnce() async throws {
+        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
+        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        try await TestStack.withAggregator { postgres, aggregator in
+            var shop = Shop()
+            try await setUp(shop, postgres, requireConsent: false)
+            let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
+            var batch: [KafkaMessage] = []
+            for n in 0..<60 {
+                batch.append(try shop.purchase(["order_id": .string("E-\(n)"), "value": .string("\(n + 1).25"), "currency": .string("USD"),
+                                                "url": .string("https://shop.example/t"), "email": .string("buyer\(n)@example.com")],
+                                               origin: .browser, at: now + Int64(n), person: "p\(n)", session: EventID.uuidV7(millis: now + Int64(n))))
+            }
+            try await aggregator.runBatch(batch, postgres: postgres)
+            // Plan and send batches of 7 orders a round, so that both take part.
+            var first = worker(postgres, meta: meta, google: google), second = worker(postgres, meta: meta, google: google)
+            (first.planBatch, first.sendBatch, second.planBatch, second.sendBatch) = (7, 7, 7, 7)
+            try await postgres.query("UPDATE forwarding.pending_orders SET due_at = now()", logger: TestStack.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for forwarder in [first, second] as [ForwardingWorker] {
+                    group.addTask { for _ in 0..<40 { if try await !forwarder.round() { break } } }
+                }
+                try await group.waitForAll()
+            }
+            try await drain(first, postgres)
+            let events = try await meta.get("/_standin/events")
+            #expect(events["events"]?.arrayValue?.count == 60)
+            #expect(events["duplicates"]?.scalarText == "0")
+            let conversions = try await google.get("/_standin/conversions")["conversions"]?.arrayValue ?? []
+            #expect(Set(conversions.compactMap { $0["conversion"]?["orderId"]?.stringValue }).count == 60)
+            #expect(conversions.count == 60)
+            let rows = try await deliveries(postgres, site: shop.site)
+            #expect(rows.count == 120 && rows.allSatisfy { $0.contains(" sent 1") }, "\(rows.filter { !$0.contains(" sent 1") })")
+        }
+    }
 }
