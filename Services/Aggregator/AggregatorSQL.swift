@@ -45,6 +45,9 @@ enum AggregatorSQL {
         ) ON COMMIT DELETE ROWS
         """,
         "CREATE TEMP TABLE IF NOT EXISTS aggregator_touched (site text, person_id text) ON COMMIT DELETE ROWS",
+        // The persons whose cart events changed (new ones, identity merges): only their carts
+        // and retention periods can change (most persons of a batch only viewed pages).
+        "CREATE TEMP TABLE IF NOT EXISTS aggregator_cart_touched (site text, person_id text) ON COMMIT DELETE ROWS",
         """
         CREATE TEMP TABLE IF NOT EXISTS aggregator_deltas (
             site text, day date, source text, medium text, campaign text, channel text, referrer_domain text,
@@ -352,6 +355,10 @@ enum AggregatorSQL {
             ), carts AS (
                 UPDATE analytics.cart_events c SET person_id = l.person_id FROM links l
                 WHERE c.site = l.site AND c.anonymous_id = l.anonymous_id AND c.person_id = l.from_person
+                RETURNING c.site, l.from_person, l.person_id
+            ), cart_touched AS (
+                INSERT INTO aggregator_cart_touched
+                SELECT site, from_person FROM carts UNION SELECT site, person_id FROM carts
                 RETURNING 1
             ), conversions AS (
                 UPDATE analytics.goal_conversions c SET person_id = l.person_id FROM links l

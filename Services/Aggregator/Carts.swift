@@ -92,23 +92,27 @@ enum Carts {
 
     /// The cart events and purchases of this batch, under their persons.
     static let storeCartEvents = """
-        INSERT INTO analytics.cart_events (site, event_uuid, person_id, anonymous_id, occurred_at, day, action, source, currency, amount_minor, items)
-        SELECT site, event_uuid, person_id, anonymous_id, occurred_at, day, action, source, currency, amount_minor, items
-        FROM aggregator_new WHERE action IN ('add_to_cart', 'remove_from_cart', 'update_cart', 'purchase')
-        ON CONFLICT DO NOTHING
+        WITH stored AS (
+            INSERT INTO analytics.cart_events (site, event_uuid, person_id, anonymous_id, occurred_at, day, action, source, currency, amount_minor, items)
+            SELECT site, event_uuid, person_id, anonymous_id, occurred_at, day, action, source, currency, amount_minor, items
+            FROM aggregator_new WHERE action IN ('add_to_cart', 'remove_from_cart', 'update_cart', 'purchase')
+            ON CONFLICT DO NOTHING
+            RETURNING site, person_id
+        )
+        INSERT INTO aggregator_cart_touched SELECT DISTINCT site, person_id FROM stored
         """
 
-    /// Rewrites the carts of every person this batch touched (after identity links: a merged
-    /// visitor's carts become the user's).
+    /// Rewrites the carts of every person whose cart events this batch changed (after identity
+    /// links: a merged visitor's carts become the user's).
     static func recomputeTouched(on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.run(fixed: """
-            DELETE FROM analytics.carts c USING (SELECT DISTINCT site, person_id FROM aggregator_touched) t
+            DELETE FROM analytics.carts c USING (SELECT DISTINCT site, person_id FROM aggregator_cart_touched) t
             WHERE c.site = t.site AND c.person_id = t.person_id
             """, logger: logger)
         let rows = try await connection.query("""
             SELECT c.site, c.person_id, c.occurred_at, c.action, to_char(c.day, 'YYYY-MM-DD'), c.source, c.currency, c.amount_minor,
                    coalesce(c.items, '[]'::jsonb)::text
-            FROM analytics.cart_events c JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t
+            FROM analytics.cart_events c JOIN (SELECT DISTINCT site, person_id FROM aggregator_cart_touched) t
               ON c.site = t.site AND c.person_id = t.person_id
             WHERE EXISTS (SELECT 1 FROM analytics.cart_events x WHERE x.site = t.site AND x.person_id = t.person_id AND x.action <> 'purchase')
             ORDER BY c.site, c.person_id, c.occurred_at, c.event_uuid

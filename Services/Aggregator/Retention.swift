@@ -3,7 +3,8 @@
 /// cohort and period, so that a retention report of these actions sums a few rows.
 ///
 /// A person's periods change only with their own cart events (new ones, identity merges), so
-/// a batch recomputes the members of every person it touched from `cart_events` and moves the
+/// a batch recomputes the members of every person whose cart events it changed
+/// (`aggregator_cart_touched`) from `cart_events` and moves the
 /// counts by the rows removed and added, like `visitor_day_counts`.
 enum Retention {
     static let temporaryTable = """
@@ -16,7 +17,7 @@ enum Retention {
     static let recomputeTouched = [
         """
         WITH gone AS (
-            DELETE FROM analytics.retention_members m USING (SELECT DISTINCT site, person_id FROM aggregator_touched) t
+            DELETE FROM analytics.retention_members m USING (SELECT DISTINCT site, person_id FROM aggregator_cart_touched) t
             WHERE m.site = t.site AND m.person_id = t.person_id
             RETURNING m.site, m.action, m.period, m.cohort, m.period_start
         )
@@ -29,7 +30,7 @@ enum Retention {
             FROM (
                 SELECT DISTINCT c.site, c.action, p.period, c.person_id, date_trunc(p.period, c.day::timestamp)::date AS period_start
                 FROM analytics.cart_events c
-                JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t ON c.site = t.site AND c.person_id = t.person_id
+                JOIN (SELECT DISTINCT site, person_id FROM aggregator_cart_touched) t ON c.site = t.site AND c.person_id = t.person_id
                 CROSS JOIN (VALUES ('day'), ('week'), ('month')) AS p(period)
             ) hits
             RETURNING site, action, period, cohort, period_start
