@@ -48,6 +48,10 @@ enum AggregatorSQL {
         // The persons whose cart events changed (new ones, identity merges): only their carts
         // and retention periods can change (most persons of a batch only viewed pages).
         "CREATE TEMP TABLE IF NOT EXISTS aggregator_cart_touched (site text, person_id text) ON COMMIT DELETE ROWS",
+        // The persons whose sessions a batch created, started earlier or passed to another
+        // person, and those of identity links: only their visitor days and their orders'
+        // attribution can change (new events within a known session change neither).
+        "CREATE TEMP TABLE IF NOT EXISTS aggregator_sessions_moved (site text, person_id text) ON COMMIT DELETE ROWS",
         """
         CREATE TEMP TABLE IF NOT EXISTS aggregator_deltas (
             site text, day date, source text, medium text, campaign text, channel text, referrer_domain text,
@@ -107,22 +111,37 @@ enum AggregatorSQL {
     static let updateFromNewFacts = [
         "INSERT INTO aggregator_touched SELECT DISTINCT site, person_id FROM aggregator_new",
         // Sessions: browser events only (a server event never makes a session of its own).
+        // Sessions created, started earlier or passed to another person move their persons'
+        // visitor days and attribution (`aggregator_sessions_moved`).
         """
-        INSERT INTO analytics.sessions AS t (
-            site, session_id, person_id, anonymous_id, started_at, last_event_at, day, source, medium, campaign,
-            channel, referrer_domain, landing_page, events, pageviews)
-        SELECT site, session_id, (array_agg(person_id ORDER BY occurred_at DESC, event_uuid DESC))[1], min(anonymous_id),
-               min(occurred_at), max(occurred_at), min(day), min(source), min(medium), min(campaign), min(channel),
-               min(referrer_domain), min(landing_page), count(*), count(*) FILTER (WHERE type = 'pageview')
-        FROM aggregator_new WHERE origin = 'browser' AND type <> 'identify'
-        GROUP BY site, session_id
-        ON CONFLICT (site, session_id) DO UPDATE SET
-            person_id = CASE WHEN excluded.last_event_at >= t.last_event_at THEN excluded.person_id ELSE t.person_id END,
-            started_at = least(t.started_at, excluded.started_at),
-            last_event_at = greatest(t.last_event_at, excluded.last_event_at),
-            day = least(t.day, excluded.day),
-            events = t.events + excluded.events,
-            pageviews = t.pageviews + excluded.pageviews
+        WITH incoming AS (
+            SELECT site, session_id, (array_agg(person_id ORDER BY occurred_at DESC, event_uuid DESC))[1] AS person_id, min(anonymous_id) AS anonymous_id,
+                   min(occurred_at) AS started_at, max(occurred_at) AS last_event_at, min(day) AS day, min(source) AS source, min(medium) AS medium,
+                   min(campaign) AS campaign, min(channel) AS channel, min(referrer_domain) AS referrer_domain, min(landing_page) AS landing_page,
+                   count(*) AS events, count(*) FILTER (WHERE type = 'pageview') AS pageviews
+            FROM aggregator_new WHERE origin = 'browser' AND type <> 'identify'
+            GROUP BY site, session_id
+        ), before AS (
+            SELECT s.site, s.session_id, s.person_id, s.started_at FROM analytics.sessions s JOIN incoming i USING (site, session_id)
+        ), written AS (
+            INSERT INTO analytics.sessions AS t (
+                site, session_id, person_id, anonymous_id, started_at, last_event_at, day, source, medium, campaign,
+                channel, referrer_domain, landing_page, events, pageviews)
+            SELECT * FROM incoming
+            ON CONFLICT (site, session_id) DO UPDATE SET
+                person_id = CASE WHEN excluded.last_event_at >= t.last_event_at THEN excluded.person_id ELSE t.person_id END,
+                started_at = least(t.started_at, excluded.started_at),
+                last_event_at = greatest(t.last_event_at, excluded.last_event_at),
+                day = least(t.day, excluded.day),
+                events = t.events + excluded.events,
+                pageviews = t.pageviews + excluded.pageviews
+            RETURNING t.site, t.session_id, t.person_id, t.started_at
+        )
+        INSERT INTO aggregator_sessions_moved
+        SELECT w.site, w.person_id FROM written w LEFT JOIN before b USING (site, session_id)
+        WHERE b.session_id IS NULL OR b.started_at <> w.started_at OR b.person_id <> w.person_id
+        UNION
+        SELECT b.site, b.person_id FROM before b JOIN written w USING (site, session_id) WHERE b.person_id <> w.person_id
         """,
         // Traffic: a session is counted on the day and source of the event that started it
         // (the session id is that event's id), so the rollup is a sum over facts.
@@ -360,6 +379,10 @@ enum AggregatorSQL {
                 INSERT INTO aggregator_cart_touched
                 SELECT site, from_person FROM carts UNION SELECT site, person_id FROM carts
                 RETURNING 1
+            ), sessions_moved AS (
+                INSERT INTO aggregator_sessions_moved
+                SELECT site, person_id FROM links UNION SELECT site, from_person FROM links
+                RETURNING 1
             ), conversions AS (
                 UPDATE analytics.goal_conversions c SET person_id = l.person_id FROM links l
                 WHERE c.site = l.site AND c.person_id = l.from_person
@@ -450,13 +473,14 @@ enum AggregatorSQL {
         """,
     ]
 
-    /// The visitor days of every person this batch touched, recomputed from their sessions
-    /// (after identity links, so a merged visitor's days become the user's), and their counts
-    /// per (day, previous day) by the rows removed and added.
+    /// The visitor days of every person whose sessions this batch moved
+    /// (`aggregator_sessions_moved`), recomputed from their sessions (after identity links, so
+    /// a merged visitor's days become the user's), and their counts per (day, previous day) by
+    /// the rows removed and added.
     static let visitorDays = [
         """
         WITH gone AS (
-            DELETE FROM analytics.visitor_days v USING (SELECT DISTINCT site, person_id FROM aggregator_touched) t
+            DELETE FROM analytics.visitor_days v USING (SELECT DISTINCT site, person_id FROM aggregator_sessions_moved) t
             WHERE v.site = t.site AND v.person_id = t.person_id
             RETURNING v.site, v.day, v.previous_day
         )
@@ -469,7 +493,7 @@ enum AggregatorSQL {
             SELECT site, person_id, day, lag(day) OVER (PARTITION BY site, person_id ORDER BY day)
             FROM (
                 SELECT DISTINCT s.site, s.person_id, s.day FROM analytics.sessions s
-                JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t ON s.site = t.site AND s.person_id = t.person_id
+                JOIN (SELECT DISTINCT site, person_id FROM aggregator_sessions_moved) t ON s.site = t.site AND s.person_id = t.person_id
             ) days
             RETURNING site, day, previous_day
         )

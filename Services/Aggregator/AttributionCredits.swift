@@ -10,8 +10,9 @@ import Storage
 /// day instead of walking every order's sessions.
 ///
 /// An order's credits depend on the order (its person, time and money) and on its person's
-/// sessions of the 90 days before it. A batch changes those only for the persons it touches
-/// (new facts, identity links) and the orders a copy of which it brings, and recomputes the
+/// sessions of the 90 days before it (their starts and sources). A batch changes those only
+/// for the persons whose sessions it creates, starts earlier or moves (identity links) and the
+/// orders a copy of which it brings, and recomputes the
 /// credits of exactly those orders: all of them, from the stored rows, so the result does not
 /// depend on the order facts arrive in.
 enum AttributionCredits {
@@ -56,12 +57,14 @@ enum AttributionCredits {
         """,
     ]
 
-    /// The orders of every person this batch touched, and those it brought a copy of (the
-    /// copy may have changed the order's money or time).
+    /// The orders of every person whose sessions this batch created, started earlier or moved
+    /// (identity links included: they move orders too), and those it brought a copy of (the copy
+    /// may have changed the order's money or time). New events within a known session change
+    /// no credit.
     static let touchedOrders = """
         INSERT INTO aggregator_attributed
         SELECT o.site, o.order_id FROM analytics.orders o
-        JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t ON o.site = t.site AND o.person_id = t.person_id
+        JOIN (SELECT DISTINCT site, person_id FROM aggregator_sessions_moved) t ON o.site = t.site AND o.person_id = t.person_id
         UNION
         SELECT o.site, o.order_id FROM analytics.orders o
         JOIN aggregator_new e ON e.site = o.site AND \(AggregatorSQL.orderKey()) = o.order_id AND e.action = 'purchase'

@@ -31,6 +31,8 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A JSON file of ad platform destinations to set on the site before the traffic: {\"meta\": {…}, \"google-ads\": {…}}, each the body of PUT /v1/admin/sites/{site}/destinations/{platform}.",
                                valueName: "file"))
     var destinations: String?
+    @Flag(help: "Make every order one the ad platforms can take (native endpoints only, consent, email and user agent, no Stripe, no refunds), so that what they receive equals the ground truth.")
+    var forwardable = false
 
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -45,10 +47,10 @@ struct Simulate: AsyncParsableCommand {
 
     func simulate(_ client: HTTPClient) async throws {
         let serverKey = try await createSite(client)
-        let stripe = try await connectStripe(client)
+        let stripe = forwardable ? false : try await connectStripe(client)
         if let destinations { try await setDestinations(client, file: destinations) }
         let now = self.now ?? Int64(Date().timeIntervalSince1970 * 1000)
-        let traffic = ShopTraffic(site: site, visitorCount: visitors, days: days, seed: seed, now: now, stripe: stripe)
+        let traffic = ShopTraffic(site: site, visitorCount: visitors, days: days, seed: seed, now: now, stripe: stripe, forwardable: forwardable)
         let totalEvents = traffic.visitors.flatMap(\.posts).map(\.eventCount).reduce(0, +)
         log("simulate: \(traffic.visitors.count) visitors, \(totalEvents) events to \(collector)")
         let started = Date()

@@ -83,8 +83,13 @@ struct ShopTraffic {
     /// reports the order with the user id only, server-only orders, and purchases the
     /// browser delivers late (after the next visit), which still belong to their own visit.
     /// With `stripe`, a share of the orders is paid through Stripe Checkout and reported by
-    /// its signed webhooks (the site's Stripe integration must be set up).
-    init(site: String, visitorCount: Int, days: Int, seed: UInt64, now: Int64, stripe: Bool = false) {
+    /// its signed webhooks (the site's Stripe integration must be set up). With `forwardable`,
+    /// every order is one the ad platforms can take: reported by the browser and the shop's
+    /// server through the native endpoint with consent, the shopper's email and user agent, no
+    /// other tool's payload, no Stripe share, no refund (the platforms' totals are then the
+    /// ground truth's).
+    init(site: String, visitorCount: Int, days: Int, seed: UInt64, now: Int64, stripe: Bool = false, forwardable: Bool = false) {
+        let stripe = stripe && !forwardable
         var random = SeededGenerator(seed: seed)
         let end = now - 3_600_000
         let start = end - Int64(days) * 86_400_000
@@ -181,7 +186,7 @@ struct ShopTraffic {
                         "order": .object(["is_first_purchase": .bool(!hasOrdered)]),
                         "currency": .string(Bool.random(using: &random) ? currency.code : currency.code.lowercased()), "items": .array(items),
                     ]
-                    let delivery = Int.random(in: 0..<10, using: &random)
+                    let delivery = forwardable ? Int.random(in: 3..<7, using: &random) : Int.random(in: 0..<10, using: &random)
                     // Paid through Stripe Checkout: the processor reports the order beside the
                     // browser's copy, or alone when the browser and the shop's server missed it.
                     let viaStripe = stripe && Int.random(in: 0..<100, using: &random) < 30
@@ -193,7 +198,7 @@ struct ShopTraffic {
                         // Browser-only orders are sometimes delivered late, after the next visit.
                         if delivery < 3, visitIndex + 1 < visits, latePurchase == nil, Int.random(in: 0..<100, using: &random) < 30 {
                             latePurchase = (visitIndex, Post(isServer: false, body: .object(["batch": .array([event(purchase)])]), eventCount: 1))
-                        } else if currency.code == "EUR", Int.random(in: 0..<100, using: &random) < 30 {
+                        } else if !forwardable, currency.code == "EUR", Int.random(in: 0..<100, using: &random) < 30 {
                             watchPurchase = Self.watchPurchase(site: site, anonymousId: devices[device], userId: loggedIn.contains(device) ? userId : nil,
                                                                orderId: orderId, value: Money(currency: money, amountMinor: total), items: items, at: clock)
                         } else {
@@ -224,7 +229,10 @@ struct ShopTraffic {
                         // event per line item), OpenAnalyticsAPI's, Millimetric's, servoki's.
                         let amount = Money(currency: money, amountMinor: total)
                         let shape = Int.random(in: 0..<100, using: &random)
-                        if let userId, loggedIn.contains(device), Bool.random(using: &random) {
+                        if forwardable {
+                            server["vid"] = .string(devices[device])
+                            posts.append(Post(isServer: true, body: .object(server), eventCount: 1))
+                        } else if let userId, loggedIn.contains(device), Bool.random(using: &random) {
                             if shape < 30 {
                                 posts.append(Self.heapOrder(site: site, userId: userId, orderId: orderId, value: amount, firstOrder: !hasOrdered,
                                                             items: items, at: clock))
@@ -265,7 +273,7 @@ struct ShopTraffic {
                                                             at: min(clock + 7_200_000, end)))
                         expected.refunds[key, default: 0] += total
                         expected.chargebacks[currency.code, default: 0] += total
-                    } else if refundDraw < 12 {
+                    } else if !forwardable && refundDraw < 12 {
                         // The shop's server refunds half of the order a while later: a refund with
                         // its own id naming the order, delivered twice (a retried webhook).
                         let refunded = total / 2

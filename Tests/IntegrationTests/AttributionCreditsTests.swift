@@ -78,6 +78,15 @@ struct AttributionCreditsTests {
             ], postgres: postgres)
             #expect(try await Self.expectSameReports(postgres, site: site, "after a late session and a correction") == "5")
 
+            // A late event of q's first Google session, a day before it started: the session now
+            // starts earlier (its credits reach shorter lookbacks differently); and a new event in
+            // p's known direct session, which changes no credit.
+            try await aggregator.runBatch([
+                try Shop.event(site, "q", -10, name: "pageview", source: "google", session: 4),
+                try Shop.event(site, "p", 3, name: "pageview", source: "(direct)", session: 3),
+            ], postgres: postgres)
+            try await Self.expectSameReports(postgres, site: site, "after a session started earlier")
+
             // r signs in as q: r's order now shares q's sessions.
             let link = IdentityLink(site: site, anonymousId: "r", personId: "q", linkedAt: Shop.t0 + 3 * day * Shop.minute, eventUUID: UUID())
             try await aggregator.runBatch([KafkaMessage(topic: "credits-test", partition: 0, offset: 1, key: nil,
