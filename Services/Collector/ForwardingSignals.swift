@@ -1,5 +1,4 @@
 import Contracts
-import Crypto
 import Foundation
 import HTTPAPI
 import Storage
@@ -55,22 +54,18 @@ struct ForwardingSignals {
         var members: [String: JSONValue] = [:]
         if let adsConsent { members["ads_consent"] = .bool(adsConsent) }
         if platforms.contains(.meta) {
-            if let email { members["meta_em"] = .string(Self.sha256(Self.metaEmail(email))) }
-            if let phone { members["meta_ph"] = .string(Self.sha256(Self.metaPhone(phone))) }
+            if let email { members["meta_em"] = .string(CompatibleShapes.sha256Hex(Self.metaEmail(email))) }
+            if let phone { members["meta_ph"] = .string(CompatibleShapes.sha256Hex(Self.metaPhone(phone))) }
             if let fbp { members["fbp"] = .string(fbp) }
             if let fbc { members["fbc"] = .string(fbc) }
             if let userAgent { members["user_agent"] = .string(userAgent) }
             if let ipAddress { members["ip"] = .string(ipAddress) }
         }
         if platforms.contains(.googleAds) {
-            if let email { members["google_em"] = .string(Self.sha256(Self.googleEmail(email))) }
-            if let phone { members["google_ph"] = .string(Self.sha256(Self.googlePhone(phone))) }
+            if let email { members["google_em"] = .string(CompatibleShapes.sha256Hex(Self.googleEmail(email))) }
+            if let phone { members["google_ph"] = .string(CompatibleShapes.sha256Hex(Self.googlePhone(phone))) }
         }
         return JSONValue.object(members).serialized
-    }
-
-    static func sha256(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Meta: trimmed and lower-cased.

@@ -42,7 +42,12 @@ final class PlatformStandIn: @unchecked Sendable {
         self.port = port
     }
 
-    deinit { process.terminate() }
+    /// Stops it; each test stops its own with `defer`, whatever the outcome.
+    func stop() {
+        if process.isRunning { process.terminate() }
+    }
+
+    deinit { stop() }
 
     func get(_ path: String) async throws -> JSONValue {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + path), timeout: .seconds(10))
@@ -151,6 +156,7 @@ struct ForwardingIntegrationTests {
     @Test func browserAndServerCopiesGoOnceWithTheServersMoneyAndAFullRefundRetractsAtGoogle() async throws {
         let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        defer { meta.stop(); google.stop() }
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             try await setUp(shop, postgres)
@@ -177,8 +183,8 @@ struct ForwardingIntegrationTests {
             #expect(events.first?["value_text"]?.stringValue == "506.63")
             #expect(event?["event_source_url"]?.stringValue == "https://shop.example/checkout/thanks")
             #expect(event?["user_data"]?["client_user_agent"]?.stringValue == "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0")
-            #expect(event?["user_data"]?["em"]?.arrayValue?.first?.stringValue == ForwardingSignals.sha256("jane.doe@gmail.com"))
-            #expect(event?["user_data"]?["ph"]?.arrayValue?.first?.stringValue == ForwardingSignals.sha256("4915123456789"))
+            #expect(event?["user_data"]?["em"]?.arrayValue?.first?.stringValue == CompatibleShapes.sha256Hex("jane.doe@gmail.com"))
+            #expect(event?["user_data"]?["ph"]?.arrayValue?.first?.stringValue == CompatibleShapes.sha256Hex("4915123456789"))
             #expect(event?["custom_data"]?["contents"]?.arrayValue?.first?["id"]?.stringValue == "sku-1")
             let conversions = try await google.get("/_standin/conversions")["conversions"]?.arrayValue ?? []
             #expect(conversions.count == 1)
@@ -186,7 +192,7 @@ struct ForwardingIntegrationTests {
             #expect(conversions.first?["conversion"]?["gclid"]?.stringValue == "Cj0KCQjw-gclid_1")
             #expect(conversions.first?["conversionValueText"]?.stringValue == "506.63")
             #expect(conversions.first?["conversion"]?["userIdentifiers"]?.arrayValue?.first?["hashedEmail"]?.stringValue
-                    == ForwardingSignals.sha256("janedoe@gmail.com"))
+                    == CompatibleShapes.sha256Hex("janedoe@gmail.com"))
             #expect(try await deliveries(postgres, site: shop.site) == ["google_ads A-1001 conversion 50663 sent 1", "meta A-1001 conversion 50663 sent 1"])
             // The shopper's user agent and IP are gone once delivered.
             try await worker.forgetShopperDetails()
@@ -218,6 +224,7 @@ struct ForwardingIntegrationTests {
     @Test func withoutConsentNothingIsSent() async throws {
         let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        defer { meta.stop(); google.stop() }
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             try await setUp(shop, postgres)
@@ -242,6 +249,7 @@ struct ForwardingIntegrationTests {
     @Test func aServerErrorStormIsRetriedThenSentOnceAndA400FailsWithThePlatformsMessage() async throws {
         let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        defer { meta.stop(); google.stop() }
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             try await setUp(shop, postgres, requireConsent: false)
@@ -279,6 +287,7 @@ struct ForwardingIntegrationTests {
     @Test func cartAndLeadEventsGoToMetaWhenTheSiteEnablesThem() async throws {
         let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        defer { meta.stop(); google.stop() }
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             try await setUp(shop, postgres, metaSettings: ["pixel_id": "1234567890", "events": "AddToCart,Lead"])
@@ -317,6 +326,7 @@ struct ForwardingIntegrationTests {
     @Test func twoForwardersShareTheWorkAndSendEachOrderOnce() async throws {
         let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
         let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        defer { meta.stop(); google.stop() }
         try await TestStack.withAggregator { postgres, aggregator in
             var shop = Shop()
             try await setUp(shop, postgres, requireConsent: false)

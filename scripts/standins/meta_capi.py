@@ -1088,6 +1088,9 @@ def main(argv=None):
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
 
+    # A parent may start us with these signals blocked (a test process's thread does): we
+    # must still stop when told to.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
