@@ -1,5 +1,5 @@
 import Contracts
-import Crypto
+import Storage
 import Foundation
 import HTTPAPI
 
@@ -270,10 +270,6 @@ enum CompatibleShapes {
     static func hashedEmail(_ value: JSONValue) -> JSONValue {
         guard let email = value.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines).lowercased(), !email.isEmpty else { return .null }
         return .string(sha256Hex(email))
-    }
-
-    static func sha256Hex(_ text: String) -> String {
-        hexString(SHA256.hash(data: Data(text.utf8)))
     }
 
     static func object(_ body: JSONValue) throws(APIError) -> [String: JSONValue] {

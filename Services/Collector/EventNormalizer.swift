@@ -159,7 +159,7 @@ public struct EventNormalizer: Sendable {
         let trimmed = userId.trimmingCharacters(in: .whitespacesAndNewlines)
         let parts = trimmed.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !trimmed.contains(" ") else { return userId }
-        return "email_sha256:" + CompatibleShapes.sha256Hex(trimmed.lowercased())
+        return "email_sha256:" + sha256Hex(trimmed.lowercased())
     }
 
     static func parseTimestamp(_ value: JSONValue) throws(APIError) -> Int64 {

@@ -54,16 +54,16 @@ struct ForwardingSignals {
         var members: [String: JSONValue] = [:]
         if let adsConsent { members["ads_consent"] = .bool(adsConsent) }
         if platforms.contains(.meta) {
-            if let email { members["meta_em"] = .string(CompatibleShapes.sha256Hex(Self.metaEmail(email))) }
-            if let phone { members["meta_ph"] = .string(CompatibleShapes.sha256Hex(Self.metaPhone(phone))) }
+            if let email { members["meta_em"] = .string(sha256Hex(Self.metaEmail(email))) }
+            if let phone { members["meta_ph"] = .string(sha256Hex(Self.metaPhone(phone))) }
             if let fbp { members["fbp"] = .string(fbp) }
             if let fbc { members["fbc"] = .string(fbc) }
             if let userAgent { members["user_agent"] = .string(userAgent) }
             if let ipAddress { members["ip"] = .string(ipAddress) }
         }
         if platforms.contains(.googleAds) {
-            if let email { members["google_em"] = .string(CompatibleShapes.sha256Hex(Self.googleEmail(email))) }
-            if let phone { members["google_ph"] = .string(CompatibleShapes.sha256Hex(Self.googlePhone(phone))) }
+            if let email { members["google_em"] = .string(sha256Hex(Self.googleEmail(email))) }
+            if let phone { members["google_ph"] = .string(sha256Hex(Self.googlePhone(phone))) }
         }
         return JSONValue.object(members).serialized
     }

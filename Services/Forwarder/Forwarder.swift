@@ -225,10 +225,7 @@ struct ForwardingWorker: Sendable {
         var result: [(order: CountedOrder, metaEvent: String, items: [(id: String, quantity: Int64)])] = []
         for try await (site, uuid, name, occurredAt, person, url, currency, amount, itemsText, signalsText)
             in try await connection.query(statement.query, logger: logger).decode((String, String, String, Date, String, String?, String, Int64, String, String).self) {
-            let object = (try? JSONValue.parse(signalsText))?.objectValue ?? [:]
-            var signals: [String: String] = [:]
-            for (key, value) in object { if let text = value.scalarText, key != "ads_consent" { signals[key] = text } }
-            let merged = OrderSignals(copies: [OrderSignals.Copy(signals: signals, consent: object["ads_consent"]?.boolValue, url: url, browser: true)])
+            let merged = OrderSignals(copies: [OrderSignals.Copy(json: signalsText, url: url)])
             let items = ((try? JSONValue.parse(itemsText))?.arrayValue ?? []).compactMap { item -> (id: String, quantity: Int64)? in
                 guard let id = item["product_id"]?.scalarText ?? item["sku"]?.scalarText else { return nil }
                 return (id, Int64(item["quantity"]?.scalarText ?? "") ?? 1)
@@ -253,16 +250,13 @@ struct ForwardingWorker: Sendable {
         }
         var copies: [String: [OrderSignals.Copy]] = [:]
         let signalRows = try await connection.query("""
-            SELECT s.site, s.order_id, s.signals::text, s.url, s.origin = 'browser'
+            SELECT s.site, s.order_id, s.signals::text, s.url
             FROM forwarding.order_signals s JOIN unnest(\(sites)::text[], \(orders)::text[]) AS k(site, order_id)
               ON s.site = k.site AND s.order_id = k.order_id
             ORDER BY (s.origin = 'browser') DESC, s.received_at, s.event_uuid
             """, logger: logger)
-        for try await (site, order, text, url, browser) in signalRows.decode((String, String, String, String?, Bool).self) {
-            let object = (try? JSONValue.parse(text))?.objectValue ?? [:]
-            var signals: [String: String] = [:]
-            for (key, value) in object { if let text = value.scalarText, key != "ads_consent" { signals[key] = text } }
-            copies[site + "\u{1F}" + order, default: []].append(OrderSignals.Copy(signals: signals, consent: object["ads_consent"]?.boolValue, url: url, browser: browser))
+        for try await (site, order, text, url) in signalRows.decode((String, String, String, String?).self) {
+            copies[site + "\u{1F}" + order, default: []].append(OrderSignals.Copy(json: text, url: url))
         }
         for (key, list) in copies { result[key]?.signals = OrderSignals(copies: list) }
         return Array(result.values)

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Storage
 
@@ -39,7 +40,20 @@ struct OrderSignals: Sendable, Hashable {
         var signals: [String: String]
         var consent: Bool?
         var url: String?
-        var browser: Bool
+
+        init(signals: [String: String], consent: Bool?, url: String?) {
+            self.signals = signals
+            self.consent = consent
+            self.url = url
+        }
+
+        /// From the stored JSON: `ads_consent` a boolean, every other field a text.
+        init(json: String, url: String?) {
+            let object = (try? JSONValue.parse(json))?.objectValue ?? [:]
+            var signals: [String: String] = [:]
+            for (key, value) in object where key != "ads_consent" { signals[key] = value.scalarText }
+            self.init(signals: signals, consent: object["ads_consent"]?.boolValue, url: url)
+        }
     }
 
     init() {}

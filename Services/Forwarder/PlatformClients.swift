@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Contracts
-import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -69,10 +68,6 @@ struct PlatformCallError: Error, CustomStringConvertible {
 func decimalNumber(_ minor: Int64, currency: String) -> JSONValue {
     guard let currency = Currency(code: currency) else { return .number(String(minor)) }
     return .number(Money(currency: currency, amountMinor: minor).decimalText)
-}
-
-func sha256Hex(_ text: String) -> String {
-    SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
 }
 
 // MARK: - Meta Conversions API

@@ -80,7 +80,7 @@ public struct SiteStore: Sendable {
 
     /// SHA-256 of a key, hex. Keys are random 192-bit secrets, so a plain hash suffices.
     public static func hash(key: String) -> String {
-        hexString(SHA256.hash(data: Data(key.utf8)))
+        sha256Hex(key)
     }
 
     static func generateKey(kind: KeyKind) -> String {

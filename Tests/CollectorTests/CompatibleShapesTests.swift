@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Storage
 import HTTPAPI
 import Testing
 
@@ -111,7 +112,7 @@ import Testing
         let purchase = try JSONValue.parse(#"{"app_id": "shop-1", "identity": "alice@example.com", "event": "Purchase", "properties": {"order_id": "9001", "revenue": "120.50", "currency": "EUR", "items_count": 2}}"#)
         let order = try Self.normalize(try CompatibleShapes.appTrack(purchase)[0], site: nil, origin: .browser)
         #expect(order.site == "shop-1")
-        #expect(order.userId == "email_sha256:" + CompatibleShapes.sha256Hex("alice@example.com"), "an email as user id is kept only hashed")
+        #expect(order.userId == "email_sha256:" + sha256Hex("alice@example.com"), "an email as user id is kept only hashed")
         #expect(order.action == .purchase)
         #expect(order.eventId == "9001")
         #expect(order.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 12050))
@@ -153,7 +154,7 @@ import Testing
         let identify = try Self.normalize(try CompatibleShapes.addUserProperties(user)[0], site: nil, origin: .browser)
         #expect(identify.type == .identify && identify.userId == "alice")
         let properties = try Self.properties(identify)
-        #expect(properties["email_sha256"] == .string(CompatibleShapes.sha256Hex("alice@example.com")))
+        #expect(properties["email_sha256"] == .string(sha256Hex("alice@example.com")))
         #expect(properties["email"] == nil && properties["plan"] == .string("premium"))
     }
 
@@ -170,7 +171,7 @@ import Testing
         #expect(event.revenue == Money(currency: Currency(code: "EUR")!, amountMinor: 4500))
         #expect(event.items == [LineItem(productId: "p1", priceMinor: 1500, quantity: 3)])
         // The email only as the SHA-256 of its normalised form.
-        #expect(try Self.properties(event)["visitor_info"] == .object(["email_sha256": .string(CompatibleShapes.sha256Hex("a@b.c"))]))
+        #expect(try Self.properties(event)["visitor_info"] == .object(["email_sha256": .string(sha256Hex("a@b.c"))]))
     }
 
     static func watchForm(_ data: String) -> [(name: String, value: String)] {
@@ -189,9 +190,9 @@ import Testing
         let properties = try Self.properties(event)
         #expect(properties["title"] == .string("Каталог"))
         #expect(properties["path"] == .string("/catalog"))
-        #expect(properties["visitor_info"] == .object(["email_sha256": .string(CompatibleShapes.sha256Hex("mail@example.net"))]))
+        #expect(properties["visitor_info"] == .object(["email_sha256": .string(sha256Hex("mail@example.net"))]))
         // SHA-256 of "mail@example.net", computed elsewhere (Python's hashlib).
-        #expect(CompatibleShapes.sha256Hex("mail@example.net") == "2160f8ac3179dff14761974ba63047ec035fa04fc9a77aa4c787e2481cdcb384")
+        #expect(sha256Hex("mail@example.net") == "2160f8ac3179dff14761974ba63047ec035fa04fc9a77aa4c787e2481cdcb384")
         #expect(!(event.properties ?? "").contains("mail@example.net"))
     }
 
@@ -211,8 +212,8 @@ import Testing
         #expect(event.items.map(\.quantity) == [1, 15])
         #expect(event.items.map(\.priceMinor) == [12515, 12702])
         let info = try Self.properties(event)["visitor_info"]
-        #expect(info == .object(["email_sha256": .string(CompatibleShapes.sha256Hex("test@example.net")),
-                                 "phone_sha256": .string(CompatibleShapes.sha256Hex("555555"))]))
+        #expect(info == .object(["email_sha256": .string(sha256Hex("test@example.net")),
+                                 "phone_sha256": .string(sha256Hex("555555"))]))
         #expect(!(event.properties ?? "").contains("Сергей"))
     }
 

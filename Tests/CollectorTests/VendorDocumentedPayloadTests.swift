@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Storage
 import HTTPAPI
 import Testing
 
@@ -121,7 +122,7 @@ import Testing
         #expect(events.count == 2 && events.allSatisfy { $0.type == .identify && $0.site == "12345" })
         let properties = try events.map(Self.properties)
         #expect(properties.map { $0["Role"] } == [.string("Admin"), .string("User")])
-        #expect(properties.allSatisfy { $0["email"] == nil && $0["email_sha256"] == .string(CompatibleShapes.sha256Hex("[email protected]")) },
+        #expect(properties.allSatisfy { $0["email"] == nil && $0["email_sha256"] == .string(sha256Hex("[email protected]")) },
                 "the email property is kept only hashed")
     }
 
@@ -145,7 +146,7 @@ import Testing
         #expect(event.url == "http://example.net/catalog" && event.referrer == "http://example.net/help")
         let properties = try Self.properties(event)
         #expect(properties["title"] == .string("Каталог") && properties["path"] == .string("/catalog"))
-        #expect(properties["visitor_info"]?["email_sha256"] == .string(CompatibleShapes.sha256Hex("mail@example.net")))
+        #expect(properties["visitor_info"]?["email_sha256"] == .string(sha256Hex("mail@example.net")))
         #expect(!(event.properties ?? "").contains("mail@example.net"), "the email never leaves hashed")
     }
 
@@ -158,7 +159,7 @@ import Testing
         #expect(event.items.map(\.quantity) == [1, 15] && event.items.map(\.priceMinor) == [12515, 12702])
         let text = event.properties ?? ""
         #expect(!text.contains("test@example.net") && !text.contains("Сергей") && !text.contains("Сергеев"), "names dropped, email hashed")
-        #expect(try Self.properties(event)["visitor_info"]?["phone_sha256"] == .string(CompatibleShapes.sha256Hex("555555")))
+        #expect(try Self.properties(event)["visitor_info"]?["phone_sha256"] == .string(sha256Hex("555555")))
         // Without a site default the amount is refused, naming the currency.
         #expect(throws: APIError.self) {
             try Self.normalize(try CompatibleShapes.watchEvent([("app_key", "shop-1"), ("data", JSONValue.object(["type": .string("purchase"), "properties": try Self.fixture("convead-purchase-properties.json")]).serialized)]), origin: .browser)
@@ -184,10 +185,10 @@ import Testing
 
         let mailto = try Self.watch(type: "mailto", properties: try Self.fixture("convead-mailto-properties.json"))
         let mailProperties = try Self.properties(mailto)
-        #expect(mailProperties["email"] == nil && mailProperties["email_sha256"] == .string(CompatibleShapes.sha256Hex("chuck-norris@example.com")))
+        #expect(mailProperties["email"] == nil && mailProperties["email_sha256"] == .string(sha256Hex("chuck-norris@example.com")))
 
         let info = try Self.watch(type: "update_info", visitorInfo: try Self.fixture("convead-update-info-visitor-info.json"))
         #expect(info.type == .identify)
-        #expect(try Self.properties(info)["visitor_info"]?["email_sha256"] == .string(CompatibleShapes.sha256Hex("mail@example.net")))
+        #expect(try Self.properties(info)["visitor_info"]?["email_sha256"] == .string(sha256Hex("mail@example.net")))
     }
 }

@@ -76,9 +76,9 @@ import Testing
     }
 
     @Test func signalsMergeBrowserFirstAndRefusedConsentWins() {
-        let browser = OrderSignals.Copy(signals: ["user_agent": "Mozilla", "fbp": "fb.1.1700000000000.42"], consent: true, url: "https://shop.example/thanks", browser: true)
+        let browser = OrderSignals.Copy(signals: ["user_agent": "Mozilla", "fbp": "fb.1.1700000000000.42"], consent: true, url: "https://shop.example/thanks")
         let server = OrderSignals.Copy(signals: ["user_agent": "curl", "meta_em": "e", "click_id_name": "fbclid", "click_id": "IwAR", "clicked_at": "1700000000123"],
-                                       consent: false, url: nil, browser: false)
+                                       consent: false, url: nil)
         let merged = OrderSignals(copies: [browser, server])
         #expect(merged.userAgent == "Mozilla")
         #expect(merged.metaEmail == "e")

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Storage
 import Testing
 @testable import Forwarder
 

@@ -119,9 +119,22 @@ struct ForwardingIntegrationTests {
                                 google: GoogleAds(http: http, baseURL: google.baseURL, tokenURL: google.baseURL + "/token", tokens: GoogleTokens()))
     }
 
-    /// Creates the site with both destinations (no settle delay: the test decides when).
-    func setUp(_ shop: Shop, _ postgres: PostgresClient, requireConsent: Bool = true, metaToken: String = metaToken,
-               metaSettings: [String: String] = ["pixel_id": "1234567890"]) async throws {
+    /// Starts both stand-ins and the Aggregator and creates a shop forwarding to both (no
+    /// settle delay: the test decides when); the stand-ins stop whatever the outcome.
+    func withForwardingShop(requireConsent: Bool = true, metaToken: String = metaToken, metaSettings: [String: String] = ["pixel_id": "1234567890"],
+                            _ body: @escaping @Sendable (inout Shop, PlatformStandIn, PlatformStandIn, PostgresClient, AggregatorProcessor) async throws -> Void) async throws {
+        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
+        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
+        defer { meta.stop(); google.stop() }
+        try await TestStack.withAggregator { postgres, aggregator in
+            var shop = Shop()
+            try await setUp(shop, postgres, requireConsent: requireConsent, metaToken: metaToken, metaSettings: metaSettings)
+            try await body(&shop, meta, google, postgres, aggregator)
+        }
+    }
+
+    /// Creates the site with both destinations.
+    func setUp(_ shop: Shop, _ postgres: PostgresClient, requireConsent: Bool, metaToken: String, metaSettings: [String: String] = ["pixel_id": "1234567890"]) async throws {
         _ = try await SiteStore(client: postgres, logger: TestStack.logger).create(Site(id: shop.site, name: "Forwarding shop", timezone: "Europe/Berlin"))
         let store = DestinationStore(client: postgres, logger: TestStack.logger)
         _ = try await store.put(Destination(site: shop.site, platform: .meta, settings: metaSettings, requireConsent: requireConsent, settleSeconds: 0),
@@ -154,12 +167,7 @@ struct ForwardingIntegrationTests {
     }
 
     @Test func browserAndServerCopiesGoOnceWithTheServersMoneyAndAFullRefundRetractsAtGoogle() async throws {
-        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
-        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
-        defer { meta.stop(); google.stop() }
-        try await TestStack.withAggregator { postgres, aggregator in
-            var shop = Shop()
-            try await setUp(shop, postgres)
+        try await withForwardingShop { shop, meta, google, postgres, aggregator in
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             let session = EventID.uuidV7(millis: now)
             let browser = try shop.purchase(["order_id": .string("A-1001"), "value": .string("499.00"), "currency": .string("EUR"),
@@ -183,8 +191,8 @@ struct ForwardingIntegrationTests {
             #expect(events.first?["value_text"]?.stringValue == "506.63")
             #expect(event?["event_source_url"]?.stringValue == "https://shop.example/checkout/thanks")
             #expect(event?["user_data"]?["client_user_agent"]?.stringValue == "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0")
-            #expect(event?["user_data"]?["em"]?.arrayValue?.first?.stringValue == CompatibleShapes.sha256Hex("jane.doe@gmail.com"))
-            #expect(event?["user_data"]?["ph"]?.arrayValue?.first?.stringValue == CompatibleShapes.sha256Hex("4915123456789"))
+            #expect(event?["user_data"]?["em"]?.arrayValue?.first?.stringValue == sha256Hex("jane.doe@gmail.com"))
+            #expect(event?["user_data"]?["ph"]?.arrayValue?.first?.stringValue == sha256Hex("4915123456789"))
             #expect(event?["custom_data"]?["contents"]?.arrayValue?.first?["id"]?.stringValue == "sku-1")
             let conversions = try await google.get("/_standin/conversions")["conversions"]?.arrayValue ?? []
             #expect(conversions.count == 1)
@@ -192,7 +200,7 @@ struct ForwardingIntegrationTests {
             #expect(conversions.first?["conversion"]?["gclid"]?.stringValue == "Cj0KCQjw-gclid_1")
             #expect(conversions.first?["conversionValueText"]?.stringValue == "506.63")
             #expect(conversions.first?["conversion"]?["userIdentifiers"]?.arrayValue?.first?["hashedEmail"]?.stringValue
-                    == CompatibleShapes.sha256Hex("janedoe@gmail.com"))
+                    == sha256Hex("janedoe@gmail.com"))
             #expect(try await deliveries(postgres, site: shop.site) == ["google_ads A-1001 conversion 50663 sent 1", "meta A-1001 conversion 50663 sent 1"])
             // The shopper's user agent and IP are gone once delivered.
             try await worker.forgetShopperDetails()
@@ -222,12 +230,7 @@ struct ForwardingIntegrationTests {
     }
 
     @Test func withoutConsentNothingIsSent() async throws {
-        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
-        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
-        defer { meta.stop(); google.stop() }
-        try await TestStack.withAggregator { postgres, aggregator in
-            var shop = Shop()
-            try await setUp(shop, postgres)
+        try await withForwardingShop { shop, meta, google, postgres, aggregator in
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             let refused = try shop.purchase(["order_id": .string("B-1"), "value": .string("10.00"), "currency": .string("EUR"), "url": .string("https://shop.example/t"),
                                              "consent": .object(["ads": .bool(false)])], origin: .browser, at: now, person: "p1", session: EventID.uuidV7(millis: now))
@@ -247,12 +250,7 @@ struct ForwardingIntegrationTests {
     }
 
     @Test func aServerErrorStormIsRetriedThenSentOnceAndA400FailsWithThePlatformsMessage() async throws {
-        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
-        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
-        defer { meta.stop(); google.stop() }
-        try await TestStack.withAggregator { postgres, aggregator in
-            var shop = Shop()
-            try await setUp(shop, postgres, requireConsent: false)
+        try await withForwardingShop(requireConsent: false) { shop, meta, google, postgres, aggregator in
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             try await meta.post("/_standin/fail", .object(["status": .number("500"), "count": .number("3")]))
             try await google.post("/_standin/fail", .object(["status": .number("503"), "count": .number("2")]))
@@ -285,12 +283,7 @@ struct ForwardingIntegrationTests {
     }
 
     @Test func cartAndLeadEventsGoToMetaWhenTheSiteEnablesThem() async throws {
-        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
-        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
-        defer { meta.stop(); google.stop() }
-        try await TestStack.withAggregator { postgres, aggregator in
-            var shop = Shop()
-            try await setUp(shop, postgres, metaSettings: ["pixel_id": "1234567890", "events": "AddToCart,Lead"])
+        try await withForwardingShop(metaSettings: ["pixel_id": "1234567890", "events": "AddToCart,Lead"]) { shop, meta, google, postgres, aggregator in
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             let session = EventID.uuidV7(millis: now)
             let consent: JSONValue = .object(["ads": .bool(true)])
@@ -324,12 +317,7 @@ struct ForwardingIntegrationTests {
     }
 
     @Test func twoForwardersShareTheWorkAndSendEachOrderOnce() async throws {
-        let meta = try PlatformStandIn(script: "meta_capi.py", arguments: ["--access-token", Self.metaToken])
-        let google = try PlatformStandIn(script: "google_ads.py", arguments: Self.google)
-        defer { meta.stop(); google.stop() }
-        try await TestStack.withAggregator { postgres, aggregator in
-            var shop = Shop()
-            try await setUp(shop, postgres, requireConsent: false)
+        try await withForwardingShop(requireConsent: false) { shop, meta, google, postgres, aggregator in
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             var batch: [KafkaMessage] = []
             for n in 0..<60 {

@@ -133,12 +133,13 @@ import ipaddress
 import json
 import re
 import secrets
-import signal
 import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import standin_server
 
 # ---------------------------------------------------------------------------
 # Exact-number JSON handling
@@ -1084,23 +1085,7 @@ def main(argv=None):
     server = Server(("127.0.0.1", cfg.port), Handler)
     server.state = State()
     server.cfg = cfg
-
-    def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    # A parent may start us with these signals blocked (a test process's thread does): we
-    # must still stop when told to.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    sys.stdout.write("listening %d\n" % server.server_address[1])
-    sys.stdout.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return standin_server.serve(server)
 
 
 if __name__ == "__main__":

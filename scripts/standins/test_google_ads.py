@@ -11,15 +11,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import standin_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STANDIN = os.path.join(HERE, "google_ads.py")
@@ -49,29 +47,13 @@ def sha256(text):
 class StandinTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.log = tempfile.TemporaryFile()
-        cls.proc = subprocess.Popen(
-            [sys.executable, STANDIN, "--port", "0", "--developer-token", DEV_TOKEN,
-             "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-             "--refresh-token", REFRESH_TOKEN, "--conversion-action", "111",
-             "--conversion-action", "222"],
-            stdout=subprocess.PIPE, stderr=cls.log, text=True)
-        line = cls.proc.stdout.readline()
-        if not line.startswith("listening "):
-            cls.proc.kill()
-            raise RuntimeError("stand-in did not start: %r" % line)
-        cls.base = "http://127.0.0.1:%d" % int(line.split()[1])
+        cls.proc, cls.base = standin_server.start(
+            STANDIN, "--developer-token", DEV_TOKEN, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
+            "--refresh-token", REFRESH_TOKEN, "--conversion-action", "111", "--conversion-action", "222")
 
     @classmethod
     def tearDownClass(cls):
-        cls.proc.send_signal(signal.SIGTERM)
-        try:
-            cls.proc.wait(timeout=10)
-        finally:
-            if cls.proc.poll() is None:
-                cls.proc.kill()
-            cls.proc.stdout.close()
-            cls.log.close()
+        standin_server.stop(cls.proc)
 
     def setUp(self):
         self.control("POST", "reset", {"tokens": True})

@@ -7,15 +7,14 @@ Run: python3 scripts/standins/test_meta_capi.py
 import copy
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import standin_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STANDIN = os.path.join(HERE, "meta_capi.py")
@@ -62,26 +61,11 @@ def purchase(**overrides):
 class MetaCapiStandinTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.proc = subprocess.Popen(
-            [sys.executable, STANDIN, "--port", "0", "--access-token", TOKEN,
-             "--access-token", "second-token"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = cls.proc.stdout.readline().strip()
-        if not line.startswith("listening "):
-            cls.proc.kill()
-            raise RuntimeError("stand-in did not start: %r %s" % (line, cls.proc.stderr.read()))
-        cls.base = "http://127.0.0.1:%d" % int(line.split()[1])
+        cls.proc, cls.base = standin_server.start(STANDIN, "--access-token", TOKEN, "--access-token", "second-token")
 
     @classmethod
     def tearDownClass(cls):
-        cls.proc.send_signal(signal.SIGTERM)
-        try:
-            cls.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            cls.proc.kill()
-            cls.proc.wait()
-        cls.proc.stdout.close()
-        cls.proc.stderr.close()
+        standin_server.stop(cls.proc)
 
     def setUp(self):
         self.call("POST", "/_standin/reset", {})
