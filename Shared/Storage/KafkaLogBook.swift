@@ -20,17 +20,7 @@ public struct KafkaLogBook: Sendable {
     /// in one statement: the keeper forgets the offsets and starts a generation in one
     /// transaction, so the two always belong together.
     public func position(topic: String, consumers: OffsetStore) async throws -> (generation: Int64, processed: [Int32: Int64]) {
-        let statement: SQLFragment = """
-            SELECT g.generation, o.partition, o.next_offset
-            FROM (SELECT coalesce(max(generation), 0) AS generation FROM control.kafka_logs WHERE topic = \(topic)) g
-            LEFT JOIN \(consumers.table) o ON o.topic = \(topic)
-            """
-        var generation: Int64 = 0
-        var processed: [Int32: Int64] = [:]
-        for try await (current, partition, next) in try await client.query(statement.query, logger: logger).decode((Int64, Int32?, Int64?).self) {
-            generation = current
-            if let partition, let next { processed[partition] = next }
-        }
+        let (generation, processed) = try await client.withConnection { try await consumers.load(topic: topic, on: $0, logger: logger) }
         return (generation, processed)
     }
 
@@ -67,10 +57,9 @@ public struct KafkaLogBook: Sendable {
     /// generation, the offsets forgotten, and how many messages it held past them.
     public func replace(topic: String, consumers: OffsetStore?, on connection: PostgresConnection) async throws -> (generation: Int64, forgotten: [Int32: Int64], unprocessed: Int64) {
         try await connection.withTransaction(logger: logger) { connection in
-            let forgotten = try await consumers?.forget(topic: topic, on: connection, logger: logger) ?? [:]
             var lost: Int64 = 0
-            let current: SQLFragment = "SELECT coalesce(max(generation), 0) FROM control.kafka_logs WHERE topic = \(topic)"
-            for try await generation in try await connection.query(current.query, logger: logger).decode(Int64.self) { lost = generation }
+            for try await generation in try await connection.query(OffsetStore.currentGeneration(topic).query, logger: logger).decode(Int64.self) { lost = generation }
+            let forgotten = try await consumers?.forget(topic: topic, generation: lost, on: connection, logger: logger) ?? [:]
             let partitions = forgotten.keys.sorted()
             let record: SQLFragment = """
                 INSERT INTO control.kafka_log_partitions (topic, generation, partition, processed)

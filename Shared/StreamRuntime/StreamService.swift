@@ -49,6 +49,10 @@ public final class StreamService<Processor: StreamProcessor>: Service {
         var unpositioned = Set<TopicPartition>()
         // Partitions found past the end of their log: positioned at its start, not at the stored offset.
         var readFromStart = Set<TopicPartition>()
+        // The generation of the log each partition was positioned in (`KafkaLogBook`): offsets
+        // are stored for it, so that a batch read from a log the broker lost since cannot place
+        // the consumers of its successor.
+        var generations: [TopicPartition: Int64] = [:]
         var watch = PositionWatch(quietTime: configuration.logEndCheckAfter)
         logger.info("\(configuration.clientId) started", metadata: ["group": "\(configuration.groupId)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -104,9 +108,10 @@ public final class StreamService<Processor: StreamProcessor>: Service {
             if !unpositioned.isEmpty {
                 do {
                     var stored = try await storedOffsets(unpositioned)
-                    for partition in readFromStart { stored[partition] = nil }
-                    try await consumer.seek(unpositioned, toStored: stored)
-                    watch.moved(Dictionary(uniqueKeysWithValues: unpositioned.map { ($0, stored[$0] ?? 0) }))
+                    for partition in unpositioned { generations[partition] = stored.generations[partition.topic] ?? 0 }
+                    for partition in readFromStart { stored.offsets[partition] = nil }
+                    try await consumer.seek(unpositioned, toStored: stored.offsets)
+                    watch.moved(Dictionary(uniqueKeysWithValues: unpositioned.map { ($0, stored.offsets[$0] ?? 0) }))
                     readFromStart.subtract(unpositioned)
                     unpositioned.removeAll()
                 } catch {
@@ -123,8 +128,9 @@ public final class StreamService<Processor: StreamProcessor>: Service {
                 let batch = try await processor.process(messages, checkpoints: checkpoints)
                 let offsets = nextOffsets(after: messages)
                 watch.moved(offsets)
+                let readFrom = generations
                 await pipeline.append { [self] in
-                    let outcome = try await commit(batch, offsets: offsets)
+                    let outcome = try await commit(batch, offsets: offsets, generations: readFrom)
                     processor.committed(batch, outcome: outcome)
                     batchTimer.recordInterval(since: polled)
                     retries.succeeded()
@@ -143,21 +149,24 @@ public final class StreamService<Processor: StreamProcessor>: Service {
     @discardableResult
     public func runBatch(_ messages: [KafkaMessage]) async throws -> Processor.Batch {
         let batch = try await processor.process(messages, checkpoints: Checkpoints(pipeline: CheckpointPipeline()))
-        processor.committed(batch, outcome: try await commit(batch, offsets: nextOffsets(after: messages)))
+        processor.committed(batch, outcome: try await commit(batch, offsets: nextOffsets(after: messages), generations: nil))
         return batch
     }
 
-    /// One checkpoint attempt: the processor's writes and the next offsets in one transaction,
-    /// abandoned on a closed connection after `attemptTimeout`.
-    private func commit(_ batch: Processor.Batch, offsets: [TopicPartition: Int64]) async throws -> Processor.Outcome {
+    /// One checkpoint attempt: the processor's writes and the next offsets (into the log
+    /// generations their partitions were positioned in; nil: the current ones) in one
+    /// transaction, abandoned on a closed connection after `attemptTimeout`.
+    private func commit(_ batch: Processor.Batch, offsets: [TopicPartition: Int64], generations: [TopicPartition: Int64]?) async throws -> Processor.Outcome {
         let processor = processor, store = configuration.offsets, logger = logger
-        var byTopic: [String: [Int32: Int64]] = [:]
-        for (partition, offset) in offsets { byTopic[partition.topic, default: [:]][partition.partition] = offset }
-        return try await postgres.withConnection(timeout: configuration.attemptTimeout) { [byTopic] connection in
+        var byLog: [TopicLog: [Int32: Int64]] = [:]
+        for (partition, offset) in offsets {
+            byLog[TopicLog(topic: partition.topic, generation: generations?[partition]), default: [:]][partition.partition] = offset
+        }
+        return try await postgres.withConnection(timeout: configuration.attemptTimeout) { [byLog] connection in
             try await connection.withTransaction(logger: logger) { connection in
                 let outcome = try await processor.checkpoint(batch, on: connection)
-                for (topic, partitions) in byTopic {
-                    try await store.save(topic: topic, offsets: partitions, on: connection, logger: logger)
+                for (log, partitions) in byLog {
+                    try await store.save(topic: log.topic, generation: log.generation, offsets: partitions, on: connection, logger: logger)
                 }
                 return outcome
             }
@@ -173,17 +182,24 @@ public final class StreamService<Processor: StreamProcessor>: Service {
         }
     }
 
-    private func storedOffsets(_ partitions: Set<TopicPartition>) async throws -> [TopicPartition: Int64] {
+    /// The stored offsets of the partitions and the generation of each topic's log they are for.
+    private func storedOffsets(_ partitions: Set<TopicPartition>) async throws -> (offsets: [TopicPartition: Int64], generations: [String: Int64]) {
         let topics = Set(partitions.map(\.topic)), store = configuration.offsets, logger = logger
         let stored = try await postgres.withConnection(timeout: configuration.attemptTimeout) { connection in
-            var stored: [String: [Int32: Int64]] = [:]
+            var stored: [String: (generation: Int64, offsets: [Int32: Int64])] = [:]
             for topic in topics { stored[topic] = try await store.load(topic: topic, on: connection, logger: logger) }
             return stored
         }
         var offsets: [TopicPartition: Int64] = [:]
-        for partition in partitions { offsets[partition] = stored[partition.topic]?[partition.partition] }
-        return offsets
+        for partition in partitions { offsets[partition] = stored[partition.topic]?.offsets[partition.partition] }
+        return (offsets, stored.mapValues(\.generation))
     }
+}
+
+/// One log of a topic: its name and generation (nil: the current one).
+private struct TopicLog: Hashable {
+    var topic: String
+    var generation: Int64?
 }
 
 /// The pause before a retry: `first`, doubling with each failure in a row up to `maximum`,

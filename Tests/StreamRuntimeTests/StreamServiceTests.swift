@@ -104,7 +104,7 @@ struct StreamServiceTests {
 
             #expect(try await count("SELECT count(*) FROM stream_runtime_test WHERE topic = \(topic)", postgres) == 300)
             #expect(try await count("SELECT count(DISTINCT (partition, message_offset)) FROM stream_runtime_test WHERE topic = \(topic)", postgres) == 300)
-            let stored = try await postgres.withConnection { try await OffsetStore.aggregator.load(topic: topic, on: $0, logger: Self.logger) }
+            let stored = try await postgres.withConnection { try await OffsetStore.aggregator.load(topic: topic, on: $0, logger: Self.logger) }.offsets
             let ends = try await postgres.query("""
                 SELECT partition, max(message_offset) + 1 FROM stream_runtime_test WHERE topic = \(topic) GROUP BY partition
                 """, logger: Self.logger)
