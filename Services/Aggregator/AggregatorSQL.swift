@@ -162,6 +162,13 @@ enum AggregatorSQL {
         ON CONFLICT (site, day) DO UPDATE SET
             sessions = t.sessions + excluded.sessions, pageviews = t.pageviews + excluded.pageviews, events = t.events + excluded.events
         """,
+        // Every purchase copy under its order, for reconciliation (`analytics.order_copies`).
+        """
+        INSERT INTO analytics.order_copies (site, order_id, event_uuid, origin, currency, amount_minor)
+        SELECT site, \(orderKey()), event_uuid, origin, coalesce(currency, ''), coalesce(amount_minor, 0)
+        FROM aggregator_new e WHERE action = 'purchase'
+        ON CONFLICT DO NOTHING
+        """,
         // A processor's purchase lists its own ids of the order (`properties.order_references`:
         // payment intent, charge, Shopify order id, …); its refunds name one of those. Refunds
         // that arrived first, stored under the reference, move to the order now.
@@ -584,25 +591,26 @@ enum AggregatorSQL {
                           WHERE c.site = touched.site AND c.order_id = touched.order_id AND c.line_item_event IS NULL)
         """
 
-    /// Each person's first order, for every person this batch touched (new orders, identity
-    /// merges), by `occurred_at` then `order_id`; where that changes whether an order counts as
-    /// a new customer's, the revenue rollup gets the difference. Run after the links, before
-    /// `foldDeltas`.
+    /// Each person's orders numbered (`person_order_number`; the first is `first_order`), for
+    /// every person this batch touched (new orders, identity merges), by `occurred_at` then
+    /// `order_id`; where that changes whether an order counts as a new customer's, the revenue
+    /// rollup gets the difference. Run after the links, before `foldDeltas`.
     static let firstOrders = """
         WITH ranked AS (
             SELECT o.site, o.order_id, o.first_order AS old_first,
-                   row_number() OVER (PARTITION BY o.site, o.person_id ORDER BY o.occurred_at, o.order_id) = 1 AS first
+                   row_number() OVER (PARTITION BY o.site, o.person_id ORDER BY o.occurred_at, o.order_id)::int AS number
             FROM analytics.orders o JOIN (SELECT DISTINCT site, person_id FROM aggregator_touched) t
               ON o.site = t.site AND o.person_id = t.person_id
         ), changed AS (
-            UPDATE analytics.orders o SET first_order = r.first FROM ranked r
-            WHERE o.site = r.site AND o.order_id = r.order_id AND o.first_order IS DISTINCT FROM r.first
+            UPDATE analytics.orders o SET first_order = r.number = 1, person_order_number = r.number FROM ranked r
+            WHERE o.site = r.site AND o.order_id = r.order_id
+              AND (o.first_order IS DISTINCT FROM (r.number = 1) OR o.person_order_number IS DISTINCT FROM r.number)
             RETURNING o.*, r.old_first
         )
         INSERT INTO aggregator_deltas
         SELECT \(dimensions), currency, 0,
                \(newCustomer()) - (CASE WHEN coalesce(is_first_purchase, old_first, false) THEN 1 ELSE 0 END), 0, 0
-        FROM changed
+        FROM changed WHERE first_order IS DISTINCT FROM old_first
         """
 }
 

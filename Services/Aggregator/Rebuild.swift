@@ -15,7 +15,7 @@ import Storage
 public enum Rebuild {
     /// Derived tables, in lock order: a batch locks them all first (ROW EXCLUSIVE), a rebuild too (SHARE ROW EXCLUSIVE).
     static let derivedTables = [
-        "sessions", "traffic_daily", "traffic_totals", "order_references", "refunds", "orders", "line_items", "order_items", "product_daily", "cart_events", "goal_conversions", "funnel_events", "identities",
+        "sessions", "traffic_daily", "traffic_totals", "order_references", "order_copies", "refunds", "orders", "line_items", "order_items", "product_daily", "cart_events", "goal_conversions", "funnel_events", "identities",
         "visitor_days", "visitor_day_counts", "funnel_entries", "funnel_entry_counts", "funnel_entry_totals", "carts", "revenue_daily",
         "attribution_credits", "attribution_daily", "attribution_pending", "retention_members", "retention_counts",
     ]

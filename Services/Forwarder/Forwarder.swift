@@ -151,10 +151,20 @@ struct ForwardingWorker: Sendable {
                     case .later: later.append((order.site, order.orderId)); continue
                     case .record(let planned): plan = planned
                     }
+                    // An adjustment's time is fixed when it is planned, a second past the order's
+                    // previous one at least: Google keeps one adjustment per time and takes a
+                    // repeated time for a resend (so a resend after a crash is recognised, and a
+                    // second change of the order is not mistaken for one).
+                    // (Not sent before that time: the platform refuses a time in the future.)
                     try await connection.query("""
-                        INSERT INTO forwarding.deliveries (site, platform, order_id, kind, value_minor, currency, state, reason)
-                        VALUES (\(order.site), \(destination.platform.rawValue), \(order.orderId), \(plan.kind.rawValue), \(plan.valueMinor),
-                                \(order.currency), \(plan.skipped == nil ? "pending" : "skipped"), \(plan.skipped))
+                        INSERT INTO forwarding.deliveries (site, platform, order_id, kind, value_minor, currency, state, reason, adjusted_at, next_attempt_at)
+                        SELECT \(order.site), \(destination.platform.rawValue), \(order.orderId), \(plan.kind.rawValue), \(plan.valueMinor),
+                               \(order.currency), \(plan.skipped == nil ? "pending" : "skipped"), \(plan.skipped), a.at, coalesce(a.at, now())
+                        FROM (SELECT CASE WHEN \(plan.kind.rawValue) IN ('retraction', 'restatement') THEN greatest(
+                                  date_trunc('second', now()), \(order.occurredAt)::timestamptz + interval '1 second',
+                                  (SELECT max(d.adjusted_at) + interval '1 second' FROM forwarding.deliveries d
+                                   WHERE d.site = \(order.site) AND d.platform = \(destination.platform.rawValue) AND d.order_id = \(order.orderId)))
+                              END AS at) a
                         ON CONFLICT DO NOTHING
                         """, logger: logger)
                     recorded += 1
@@ -279,14 +289,16 @@ struct ForwardingWorker: Sendable {
     func sendDue(site: String, platform: AdPlatform) async throws -> Int {
         let limit = min(sendBatch, platform == .meta ? MetaConversions.batchLimit : GoogleAds.batchLimit)
         return try await postgres.withTransaction(logger: logger) { connection in
-            var claimed: [(order: String, kind: DeliveryRecord.Kind, value: Int64, attempts: Int)] = []
+            var claimed: [ClaimedDelivery] = []
             let rows = try await connection.query("""
-                SELECT order_id, kind, value_minor, attempts FROM forwarding.deliveries
+                SELECT order_id, kind, value_minor, attempts, adjusted_at FROM forwarding.deliveries
                 WHERE site = \(site) AND platform = \(platform.rawValue) AND state = 'pending' AND next_attempt_at <= now()
                 ORDER BY created_at, order_id LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 """, logger: logger)
-            for try await (order, kind, value, attempts) in rows.decode((String, String, Int64, Int).self) {
-                if let kind = DeliveryRecord.Kind(rawValue: kind) { claimed.append((order, kind, value, attempts)) }
+            for try await (order, kind, value, attempts, adjustedAt) in rows.decode((String, String, Int64, Int, Date?).self) {
+                if let kind = DeliveryRecord.Kind(rawValue: kind) {
+                    claimed.append(ClaimedDelivery(order: order, kind: kind, value: value, attempts: attempts, adjustedAt: adjustedAt))
+                }
             }
             guard !claimed.isEmpty else { return 0 }
             let store = DestinationStore(client: postgres, logger: logger)
@@ -306,9 +318,8 @@ struct ForwardingWorker: Sendable {
                 try await Self.pendingEvents(where: "p.site = \(site) AND p.event_uuid::text = ANY(\(eventClaims))", on: connection, logger: logger)
                     .map { ($0.order.orderId, $0) }, uniquingKeysWith: { first, _ in first })
             let items = try await Self.items(site: site, orders: claimed.map(\.order), on: connection, logger: logger)
-            let refundedAt = try await Self.lastRefunds(site: site, orders: claimed.map(\.order), on: connection, logger: logger)
             var outgoing: [OutgoingDelivery] = []
-            var sending: [(order: String, kind: DeliveryRecord.Kind, value: Int64, attempts: Int)] = []
+            var sending: [ClaimedDelivery] = []
             for delivery in claimed where delivery.kind == .event {
                 guard let event = events[delivery.order] else {
                     try await record(delivery, site: site, platform: platform, state: "skipped", reason: "the event's details are gone", on: connection)
@@ -320,7 +331,7 @@ struct ForwardingWorker: Sendable {
                     continue
                 }
                 outgoing.append(OutgoingDelivery(kind: .event, valueMinor: delivery.value, order: event.order, items: event.items,
-                                                 changedAt: Date(), metaEvent: event.metaEvent))
+                                                 adjustedAt: Date(), metaEvent: event.metaEvent))
                 sending.append(delivery)
             }
             for delivery in claimed where delivery.kind != .event {
@@ -347,8 +358,10 @@ struct ForwardingWorker: Sendable {
                     value = order.netMinor
                 }
                 outgoing.append(OutgoingDelivery(kind: delivery.kind, valueMinor: value, order: order, items: items[delivery.order] ?? [],
-                                                 changedAt: min(refundedAt[delivery.order] ?? Date(), Date())))
-                sending.append((delivery.order, delivery.kind, value, delivery.attempts))
+                                                 adjustedAt: delivery.adjustedAt ?? Date()))
+                var sent = delivery
+                sent.value = value
+                sending.append(sent)
             }
             guard !outgoing.isEmpty else { return claimed.count }
             let outcomes: [DeliveryOutcome]
@@ -404,7 +417,17 @@ struct ForwardingWorker: Sendable {
         }
     }
 
-    func record(_ delivery: (order: String, kind: DeliveryRecord.Kind, value: Int64, attempts: Int), site: String, platform: AdPlatform,
+    /// A delivery taken to send: what `forwarding.deliveries` holds of it.
+    struct ClaimedDelivery {
+        var order: String
+        var kind: DeliveryRecord.Kind
+        var value: Int64
+        var attempts: Int
+        /// A retraction's or restatement's time, fixed when it was planned.
+        var adjustedAt: Date?
+    }
+
+    func record(_ delivery: ClaimedDelivery, site: String, platform: AdPlatform,
                 state: String, reason: String?, on connection: PostgresConnection) async throws {
         try await connection.query("""
             UPDATE forwarding.deliveries SET state = \(state), reason = \(reason), attempts = attempts + \(state == "skipped" ? 0 : 1),
@@ -421,16 +444,6 @@ struct ForwardingWorker: Sendable {
             WHERE site = \(site) AND order_id = ANY(\(orders)) AND coalesce(product_id, sku) IS NOT NULL ORDER BY order_id, position
             """, logger: logger)
         for try await (order, id, quantity) in rows.decode((String, String, Int64).self) { result[order, default: []].append((id, quantity)) }
-        return result
-    }
-
-    /// When each order's latest refund happened.
-    static func lastRefunds(site: String, orders: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String: Date] {
-        var result: [String: Date] = [:]
-        let rows = try await connection.query("""
-            SELECT order_id, max(occurred_at) FROM analytics.refunds WHERE site = \(site) AND order_id = ANY(\(orders)) GROUP BY order_id
-            """, logger: logger)
-        for try await (order, at) in rows.decode((String, Date).self) { result[order] = at }
         return result
     }
 

@@ -12,10 +12,10 @@ struct OutgoingDelivery: Sendable {
     var order: CountedOrder
     /// The order's lines: product id and quantity (Meta's `contents`).
     var items: [(id: String, quantity: Int64)]
-    /// When the order's worth last changed (its latest refund, else now), for an adjustment:
-    /// derived from the data, so a resend after a crash carries the same time (Google then
-    /// answers that it has it), and later than the conversion, as Google requires.
-    var changedAt: Date
+    /// An adjustment's time (`forwarding.deliveries.adjusted_at`, fixed when it was planned):
+    /// a resend after a crash carries the same time (Google then answers that it has it), each
+    /// later change of the order a later one, and later than the conversion, as Google requires.
+    var adjustedAt: Date
     /// Meta's name of the event: `Purchase` for an order, else the forwarded event's
     /// (`AddToCart`, `InitiateCheckout`, `ViewContent`, `Lead`).
     var metaEvent = "Purchase"
@@ -316,7 +316,7 @@ struct GoogleAds: Sendable {
             "conversionAction": .string(action),
             "adjustmentType": .string(delivery.kind == .retraction ? "RETRACTION" : "RESTATEMENT"),
             "orderId": .string(delivery.order.orderId),
-            "adjustmentDateTime": .string(dateTime(max(delivery.changedAt, delivery.order.occurredAt.addingTimeInterval(1)), timeZone: timeZone)),
+            "adjustmentDateTime": .string(dateTime(max(delivery.adjustedAt, delivery.order.occurredAt.addingTimeInterval(1)), timeZone: timeZone)),
         ]
         if delivery.kind == .restatement {
             row["restatementValue"] = .object([

@@ -25,18 +25,31 @@ struct CustomersReport {
         let isNew: SQLFragment = "coalesce(o.is_first_purchase, o.first_order, false)"
         let statement: SQLFragment = """
             WITH ranged AS (
-                SELECT o.person_id, o.currency, o.revenue_minor, o.refunded_minor, o.source, \(isNew) AS is_new
+                SELECT o.person_id, o.currency, o.revenue_minor, o.refunded_minor, o.source, \(isNew) AS is_new, o.person_order_number
                 FROM analytics.orders o WHERE o.site = \(range.site) AND o.day BETWEEN \(range.from)::date AND \(range.to)::date
             ), customers AS (
-                SELECT person_id, bool_or(is_new) AS is_new FROM ranged GROUP BY person_id
+                -- A customer of the range has a second order up to its end exactly when one of
+                -- their orders in it is their second or later.
+                SELECT person_id, bool_or(is_new) AS is_new, max(person_order_number) >= 2 AS repeats FROM ranged GROUP BY person_id
             ), repeaters AS (
-                SELECT c.person_id FROM customers c
-                JOIN analytics.orders o ON o.site = \(range.site) AND o.person_id = c.person_id AND o.day <= \(range.to)::date
-                GROUP BY c.person_id HAVING count(*) >= 2
+                SELECT person_id FROM customers WHERE repeats
             ), cohort AS (
-                SELECT DISTINCT ON (o.person_id) o.person_id, o.source FROM analytics.orders o
+                SELECT DISTINCT ON (o.person_id) o.person_id, o.source, o.person_order_number = 1 AS first_ever FROM analytics.orders o
                 WHERE o.site = \(range.site) AND o.day BETWEEN \(range.from)::date AND \(range.to)::date AND \(isNew)
                 ORDER BY o.person_id, o.occurred_at, o.order_id
+            ), cohort_orders AS (
+                -- All orders to date of the cohort's customers. Whose first order ever is in the
+                -- range has no order before it: theirs are the range's and those after it, read
+                -- by day; the others (the shop flagged a later order first) by person.
+                SELECT k.source, r.currency, r.revenue_minor, r.refunded_minor FROM cohort k JOIN ranged r USING (person_id) WHERE k.first_ever
+                UNION ALL
+                SELECT k.source, o.currency, o.revenue_minor, o.refunded_minor
+                FROM analytics.orders o JOIN cohort k ON k.person_id = o.person_id AND k.first_ever
+                WHERE o.site = \(range.site) AND o.day > \(range.to)::date
+                UNION ALL
+                SELECT k.source, o.currency, o.revenue_minor, o.refunded_minor
+                FROM cohort k JOIN analytics.orders o ON o.site = \(range.site) AND o.person_id = k.person_id
+                WHERE k.first_ever IS NOT TRUE
             )
             SELECT 'group', CASE WHEN c.is_new THEN 'new' ELSE 'returning' END, r.currency,
                    count(DISTINCT r.person_id)::int8, count(*)::int8, sum(r.revenue_minor)::int8, sum(r.refunded_minor)::int8
@@ -48,9 +61,8 @@ struct CustomersReport {
             UNION ALL
             SELECT 'cohort', k.source, '', count(*)::int8, 0, 0, 0 FROM cohort k GROUP BY k.source
             UNION ALL
-            SELECT 'cohort revenue', k.source, o.currency, 0, count(*)::int8, sum(o.revenue_minor)::int8, sum(o.refunded_minor)::int8
-            FROM cohort k JOIN analytics.orders o ON o.site = \(range.site) AND o.person_id = k.person_id
-            GROUP BY k.source, o.currency
+            SELECT 'cohort revenue', source, currency, 0, count(*)::int8, sum(revenue_minor)::int8, sum(refunded_minor)::int8
+            FROM cohort_orders GROUP BY source, currency
             """
         struct Group {
             var customers: Int64 = 0

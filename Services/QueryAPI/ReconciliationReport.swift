@@ -7,8 +7,8 @@ import Storage
 
 /// `GET /v1/sites/{site}/reconciliation`: what the payment processor confirmed against what the
 /// site's tracking reported, for the orders of the range (`analytics.orders` by `day`), from the
-/// purchase facts of each order (its copies, `analytics.events`, matched by the order key
-/// `coalesce(order_id, event_id, event_uuid::text)` as the Aggregator does):
+/// purchase facts of each order (its copies, as the Aggregator keeps them under the order in
+/// `analytics.order_copies`):
 ///
 /// - **confirmed**: the order has a processor copy; **tracked**: a browser or server copy.
 ///   `confirmed_not_tracked` lacks both; `confirmed_not_in_browser` lacks the browser's
@@ -27,8 +27,7 @@ import Storage
 ///   the two add up to its `refunded_minor`.
 ///
 /// `breakdown` = `day` (the order's day) or `source`; `filter[<dimension>]` selects orders.
-/// The copies are found by the order key, which no index covers: whatever the range, the
-/// statement reads all the site's purchase facts once (an order's copies may fall on other days).
+/// The statement reads the range's orders, their copies and refunds: a few rows per order.
 struct ReconciliationReport {
     let postgres: PostgresClient
     let logger: Logger
@@ -101,13 +100,12 @@ struct ReconciliationReport {
                        coalesce(bool_or(\(isProcessor)), false) AS confirmed,
                        coalesce(bool_or(\(isTracked)), false) AS tracked,
                        coalesce(bool_or(e.origin = \(literal: Origin.browser)), false) AS in_browser,
-                       (array_agg(coalesce(e.currency, '') ORDER BY \(firstCopy)) FILTER (WHERE \(isProcessor)))[1] AS processor_currency,
-                       (array_agg(coalesce(e.amount_minor, 0) ORDER BY \(firstCopy)) FILTER (WHERE \(isProcessor)))[1] AS processor_minor,
-                       (array_agg(coalesce(e.currency, '') ORDER BY \(firstCopy)) FILTER (WHERE \(isTracked)))[1] AS tracked_currency,
-                       (array_agg(coalesce(e.amount_minor, 0) ORDER BY \(firstCopy)) FILTER (WHERE \(isTracked)))[1] AS tracked_minor
+                       (array_agg(e.currency ORDER BY \(firstCopy)) FILTER (WHERE \(isProcessor)))[1] AS processor_currency,
+                       (array_agg(e.amount_minor ORDER BY \(firstCopy)) FILTER (WHERE \(isProcessor)))[1] AS processor_minor,
+                       (array_agg(e.currency ORDER BY \(firstCopy)) FILTER (WHERE \(isTracked)))[1] AS tracked_currency,
+                       (array_agg(e.amount_minor ORDER BY \(firstCopy)) FILTER (WHERE \(isTracked)))[1] AS tracked_minor
                 FROM scope s
-                LEFT JOIN analytics.events e ON e.site = \(range.site) AND e.action = 'purchase'
-                                            AND coalesce(e.order_id, e.event_id, e.event_uuid::text) = s.order_id
+                LEFT JOIN analytics.order_copies e ON e.site = \(range.site) AND e.order_id = s.order_id
                 GROUP BY s.order_id, s.row_key
             ), judged AS (
                 SELECT *, confirmed AND tracked AND (processor_currency <> tracked_currency OR processor_minor <> tracked_minor) AS mismatched

@@ -66,7 +66,7 @@ public enum Migrations {
     public static let all: [Migration] = [control, sessionizer, analytics, collector, sessionHistory, people, biAccess, definitions, partitionRace, definitionRollups, siteBIRoles, kafkaLogs, orderModel, defaultCurrency,
                                           lineItemEvents, firstOrders, conversions, carts, processors, orderPlaceRank, ownerKeys,
                                           identitiesByPerson, funnelSessions, visitorDayCounts, funnelEntryCounts, attributionCredits, retentionCounts, trafficTotals, funnelEntryTotals, productDaily, goalConversionsCovered, attributionDaily,
-                                          forwarding, offsetGenerations]
+                                          forwarding, offsetGenerations, orderCopies, adjustmentTimes]
 
     static let control = Migration(version: 1, name: "control: sites and keys", statements: [
         """

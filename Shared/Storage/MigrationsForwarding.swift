@@ -90,4 +90,12 @@ extension Migrations {
         "CREATE INDEX deliveries_recent ON forwarding.deliveries (site, updated_at)",
         "COMMENT ON TABLE forwarding.deliveries IS 'Each delivery of a counted order to an ad platform: a conversion once per (platform, order); a retraction or restatement once per value the order came to; an event (kind event, order_id its event_uuid) once. state: pending, sent, failed (reason: the platform''s error), skipped (reason: why).'",
     ])
+
+    /// An adjustment's time fixed when it is planned. It was the order's latest refund time,
+    /// which a second change of the order can share (a refund that arrives late with an older
+    /// time, a corrected copy): Google took the second restatement for a resend of the first.
+    static let adjustmentTimes = Migration(version: 36, name: "forwarding: each adjustment's time, fixed when planned", statements: [
+        "ALTER TABLE forwarding.deliveries ADD COLUMN adjusted_at timestamptz",
+        "COMMENT ON COLUMN forwarding.deliveries.adjusted_at IS 'For a retraction or restatement: its time as sent to the platform, fixed when planned and a second past the order''s previous adjustment at least, so a resend repeats it and a new adjustment never does.'",
+    ])
 }

@@ -102,3 +102,46 @@ extension Migrations {
         "COMMENT ON TABLE analytics.identities IS 'Identity stitching: one row per anonymous id (device) linked to a registered user, from an event carrying both ids or an identify; also a payment processor''s cart or checkout token (anonymous_id shopify-cart:… / shopify-checkout:…) linked to the person of the browser event that reported it. The Aggregator moves that id''s earlier events, sessions and orders to the person.'",
     ])
 }
+
+extension Migrations {
+    /// Each purchase copy's origin and money under its order, so that reconciling an order's
+    /// copies reads a few rows per order instead of every purchase fact of the site (the
+    /// order key `coalesce(order_id, event_id, event_uuid::text)` has no index on the facts).
+    /// And each order's number in its person's history, so that "customers with a second
+    /// order" is read from a range's orders alone.
+    static let orderCopies = Migration(version: 35, name: "analytics: purchase copies per order; each order's number in its person's history", statements: [
+        """
+        CREATE TABLE analytics.order_copies (
+            site text NOT NULL,
+            order_id text NOT NULL,
+            event_uuid uuid NOT NULL,
+            origin text NOT NULL,
+            currency text NOT NULL,
+            amount_minor bigint NOT NULL,
+            PRIMARY KEY (site, order_id, event_uuid)
+        )
+        """,
+        """
+        INSERT INTO analytics.order_copies
+        SELECT site, coalesce(order_id, event_id, event_uuid::text), event_uuid, origin, coalesce(currency, ''), coalesce(amount_minor, 0)
+        FROM analytics.events WHERE action = 'purchase'
+        ON CONFLICT DO NOTHING
+        """,
+        "SELECT analytics.restrict_rows_to_site('analytics.order_copies')",
+        "COMMENT ON TABLE analytics.order_copies IS 'Every copy of a purchase (browser, server, processor) under its order: which sources reported the order and with what money, for reconciliation. Grain: one row per purchase fact (analytics.events).'",
+        "COMMENT ON COLUMN analytics.order_copies.site IS 'Site id (control.sites.id).'",
+        "COMMENT ON COLUMN analytics.order_copies.order_id IS 'The order (analytics.orders.order_id).'",
+        "COMMENT ON COLUMN analytics.order_copies.event_uuid IS 'The purchase fact (analytics.events.event_uuid).'",
+        "COMMENT ON COLUMN analytics.order_copies.origin IS 'browser, server or processor.'",
+        "COMMENT ON COLUMN analytics.order_copies.currency IS 'ISO 4217 code of amount_minor; empty when the copy carried no value.'",
+        "COMMENT ON COLUMN analytics.order_copies.amount_minor IS 'The copy''s value in integer minor units of currency (0 without a value).'",
+        "ALTER TABLE analytics.orders ADD COLUMN person_order_number int",
+        """
+        UPDATE analytics.orders o SET person_order_number = r.number
+        FROM (SELECT site, order_id, row_number() OVER (PARTITION BY site, person_id ORDER BY occurred_at, order_id) AS number
+              FROM analytics.orders) r
+        WHERE o.site = r.site AND o.order_id = r.order_id
+        """,
+        "COMMENT ON COLUMN analytics.orders.person_order_number IS 'Derived: 1 for the first order of its (stitched) person on this site, 2 for the second, … by occurred_at then order_id. Recomputed with first_order.'",
+    ])
+}

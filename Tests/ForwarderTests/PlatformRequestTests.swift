@@ -21,7 +21,7 @@ import Testing
 
     @Test func aMetaPurchaseCarriesTheExactValueTheOrderIdAndHashedIdentifiers() throws {
         let event = MetaConversions.event(OutgoingDelivery(kind: .conversion, valueMinor: 12_345, order: Self.order(),
-                                                           items: [("sku-1", 2)], changedAt: Date()))
+                                                           items: [("sku-1", 2)], adjustedAt: Date()))
         #expect(event["event_name"] == .string("Purchase"))
         #expect(event["event_id"] == .string("o-1"))
         #expect(event["event_time"] == .number("1800000000"))
@@ -35,12 +35,12 @@ import Testing
         // No _fbc cookie: built from the session's fbclid and click time, as Meta defines it.
         #expect(event["user_data"]?["fbc"] == .string("fb.1.1700000000123.IwAR0x"))
         #expect(MetaConversions.event(OutgoingDelivery(kind: .conversion, valueMinor: 1_200, order: Self.order(currency: "JPY"), items: [],
-                                                       changedAt: Date()))["custom_data"]?["value"] == .number("1200"))
+                                                       adjustedAt: Date()))["custom_data"]?["value"] == .number("1200"))
     }
 
     @Test func aMetaCartEventHasNoOrderIdAndNoValueWithoutAnAmount() {
         let cart = MetaConversions.event(OutgoingDelivery(kind: .event, valueMinor: 0, order: Self.order(currency: "", revenue: 0),
-                                                          items: [("sku-9", 3)], changedAt: Date(), metaEvent: "AddToCart"))
+                                                          items: [("sku-9", 3)], adjustedAt: Date(), metaEvent: "AddToCart"))
         #expect(cart["event_name"] == .string("AddToCart"))
         #expect(cart["custom_data"]?["order_id"] == nil)
         #expect(cart["custom_data"]?["value"] == nil)
@@ -54,7 +54,7 @@ import Testing
         order.signals.clickIdName = "gbraid"
         order.signals.clickId = "0AAAAA"
         order.signals.googleEmail = String(repeating: "a", count: 64)
-        let click = GoogleAds.clickConversion(OutgoingDelivery(kind: .conversion, valueMinor: 50_663, order: order, items: [], changedAt: Date()),
+        let click = GoogleAds.clickConversion(OutgoingDelivery(kind: .conversion, valueMinor: 50_663, order: order, items: [], adjustedAt: Date()),
                                               action: "customers/1234567890/conversionActions/9", timeZone: berlin)
         #expect(click["gbraid"] == .string("0AAAAA"))
         #expect(click["conversionValue"] == .number("506.63"))
@@ -62,12 +62,12 @@ import Testing
         #expect(click["userIdentifiers"] == .array([.object(["hashedEmail": .string(String(repeating: "a", count: 64))])]))
         // An adjustment dated before its conversion (a refund recorded with an earlier clock) goes a second after it.
         let early = GoogleAds.adjustment(OutgoingDelivery(kind: .retraction, valueMinor: 0, order: order, items: [],
-                                                          changedAt: order.occurredAt.addingTimeInterval(-60)), action: "a", timeZone: berlin)
+                                                          adjustedAt: order.occurredAt.addingTimeInterval(-60)), action: "a", timeZone: berlin)
         #expect(early["adjustmentDateTime"] == .string("2027-01-15 09:00:01+01:00"))
         #expect(early["adjustmentType"] == .string("RETRACTION"))
         #expect(early["restatementValue"] == nil)
         let restated = GoogleAds.adjustment(OutgoingDelivery(kind: .restatement, valueMinor: 50_000, order: order, items: [],
-                                                             changedAt: order.occurredAt.addingTimeInterval(3_600)), action: "a", timeZone: berlin)
+                                                             adjustedAt: order.occurredAt.addingTimeInterval(3_600)), action: "a", timeZone: berlin)
         #expect(restated["restatementValue"] == .object(["adjustedValue": .number("500.00"), "currencyCode": .string("EUR")]))
     }
 

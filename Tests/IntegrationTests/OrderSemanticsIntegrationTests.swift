@@ -280,7 +280,7 @@ struct OrderSemanticsIntegrationTests {
     /// Every derived row of a site, as text, for comparing before and after a rebuild.
     func derivedRows(_ postgres: PostgresClient, site: String) async throws -> [String] {
         var lines: [String] = []
-        for table in ["revenue_daily", "traffic_daily", "traffic_totals", "product_daily", "orders", "sessions", "refunds", "identities", "order_items", "line_items", "cart_events", "carts", "order_references"] {
+        for table in ["revenue_daily", "traffic_daily", "traffic_totals", "product_daily", "orders", "sessions", "refunds", "identities", "order_items", "line_items", "cart_events", "carts", "order_references", "order_copies"] {
             let rows = try await postgres.query(PostgresQuery(unsafeSQL: """
                 SELECT '\(table) ' || (to_jsonb(t) - 'linked_at')::text FROM analytics.\(table) t WHERE site = $1 ORDER BY 1
                 """, binds: { var b = PostgresBindings(); b.append(site); return b }()), logger: TestStack.logger)
