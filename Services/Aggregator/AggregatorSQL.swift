@@ -280,6 +280,8 @@ enum AggregatorSQL {
                -1, -\(newCustomer("p")), -p.revenue_minor, -p.refunded_minor
         FROM previous p JOIN written w ON w.site = p.site AND w.order_id = p.order_id
         """,
+        // What the copies of the orders given one now say for reconciliation.
+        OrderCopySQL.updateFigures(scope: "(c.site, c.order_id) IN (SELECT site, \(orderKey()) FROM aggregator_new e WHERE action = 'purchase')"),
     ]
 
     /// 1 when an order (aliased `o`, or unqualified) counts as a new customer's first order:

@@ -7,8 +7,8 @@ import Storage
 
 /// `GET /v1/sites/{site}/reconciliation`: what the payment processor confirmed against what the
 /// site's tracking reported, for the orders of the range (`analytics.orders` by `day`), from the
-/// purchase facts of each order (its copies, as the Aggregator keeps them under the order in
-/// `analytics.order_copies`):
+/// purchase facts of each order (its copies, `analytics.order_copies`, as the Aggregator sums
+/// them up on the order: `OrderCopySQL`):
 ///
 /// - **confirmed**: the order has a processor copy; **tracked**: a browser or server copy.
 ///   `confirmed_not_tracked` lacks both; `confirmed_not_in_browser` lacks the browser's
@@ -27,7 +27,7 @@ import Storage
 ///   the two add up to its `refunded_minor`.
 ///
 /// `breakdown` = `day` (the order's day) or `source`; `filter[<dimension>]` selects orders.
-/// The statement reads the range's orders, their copies and refunds: a few rows per order.
+/// The statement reads the range's orders and their refunds.
 struct ReconciliationReport {
     let postgres: PostgresClient
     let logger: Logger
@@ -87,29 +87,14 @@ struct ReconciliationReport {
         let range = query.range(site: site)
         let conditions = ([range.days] + query.filterConditions()).joined(separator: " AND ")
         let rowKey: SQLFragment = dimension?.sql ?? "''"
-        let isProcessor: SQLFragment = "e.origin = \(literal: Origin.processor)"
-        let isTracked: SQLFragment = "e.origin IN (\(literal: Origin.browser), \(literal: Origin.server))"
-        // Server before browser, then the smallest event uuid: the copy whose amount is read.
-        let firstCopy = EventCopySQL.countedFirst(event: "e")
         let statement: SQLFragment = """
             WITH scope AS (
-                SELECT order_id, currency, revenue_minor, \(rowKey) AS row_key
+                SELECT order_id, currency, revenue_minor, \(rowKey) AS row_key, confirmed, tracked, in_browser,
+                       processor_currency, processor_minor, tracked_currency, tracked_minor
                 FROM analytics.orders WHERE \(conditions)
-            ), copies AS (
-                SELECT s.order_id, s.row_key,
-                       coalesce(bool_or(\(isProcessor)), false) AS confirmed,
-                       coalesce(bool_or(\(isTracked)), false) AS tracked,
-                       coalesce(bool_or(e.origin = \(literal: Origin.browser)), false) AS in_browser,
-                       (array_agg(e.currency ORDER BY \(firstCopy)) FILTER (WHERE \(isProcessor)))[1] AS processor_currency,
-                       (array_agg(e.amount_minor ORDER BY \(firstCopy)) FILTER (WHERE \(isProcessor)))[1] AS processor_minor,
-                       (array_agg(e.currency ORDER BY \(firstCopy)) FILTER (WHERE \(isTracked)))[1] AS tracked_currency,
-                       (array_agg(e.amount_minor ORDER BY \(firstCopy)) FILTER (WHERE \(isTracked)))[1] AS tracked_minor
-                FROM scope s
-                LEFT JOIN analytics.order_copies e ON e.site = \(range.site) AND e.order_id = s.order_id
-                GROUP BY s.order_id, s.row_key
             ), judged AS (
                 SELECT *, confirmed AND tracked AND (processor_currency <> tracked_currency OR processor_minor <> tracked_minor) AS mismatched
-                FROM copies
+                FROM scope
             ), refund_rows AS (
                 SELECT DISTINCT ON (r.order_id, coalesce(r.cumulative_of, r.refund_id))
                        s.row_key, s.order_id, s.currency, s.revenue_minor, r.kind, r.amount_minor, r.occurred_at, r.refund_id
@@ -122,20 +107,30 @@ struct ReconciliationReport {
                 SELECT row_key, currency, (array_agg(kind ORDER BY occurred_at, refund_id) FILTER (WHERE amount_minor IS NULL))[1],
                        greatest(max(revenue_minor) - coalesce(sum(amount_minor), 0), 0)
                 FROM refund_rows GROUP BY row_key, order_id, currency HAVING bool_or(amount_minor IS NULL)
+            ), grouped AS (
+                -- One pass over the orders; the rows below add up its few groups.
+                SELECT row_key, processor_currency, tracked_currency, count(*) AS orders,
+                       count(*) FILTER (WHERE confirmed) AS confirmed, count(*) FILTER (WHERE tracked) AS tracked,
+                       count(*) FILTER (WHERE confirmed AND NOT tracked) AS not_tracked,
+                       count(*) FILTER (WHERE confirmed AND NOT in_browser) AS not_in_browser,
+                       count(*) FILTER (WHERE tracked AND NOT confirmed) AS not_confirmed, count(*) FILTER (WHERE mismatched) AS mismatched,
+                       sum(processor_minor) FILTER (WHERE confirmed) AS processor_minor,
+                       sum(tracked_minor) FILTER (WHERE confirmed AND tracked) AS tracked_minor,
+                       sum(processor_minor - tracked_minor) FILTER (WHERE confirmed AND tracked AND processor_currency = tracked_currency) AS difference
+                FROM judged GROUP BY row_key, processor_currency, tracked_currency
             )
-            SELECT 'orders', row_key, '', count(*)::int8, count(*) FILTER (WHERE confirmed)::int8, count(*) FILTER (WHERE tracked)::int8,
-                   count(*) FILTER (WHERE confirmed AND NOT tracked)::int8, count(*) FILTER (WHERE confirmed AND NOT in_browser)::int8,
-                   count(*) FILTER (WHERE tracked AND NOT confirmed)::int8, count(*) FILTER (WHERE mismatched)::int8
-            FROM judged GROUP BY row_key
+            SELECT 'orders', row_key, '', sum(orders)::int8, sum(confirmed)::int8, sum(tracked)::int8, sum(not_tracked)::int8,
+                   sum(not_in_browser)::int8, sum(not_confirmed)::int8, sum(mismatched)::int8
+            FROM grouped GROUP BY row_key
             UNION ALL
             SELECT 'processor_revenue', row_key, processor_currency, sum(processor_minor)::int8, 0, 0, 0, 0, 0, 0
-            FROM judged WHERE confirmed GROUP BY row_key, processor_currency
+            FROM grouped WHERE processor_minor IS NOT NULL GROUP BY row_key, processor_currency
             UNION ALL
             SELECT 'tracked_revenue', row_key, tracked_currency, sum(tracked_minor)::int8, 0, 0, 0, 0, 0, 0
-            FROM judged WHERE confirmed AND tracked GROUP BY row_key, tracked_currency
+            FROM grouped WHERE tracked_minor IS NOT NULL GROUP BY row_key, tracked_currency
             UNION ALL
-            SELECT 'amount_difference', row_key, processor_currency, sum(processor_minor - tracked_minor)::int8, 0, 0, 0, 0, 0, 0
-            FROM judged WHERE confirmed AND tracked AND processor_currency = tracked_currency GROUP BY row_key, processor_currency
+            SELECT 'amount_difference', row_key, processor_currency, sum(difference)::int8, 0, 0, 0, 0, 0, 0
+            FROM grouped WHERE difference IS NOT NULL GROUP BY row_key, processor_currency
             UNION ALL
             SELECT kind, row_key, currency, sum(amount_minor)::int8, 0, 0, 0, 0, 0, 0
             FROM refund_amounts GROUP BY kind, row_key, currency

@@ -57,3 +57,35 @@ public enum EventCopySQL {
 extension Origin: SQLConstant {}
 extension FunnelOrder: SQLConstant {}
 extension DefinitionKind: SQLConstant {}
+
+/// What an order's copies (`analytics.order_copies`) say for reconciliation, kept on the order
+/// (`analytics.orders.confirmed` … `tracked_minor`) by the Aggregator for the orders a batch
+/// gave a copy, and by the migration that added them for all: whether the processor confirmed
+/// it, whether tracking (browser or server) reported it and the browser in particular, and the
+/// money of the counted processor copy (the smallest event uuid) and of the counted tracked
+/// copy (the server's before the browser's, then the smallest event uuid).
+public enum OrderCopySQL {
+    /// Recomputes the figures of the orders whose copies (aliased `c`) pass `scope`.
+    public static func updateFigures(scope: String) -> String {
+        let tracked = "c.origin IN ('browser', 'server')"
+        let trackedFirst = "c.origin = 'server' DESC, c.event_uuid"
+        return """
+            UPDATE analytics.orders o SET confirmed = f.confirmed, tracked = f.tracked, in_browser = f.in_browser,
+                   processor_currency = f.processor_currency, processor_minor = f.processor_minor,
+                   tracked_currency = f.tracked_currency, tracked_minor = f.tracked_minor
+            FROM (
+                SELECT c.site, c.order_id, bool_or(c.origin = 'processor') AS confirmed, bool_or(\(tracked)) AS tracked,
+                       bool_or(c.origin = 'browser') AS in_browser,
+                       (array_agg(c.currency ORDER BY c.event_uuid) FILTER (WHERE c.origin = 'processor'))[1] AS processor_currency,
+                       (array_agg(c.amount_minor ORDER BY c.event_uuid) FILTER (WHERE c.origin = 'processor'))[1] AS processor_minor,
+                       (array_agg(c.currency ORDER BY \(trackedFirst)) FILTER (WHERE \(tracked)))[1] AS tracked_currency,
+                       (array_agg(c.amount_minor ORDER BY \(trackedFirst)) FILTER (WHERE \(tracked)))[1] AS tracked_minor
+                FROM analytics.order_copies c WHERE \(scope)
+                GROUP BY c.site, c.order_id
+            ) f
+            WHERE o.site = f.site AND o.order_id = f.order_id
+              AND (o.confirmed, o.tracked, o.in_browser, o.processor_currency, o.processor_minor, o.tracked_currency, o.tracked_minor)
+                  IS DISTINCT FROM (f.confirmed, f.tracked, f.in_browser, f.processor_currency, f.processor_minor, f.tracked_currency, f.tracked_minor)
+            """
+    }
+}

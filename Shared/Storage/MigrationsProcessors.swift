@@ -109,7 +109,7 @@ extension Migrations {
     /// order key `coalesce(order_id, event_id, event_uuid::text)` has no index on the facts).
     /// And each order's number in its person's history, so that "customers with a second
     /// order" is read from a range's orders alone.
-    static let orderCopies = Migration(version: 35, name: "analytics: purchase copies per order; each order's number in its person's history", statements: [
+    static let orderCopies = Migration(version: 35, name: "analytics: purchase copies per order and what they say for reconciliation; each order's number in its person's history", statements: [
         """
         CREATE TABLE analytics.order_copies (
             site text NOT NULL,
@@ -143,5 +143,20 @@ extension Migrations {
         WHERE o.site = r.site AND o.order_id = r.order_id
         """,
         "COMMENT ON COLUMN analytics.orders.person_order_number IS 'Derived: 1 for the first order of its (stitched) person on this site, 2 for the second, … by occurred_at then order_id. Recomputed with first_order.'",
+        "ALTER TABLE analytics.orders ADD COLUMN confirmed boolean NOT NULL DEFAULT false",
+        "ALTER TABLE analytics.orders ADD COLUMN tracked boolean NOT NULL DEFAULT false",
+        "ALTER TABLE analytics.orders ADD COLUMN in_browser boolean NOT NULL DEFAULT false",
+        "ALTER TABLE analytics.orders ADD COLUMN processor_currency text",
+        "ALTER TABLE analytics.orders ADD COLUMN processor_minor bigint",
+        "ALTER TABLE analytics.orders ADD COLUMN tracked_currency text",
+        "ALTER TABLE analytics.orders ADD COLUMN tracked_minor bigint",
+        OrderCopySQL.updateFigures(scope: "true"),
+        "COMMENT ON COLUMN analytics.orders.confirmed IS 'Derived from analytics.order_copies: the payment processor reported the order.'",
+        "COMMENT ON COLUMN analytics.orders.tracked IS 'Derived: the browser or the shop''s server reported the order.'",
+        "COMMENT ON COLUMN analytics.orders.in_browser IS 'Derived: the browser reported the order.'",
+        "COMMENT ON COLUMN analytics.orders.processor_currency IS 'Currency of the processor''s copy (the smallest event_uuid of them); null when not confirmed.'",
+        "COMMENT ON COLUMN analytics.orders.processor_minor IS 'Amount of the processor''s copy in minor units; null when not confirmed.'",
+        "COMMENT ON COLUMN analytics.orders.tracked_currency IS 'Currency of the tracked copy (the server''s before the browser''s, then the smallest event_uuid); null when not tracked.'",
+        "COMMENT ON COLUMN analytics.orders.tracked_minor IS 'Amount of the tracked copy in minor units; null when not tracked.'",
     ])
 }
